@@ -1,0 +1,73 @@
+-- lib.lua: helpers prepended to every room script (see src/store/scripts.rs).
+-- Nothing here runs on its own; each helper is O(1) unless noted.
+--
+-- Key layout (DESIGN.md, invariant 3): every key of a room shares the hash tag
+-- `{live_id}`: `<prefix>:{<live_id>}:room|presence|joined|uv`.
+
+-- Redis's own clock in milliseconds (SPEC §6: one clock for every timeout).
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- The four keys of room `live_id` under `prefix`.
+local function room_keys(prefix, live_id)
+  local tag = prefix .. ':{' .. live_id .. '}:'
+  return tag .. 'room', tag .. 'presence', tag .. 'joined', tag .. 'uv'
+end
+
+-- Creates the caller's profile on first sight (SPEC §3) with a fresh im_userid.
+local function ensure_profile(user_key, im_seq_key, nick, avatar)
+  if redis.call('HEXISTS', user_key, 'im_userid') == 0 then
+    local im_userid = redis.call('INCR', im_seq_key)
+    redis.call('HSET', user_key, 'im_userid', im_userid, 'nick', nick,
+      'avatar', avatar, 'extends', '{}')
+  end
+end
+
+-- Removes `user_id` from the room it is in, unless that room is `keep_live_id`.
+-- One room per user (SPEC §5 #8): the old room's count drops at once.
+local function leave_current_room(prefix, user_key, user_id, keep_live_id)
+  local current = redis.call('HGET', user_key, 'room')
+  if current and current ~= keep_live_id then
+    local _, presence, joined = room_keys(prefix, current)
+    redis.call('ZREM', presence, user_id)
+    redis.call('ZREM', joined, user_id)
+  end
+end
+
+-- Makes `user_id` present in the room: keeps the join time of a member who is
+-- still present, starts a new one otherwise. Returns 1 when the user was not
+-- present before.
+local function make_present(presence, joined, user_id, now, timeout_ms)
+  local last = redis.call('ZSCORE', presence, user_id)
+  local was_present = last and (tonumber(last) > now - timeout_ms)
+  if not was_present then
+    redis.call('ZADD', joined, now, user_id)
+  end
+  redis.call('ZADD', presence, now, user_id)
+  if was_present then return 0 end
+  return 1
+end
+
+-- Snapshot of a room: { {hash field, value, ...}, online_count, anchor_present, uv, now_ms }.
+-- `online_count` counts members whose last heartbeat is within the timeout, so it
+-- is exact without any background task. O(log N).
+local function room_view(room, presence, uv, now, timeout_ms)
+  local fields = redis.call('HGETALL', room)
+  local cutoff = '(' .. (now - timeout_ms)
+  local online = redis.call('ZCOUNT', presence, cutoff, '+inf')
+  local anchor = redis.call('HGET', room, 'anchor')
+  local anchor_present = 0
+  local last = redis.call('ZSCORE', presence, anchor)
+  if last and tonumber(last) > now - timeout_ms then anchor_present = 1 end
+  return { fields, online, anchor_present, redis.call('PFCOUNT', uv), now }
+end
+
+-- Score of a room in the search index: live rooms first, then newest created.
+local LIVE_BIT = 4398046511104 -- 2^42 ms, far above any created_ms
+local function search_score(created_ms, live_status)
+  if tonumber(live_status) == 1 then return tonumber(created_ms) + LIVE_BIT end
+  return tonumber(created_ms)
+end
+

@@ -1,0 +1,231 @@
+//! Command line and configuration: one documented struct per subcommand, every
+//! setting a `--flag` and a `LIVEROOM_*` environment variable (SPEC §9).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use chrono::FixedOffset;
+use clap::{Args, Parser, Subcommand};
+
+/// `liveroom`: live-streaming room service.
+#[derive(Debug, Parser)]
+#[command(
+    name = "liveroom",
+    version,
+    about = "Live-streaming room service on Redis"
+)]
+pub struct Cli {
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands of the `liveroom` binary.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP service.
+    Serve(Box<ServeConfig>),
+    /// Print a JWT signed with the configured secret (development and tests).
+    Token(TokenArgs),
+}
+
+/// Arguments of `liveroom token`.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// User id, the token's `sub` (1-64 chars of `[A-Za-z0-9_.:@-]`, SPEC §2).
+    #[arg(long)]
+    pub user: String,
+    /// Optional `nick` claim, used when the profile is first created.
+    #[arg(long)]
+    pub nick: Option<String>,
+    /// Optional `avatar` claim.
+    #[arg(long)]
+    pub avatar: Option<String>,
+    /// Lifetime of the token, e.g. `1h`, `30m`.
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    pub ttl: Duration,
+    /// HS256 secret; without it the development secret is used.
+    #[arg(long, env = "LIVEROOM_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+}
+
+/// Configuration of `liveroom serve` (SPEC §9). Durations are written `15s`, `500ms`, `10m`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeConfig {
+    /// HTTP listen address.
+    #[arg(long, env = "LIVEROOM_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+
+    /// Redis URL (`redis://…`, `rediss://…`). Unset: a private `redis-server` child
+    /// is started on a free loopback port, without persistence.
+    #[arg(long, env = "LIVEROOM_REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// HS256 secret that verifies client tokens. Unset: a development secret, with a warning.
+    #[arg(long, env = "LIVEROOM_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// Expected `iss` claim, checked when set.
+    #[arg(long, env = "LIVEROOM_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// Expected `aud` claim, checked when set.
+    #[arg(long, env = "LIVEROOM_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+
+    /// Prefix of every Redis key, so several deployments can share one Redis.
+    #[arg(long, env = "LIVEROOM_KEY_PREFIX", default_value = "lr", value_parser = parse_key_prefix)]
+    pub key_prefix: String,
+
+    /// Time zone of `YYYY-MM-DD HH:MM:SS` inputs, as an offset like `+08:00`.
+    #[arg(long, env = "LIVEROOM_TIMEZONE", default_value = "+08:00", value_parser = parse_offset)]
+    pub timezone: FixedOffset,
+
+    /// No heartbeat for this long and a member is gone (SPEC §6: 3 missed 5 s beats).
+    #[arg(long, env = "LIVEROOM_MEMBER_TIMEOUT", default_value = "15s", value_parser = parse_duration)]
+    pub member_timeout: Duration,
+
+    /// A live room whose anchor is absent this long is ended (SPEC §6).
+    #[arg(long, env = "LIVEROOM_ANCHOR_CLOSE_AFTER", default_value = "10m", value_parser = parse_duration)]
+    pub anchor_close_after: Duration,
+
+    /// Base of push URLs (SPEC §8).
+    #[arg(
+        long,
+        env = "LIVEROOM_PUBLISH_URL",
+        default_value = "rtmp://localhost/live"
+    )]
+    pub publish_url: String,
+
+    /// Key that signs push URLs (Qiniu Pili "expiry" scheme).
+    #[arg(
+        long,
+        env = "LIVEROOM_PUBLISH_KEY",
+        default_value = "liveroom-dev-publish-key",
+        hide_env_values = true
+    )]
+    pub publish_key: String,
+
+    /// Default lifetime of a push URL when `publish_expire_at` is not in the future.
+    #[arg(long, env = "LIVEROOM_PUBLISH_TTL", default_value = "24h", value_parser = parse_duration)]
+    pub publish_ttl: Duration,
+
+    /// Base of RTMP pull URLs; empty disables them.
+    #[arg(
+        long,
+        env = "LIVEROOM_RTMP_PLAY_URL",
+        default_value = "rtmp://localhost/live"
+    )]
+    pub rtmp_play_url: String,
+
+    /// Base of FLV pull URLs; empty disables them.
+    #[arg(
+        long,
+        env = "LIVEROOM_FLV_PLAY_URL",
+        default_value = "http://localhost/live"
+    )]
+    pub flv_play_url: String,
+
+    /// Base of HLS pull URLs; empty disables them.
+    #[arg(
+        long,
+        env = "LIVEROOM_HLS_PLAY_URL",
+        default_value = "http://localhost/live"
+    )]
+    pub hls_play_url: String,
+
+    /// Timeout of one Redis command; past it the request answers 503 / 50300.
+    #[arg(long, env = "LIVEROOM_REDIS_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
+    pub redis_timeout: Duration,
+
+    /// Log format: `pretty` (default) or `json`.
+    #[arg(long, env = "LIVEROOM_LOG_FORMAT", default_value = "pretty", value_parser = ["pretty", "json"])]
+    pub log_format: String,
+}
+
+impl ServeConfig {
+    /// The configuration with every default, as parsed from no flags at all
+    /// (environment variables still apply). Used by tests as a starting point.
+    pub fn defaults() -> Self {
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            config: ServeConfig,
+        }
+        Only::parse_from(["liveroom"]).config
+    }
+}
+
+/// The development secret used when `LIVEROOM_JWT_SECRET` is unset. Never for production.
+pub const DEV_JWT_SECRET: &str = "liveroom-dev-secret-change-me";
+
+/// Parses durations like `15s`, `500ms`, `10m`, `1h`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text)
+        .map_err(|e| format!("`{text}` is not a duration like 15s, 500ms or 10m: {e}"))?;
+    if duration.is_zero() {
+        return Err("duration must be greater than zero".into());
+    }
+    Ok(duration)
+}
+
+fn parse_offset(text: &str) -> Result<FixedOffset, String> {
+    let bad = || format!("`{text}` is not a UTC offset like +08:00 or -05:30");
+    let (sign, rest) = match text.as_bytes().first() {
+        Some(b'+') => (1, &text[1..]),
+        Some(b'-') => (-1, &text[1..]),
+        _ if text.eq_ignore_ascii_case("utc") || text == "Z" => {
+            return Ok(FixedOffset::east_opt(0).unwrap());
+        }
+        _ => return Err(bad()),
+    };
+    let (h, m) = rest.split_once(':').ok_or_else(bad)?;
+    let h: i32 = h.parse().map_err(|_| bad())?;
+    let m: i32 = m.parse().map_err(|_| bad())?;
+    if !(0..=14).contains(&h) || !(0..60).contains(&m) {
+        return Err(bad());
+    }
+    FixedOffset::east_opt(sign * (h * 3600 + m * 60)).ok_or_else(bad)
+}
+
+fn parse_key_prefix(text: &str) -> Result<String, String> {
+    let ok = !text.is_empty()
+        && text.len() <= 32
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.:".contains(&b));
+    if ok {
+        Ok(text.to_string())
+    } else {
+        Err("key prefix must be 1-32 chars of [A-Za-z0-9_.:-]".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_offsets_parse() {
+        assert_eq!(parse_duration("15s").unwrap(), Duration::from_secs(15));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("soon").is_err());
+        assert_eq!(parse_offset("+08:00").unwrap().local_minus_utc(), 8 * 3600);
+        assert_eq!(
+            parse_offset("-05:30").unwrap().local_minus_utc(),
+            -(5 * 3600 + 1800)
+        );
+        assert!(parse_offset("8").is_err());
+        assert!(parse_key_prefix("lr").is_ok());
+        assert!(parse_key_prefix("a{b}").is_err());
+    }
+
+    #[test]
+    fn defaults_match_spec() {
+        let c = ServeConfig::defaults();
+        assert_eq!(c.member_timeout, Duration::from_secs(15));
+        assert_eq!(c.anchor_close_after, Duration::from_secs(600));
+        assert_eq!(c.key_prefix, "lr");
+    }
+}

@@ -1,0 +1,214 @@
+//! The response envelope and the one error enum (SPEC §1).
+//!
+//! Every body is `{"request_id", "code", "message", "data"?}`. The numeric `code`
+//! and the HTTP status of each error live in [`ApiError::code`] and
+//! [`ApiError::status`], nowhere else. Internal causes are logged inside the
+//! request's span and never sent to the client.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::request_id;
+
+/// Seconds a client should wait before retrying a 429 / 503 (`Retry-After`).
+const RETRY_AFTER_SECS: &str = "1";
+
+/// Every way a request can fail, with its envelope `code` and HTTP status (SPEC §1).
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 40000 / 400: a field or parameter is invalid; the message names it.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// 40000 / 413: the body is larger than the limit (SPEC §7: 64 KiB).
+    #[error("request body must be at most {0} bytes")]
+    BodyTooLarge(usize),
+    /// 40100 / 401: the token is missing or invalid.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// 40101 / 401: the token has expired.
+    #[error("token expired")]
+    TokenExpired,
+    /// 40300 / 403: the caller may not do this (e.g. not the room's anchor).
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// 40400 / 404: the room does not exist (or was deleted).
+    #[error("room not found")]
+    RoomNotFound,
+    /// 40400 / 404: no such route.
+    #[error("no such endpoint")]
+    RouteNotFound,
+    /// 40401 / 404: the caller is not present in the room (never joined, left or expired).
+    #[error("user is not in this room")]
+    NotInRoom,
+    /// 40000 / 405: the route exists but not with this method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// 40900 / 409: the room's state forbids the operation; the message says which.
+    #[error("{0}")]
+    Conflict(&'static str),
+    /// 42900 / 429: rate limited or overloaded.
+    #[error("too many requests, retry later")]
+    Overloaded,
+    /// 50000 / 500: a bug; the cause is logged, not sent.
+    #[error("internal error")]
+    Internal(String),
+    /// 50300 / 503: Redis is unavailable or timed out; the cause is logged, not sent.
+    #[error("storage unavailable, retry later")]
+    StorageUnavailable(String),
+}
+
+impl ApiError {
+    /// The envelope's numeric `code` (SPEC §1).
+    pub fn code(&self) -> u32 {
+        match self {
+            Self::InvalidArgument(_) | Self::BodyTooLarge(_) | Self::MethodNotAllowed => 40000,
+            Self::Unauthorized(_) => 40100,
+            Self::TokenExpired => 40101,
+            Self::Forbidden(_) => 40300,
+            Self::RoomNotFound | Self::RouteNotFound => 40400,
+            Self::NotInRoom => 40401,
+            Self::Conflict(_) => 40900,
+            Self::Overloaded => 42900,
+            Self::Internal(_) => 50000,
+            Self::StorageUnavailable(_) => 50300,
+        }
+    }
+
+    /// The HTTP status paired with [`Self::code`].
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidArgument(_) => StatusCode::BAD_REQUEST,
+            Self::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Unauthorized(_) | Self::TokenExpired => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::RoomNotFound | Self::RouteNotFound | Self::NotInRoom => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Overloaded => StatusCode::TOO_MANY_REQUESTS,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::StorageUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// Maps a result code returned by a Lua script (`lua/*.lua`) to its error.
+    /// `what` names the rule for 40300 / 40900 messages.
+    pub fn from_script_code(code: i64, forbidden: &'static str, conflict: &'static str) -> Self {
+        match code {
+            40000 => Self::InvalidArgument("extends must have at most 32 keys".into()),
+            40300 => Self::Forbidden(forbidden),
+            40400 => Self::RoomNotFound,
+            40401 => Self::NotInRoom,
+            40900 => Self::Conflict(conflict),
+            other => Self::Internal(format!("unexpected script result code {other}")),
+        }
+    }
+}
+
+impl From<redis::RedisError> for ApiError {
+    fn from(err: redis::RedisError) -> Self {
+        if err.is_timeout()
+            || err.is_connection_dropped()
+            || err.is_connection_refusal()
+            || err.is_io_error()
+            || err.is_unrecoverable_error()
+        {
+            Self::StorageUnavailable(err.to_string())
+        } else {
+            Self::Internal(format!("redis: {err}"))
+        }
+    }
+}
+
+/// The JSON envelope of every response (SPEC §1).
+#[derive(Debug, Serialize)]
+pub struct Envelope<'a, T: Serialize> {
+    /// The request's id (also the `X-Request-Id` response header).
+    pub request_id: &'a str,
+    /// 0 on success, else one of SPEC §1's codes.
+    pub code: u32,
+    /// `success`, or a short sentence naming the field or rule that failed.
+    pub message: &'a str,
+    /// The payload; omitted when the endpoint has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<T>,
+}
+
+/// Serialises an envelope into a JSON response with `status`.
+pub fn envelope_response<T: Serialize>(
+    status: StatusCode,
+    code: u32,
+    message: &str,
+    data: Option<T>,
+) -> Response {
+    let id = request_id::current();
+    let body = Envelope {
+        request_id: &id,
+        code,
+        message,
+        data,
+    };
+    match serde_json::to_vec(&body) {
+        Ok(bytes) => (
+            status,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            bytes,
+        )
+            .into_response(),
+        Err(err) => {
+            tracing::error!(error = %err, "response serialisation failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match &self {
+            Self::Internal(cause) => tracing::error!(cause = %cause, "internal error"),
+            Self::StorageUnavailable(cause) => {
+                tracing::warn!(cause = %cause, "storage unavailable")
+            }
+            _ => {}
+        }
+        let mut response =
+            envelope_response::<()>(self.status(), self.code(), &self.to_string(), None);
+        if matches!(self, Self::Overloaded | Self::StorageUnavailable(_)) {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECS),
+            );
+        }
+        response
+    }
+}
+
+/// A successful response: code 0, message `success`, and `data` when present.
+#[derive(Debug)]
+pub struct ApiOk<T: Serialize>(pub Option<T>);
+
+impl<T: Serialize> ApiOk<T> {
+    /// Success with `data`.
+    pub fn data(data: T) -> Self {
+        Self(Some(data))
+    }
+}
+
+impl ApiOk<()> {
+    /// Success without `data` (the seed's stop, delete, leave, extends).
+    pub fn empty() -> Self {
+        Self(None)
+    }
+}
+
+impl<T: Serialize> IntoResponse for ApiOk<T> {
+    fn into_response(self) -> Response {
+        envelope_response(StatusCode::OK, 0, "success", self.0)
+    }
+}
+
+/// Result of every handler.
+pub type ApiResult<T> = Result<ApiOk<T>, ApiError>;

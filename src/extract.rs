@@ -1,0 +1,284 @@
+//! Request parsing whose failures use our envelope (SPEC §1, §7): JSON bodies,
+//! path `live_id`s, and pagination queries. Every message names the field.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// Largest accepted request body, in bytes (SPEC §7: 64 KiB).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// A JSON body parsed into `T`. Malformed JSON or a wrong type is 40000 naming the
+/// field (`title: invalid type: integer, expected a string`); a body over
+/// [`MAX_BODY_BYTES`] is 413 / 40000. Unknown fields are ignored.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e: BytesRejection| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::BodyTooLarge(MAX_BODY_BYTES)
+                } else {
+                    ApiError::InvalidArgument("request body could not be read".into())
+                }
+            })?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// Parses a JSON document, naming the offending field on error.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::InvalidArgument(
+            "request body must be a JSON object".into(),
+        ));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        let detail = inner.to_string();
+        // serde_json appends " at line L column C"; keep the sentence short.
+        let detail = detail.split(" at line ").next().unwrap_or(&detail);
+        if path == "." || path.is_empty() {
+            ApiError::InvalidArgument(format!("request body is not valid JSON: {detail}"))
+        } else {
+            ApiError::InvalidArgument(format!("{path}: {detail}"))
+        }
+    })
+}
+
+/// Checks a `live_id` from a path or body: 1-64 chars of `[A-Za-z0-9_-]` (SPEC §7).
+/// Ids become parts of Redis keys, so nothing else may pass.
+pub fn check_live_id(id: &str) -> Result<(), ApiError> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::InvalidArgument(
+            "live_id must be 1-64 chars of [A-Za-z0-9_-]".into(),
+        ))
+    }
+}
+
+/// The `{live_id}` path parameter, validated by [`check_live_id`].
+#[derive(Debug)]
+pub struct LiveIdPath(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for LiveIdPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let axum::extract::Path(id) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| {
+                    ApiError::InvalidArgument("live_id must be 1-64 chars of [A-Za-z0-9_-]".into())
+                })?;
+        check_live_id(&id)?;
+        Ok(Self(id))
+    }
+}
+
+/// Query parameters as (name, value) pairs, decoded; repeated names keep the last.
+#[derive(Debug, Default)]
+pub struct QueryParams(pub Vec<(String, String)>);
+
+impl QueryParams {
+    /// The value of `name`, if given.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or("");
+        Ok(Self(
+            form_urlencoded::parse(query.as_bytes())
+                .into_owned()
+                .collect(),
+        ))
+    }
+}
+
+/// Where a page starts: a 1-based page number or an opaque cursor (SPEC §5).
+#[derive(Debug, Clone, PartialEq)]
+pub enum PageStart {
+    /// `page_num` ≥ 1.
+    Number(u64),
+    /// The decoded `cursor`: the sort key (score) and id of the last item seen.
+    After {
+        /// Sort score of the last item seen.
+        score: f64,
+        /// Id of the last item seen.
+        id: String,
+    },
+}
+
+/// Pagination of every list (SPEC §5): `page_num` ≥ 1 (default 1), `page_size`
+/// 1-100 (default 20), or `cursor` from a previous `next_cursor`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    /// Where the page starts.
+    pub start: PageStart,
+    /// Items per page, 1-100.
+    pub size: u64,
+}
+
+/// Largest `page_size` (SPEC §5).
+pub const MAX_PAGE_SIZE: u64 = 100;
+
+impl Page {
+    /// Parses `page_num`, `page_size` and `cursor`.
+    pub fn parse(query: &QueryParams) -> Result<Self, ApiError> {
+        let size = match query.get("page_size").filter(|v| !v.is_empty()) {
+            None => 20,
+            Some(v) => v
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
+                .ok_or_else(|| {
+                    ApiError::InvalidArgument("page_size must be an integer 1-100".into())
+                })?,
+        };
+        let start = if let Some(cursor) = query.get("cursor").filter(|v| !v.is_empty()) {
+            decode_cursor(cursor).ok_or_else(|| {
+                ApiError::InvalidArgument("cursor is not a cursor returned by this list".into())
+            })?
+        } else {
+            match query.get("page_num").filter(|v| !v.is_empty()) {
+                None => PageStart::Number(1),
+                Some(v) => PageStart::Number(
+                    v.parse::<u64>()
+                        .ok()
+                        .filter(|n| (1..=1_000_000).contains(n))
+                        .ok_or_else(|| {
+                            ApiError::InvalidArgument(
+                                "page_num must be an integer 1-1000000".into(),
+                            )
+                        })?,
+                ),
+            }
+        };
+        Ok(Self { start, size })
+    }
+
+    /// The page number for the response's `end_page` math (1 when walking by cursor).
+    pub fn number(&self) -> u64 {
+        match self.start {
+            PageStart::Number(n) => n,
+            PageStart::After { .. } => 1,
+        }
+    }
+
+    /// Items to skip before this page when paging by number.
+    pub fn offset(&self) -> u64 {
+        (self.number() - 1) * self.size
+    }
+}
+
+/// Encodes a cursor: the sort score and id of the last item on a page.
+pub fn encode_cursor(score: f64, id: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{score}|{id}"))
+}
+
+fn decode_cursor(text: &str) -> Option<PageStart> {
+    use base64::Engine;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text)
+        .ok()?;
+    let raw = String::from_utf8(raw).ok()?;
+    let (score, id) = raw.split_once('|')?;
+    let score: f64 = score.parse().ok()?;
+    if !score.is_finite()
+        || id.is_empty()
+        || id.len() > 64
+        || !id.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return None;
+    }
+    Some(PageStart::After {
+        score,
+        id: id.to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(pairs: &[(&str, &str)]) -> QueryParams {
+        QueryParams(
+            pairs
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn page_defaults_and_limits() {
+        assert_eq!(
+            Page::parse(&q(&[])).unwrap(),
+            Page {
+                start: PageStart::Number(1),
+                size: 20
+            }
+        );
+        assert!(Page::parse(&q(&[("page_size", "0")])).is_err());
+        assert!(Page::parse(&q(&[("page_size", "1000")])).is_err());
+        assert!(Page::parse(&q(&[("page_num", "0")])).is_err());
+        assert!(Page::parse(&q(&[("page_num", "x")])).is_err());
+        assert_eq!(
+            Page::parse(&q(&[("page_num", "3"), ("page_size", "10")]))
+                .unwrap()
+                .offset(),
+            20
+        );
+    }
+
+    #[test]
+    fn cursor_round_trips() {
+        let c = encode_cursor(1234.0, "live_abc");
+        let page = Page::parse(&q(&[("cursor", &c)])).unwrap();
+        assert_eq!(
+            page.start,
+            PageStart::After {
+                score: 1234.0,
+                id: "live_abc".into()
+            }
+        );
+        assert!(Page::parse(&q(&[("cursor", "!!!")])).is_err());
+    }
+
+    #[test]
+    fn live_ids_are_checked() {
+        assert!(check_live_id("live_0123abcd").is_ok());
+        assert!(check_live_id("").is_err());
+        assert!(check_live_id("a}b").is_err());
+        assert!(check_live_id("../etc").is_err());
+        assert!(check_live_id(&"a".repeat(65)).is_err());
+    }
+}

@@ -1,0 +1,133 @@
+//! liveroom: a live-streaming room service on Redis.
+//!
+//! Stateless axum replicas; all state in Redis (DESIGN.md). Modules:
+//!
+//! - [`config`]: the command line and every setting (SPEC §9).
+//! - [`error`]: the response envelope and the one error enum (SPEC §1).
+//! - [`request_id`]: request ids and the per-request log line.
+//! - [`auth`]: JWT verification and minting (SPEC §2).
+//! - [`extract`]: JSON bodies, path ids and pagination with our errors (SPEC §5, §7).
+//! - [`model`]: the seed's wire shapes and input validation (SPEC §4, §7).
+//! - [`store`]: Redis keys, the Lua scripts of `lua/`, one typed call per script.
+//! - [`search`]: title index terms (substring search in any script).
+//! - [`stream_urls`]: signed push and pull URLs (SPEC §8).
+//! - [`routes`]: one handler per endpoint.
+//! - [`server`]: `liveroom serve` and graceful shutdown.
+//! - [`redis_child`]: a private `redis-server` for zero-configuration runs and tests.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod model;
+pub mod redis_child;
+pub mod request_id;
+pub mod routes;
+pub mod search;
+pub mod server;
+pub mod store;
+pub mod stream_urls;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post, put};
+use chrono::FixedOffset;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::auth::TokenVerifier;
+use crate::error::ApiError;
+use crate::store::Store;
+use crate::stream_urls::StreamUrls;
+
+/// Shared state of every handler. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// Redis access.
+    pub store: Store,
+    /// Verifies client tokens.
+    pub verifier: Arc<TokenVerifier>,
+    /// Push / pull URL builder.
+    pub urls: Arc<StreamUrls>,
+    /// Zone of `YYYY-MM-DD HH:MM:SS` inputs.
+    pub timezone: FixedOffset,
+}
+
+impl AppState {
+    /// Builds the state from a connected store and the configuration; fails on an
+    /// unusable JWT secret.
+    pub fn new(
+        store: Store,
+        config: &config::ServeConfig,
+        jwt_secret: &str,
+    ) -> Result<Self, String> {
+        Ok(Self {
+            store,
+            verifier: Arc::new(TokenVerifier::hs256(
+                jwt_secret,
+                config.jwt_issuer.as_deref(),
+                config.jwt_audience.as_deref(),
+            )?),
+            urls: Arc::new(StreamUrls {
+                publish_url: config.publish_url.clone(),
+                publish_key: config.publish_key.clone(),
+                publish_ttl_secs: config.publish_ttl.as_secs() as i64,
+                rtmp_play_url: config.rtmp_play_url.clone(),
+                flv_play_url: config.flv_play_url.clone(),
+                hls_play_url: config.hls_play_url.clone(),
+            }),
+            timezone: config.timezone,
+        })
+    }
+}
+
+/// The whole HTTP application: every route once, then one layer per concern.
+pub fn app(state: AppState) -> Router {
+    use routes::{members, probes, rooms, users};
+    Router::new()
+        .route("/client/live/room/instance", post(rooms::create))
+        .route("/client/live/room/info/{live_id}", get(rooms::info))
+        .route(
+            "/client/live/room/{live_id}",
+            put(rooms::start).post(rooms::stop).delete(rooms::stop),
+        )
+        .route(
+            "/client/live/room/instance/{live_id}",
+            axum::routing::delete(rooms::delete),
+        )
+        .route("/client/live/room", get(rooms::search))
+        .route("/client/live/room/list", get(rooms::list))
+        .route(
+            "/client/live/room/user/{live_id}",
+            post(members::join).delete(members::leave),
+        )
+        .route(
+            "/client/live/room/heartbeat/{live_id}",
+            get(members::heartbeat),
+        )
+        .route("/client/live/room/extends", put(rooms::update_extends))
+        .route("/client/live/room/user_list", get(members::user_list))
+        .route("/client/user/profile", get(users::profile))
+        .route("/client/user/user", put(users::update))
+        .route("/livez", get(probes::livez))
+        .route("/readyz", get(probes::readyz))
+        .fallback(|| async { ApiError::RouteNotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::Internal("handler panicked".into()).into_response_ext()
+        }))
+        .layer(axum::middleware::from_fn(request_id::middleware))
+}
+
+trait IntoResponseExt {
+    fn into_response_ext(self) -> axum::response::Response;
+}
+
+impl IntoResponseExt for ApiError {
+    fn into_response_ext(self) -> axum::response::Response {
+        axum::response::IntoResponse::into_response(self)
+    }
+}

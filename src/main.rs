@@ -1,0 +1,30 @@
+//! The `liveroom` binary: parses the command line and hands over to the library.
+
+use clap::Parser;
+use liveroom::config::{Cli, Command, DEV_JWT_SECRET};
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(config) => liveroom::server::serve(*config).await,
+        Command::Token(args) => {
+            let secret = args.jwt_secret.as_deref().unwrap_or(DEV_JWT_SECRET);
+            liveroom::auth::mint_token(
+                secret,
+                &args.user,
+                args.nick.as_deref(),
+                args.avatar.as_deref(),
+                args.ttl,
+            )
+            .map(|token| println!("{token}"))
+        }
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("liveroom: {message}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,432 @@
+//! Wire shapes of the seed (field for field) and input validation (SPEC §4, §7).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+
+/// Limits of SPEC §7, in characters (Unicode scalar values), not bytes.
+pub mod limits {
+    /// Title: 1-128 characters.
+    pub const TITLE_MAX: usize = 128;
+    /// Notice: at most 1024 characters.
+    pub const NOTICE_MAX: usize = 1024;
+    /// Cover URL and avatar: at most 1024 characters.
+    pub const URL_MAX: usize = 1024;
+    /// Extends: at most 32 keys.
+    pub const EXTENDS_KEYS_MAX: usize = 32;
+    /// Extends key: 1-64 characters.
+    pub const EXTENDS_KEY_MAX: usize = 64;
+    /// Extends value: at most 1024 characters.
+    pub const EXTENDS_VALUE_MAX: usize = 1024;
+    /// Nick: at most 64 characters.
+    pub const NICK_MAX: usize = 64;
+}
+
+/// Body of `POST /client/live/room/instance` (SPEC §5 #1). Unknown fields are ignored.
+#[derive(Debug, Default, Deserialize)]
+pub struct CreateRoomBody {
+    /// 1-128 characters.
+    pub title: Option<String>,
+    /// ≤ 1024 characters.
+    pub notice: Option<String>,
+    /// ≤ 1024 characters, an http(s) URL when not empty.
+    pub cover_url: Option<String>,
+    /// ≤ 32 keys; key 1-64, value ≤ 1024 characters.
+    pub extends: Option<BTreeMap<String, String>>,
+    /// Scheduled start, `YYYY-MM-DD HH:MM:SS` (configured zone) or RFC 3339.
+    pub start_at: Option<String>,
+    /// Scheduled end, not before `start_at`.
+    pub end_at: Option<String>,
+    /// Expiry of the push URL's token.
+    pub publish_expire_at: Option<String>,
+}
+
+/// A validated room creation (times as Unix seconds, 0 when not given).
+#[derive(Debug, Clone)]
+pub struct NewRoom {
+    /// Title, 1-128 characters.
+    pub title: String,
+    /// Notice.
+    pub notice: String,
+    /// Cover URL, empty or http(s).
+    pub cover_url: String,
+    /// Extends as a JSON object of strings.
+    pub extends: BTreeMap<String, String>,
+    /// Scheduled start, Unix seconds (0 = not given).
+    pub start_at: i64,
+    /// Scheduled end, Unix seconds (0 = not given).
+    pub end_at: i64,
+    /// Push URL expiry, Unix seconds (0 = use the configured TTL).
+    pub publish_expire_at: i64,
+}
+
+fn invalid(message: impl Into<String>) -> ApiError {
+    ApiError::InvalidArgument(message.into())
+}
+
+fn chars(s: &str) -> usize {
+    s.chars().count()
+}
+
+/// Rejects control characters other than tab / newline in free text.
+fn check_text(field: &str, value: &str, max: usize, min: usize) -> Result<(), ApiError> {
+    let n = chars(value);
+    if n < min || n > max {
+        return Err(if min > 0 {
+            invalid(format!("{field} must be {min}-{max} characters"))
+        } else {
+            invalid(format!("{field} must be at most {max} characters"))
+        });
+    }
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(invalid(format!(
+            "{field} must not contain control characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks an http(s) URL field (empty is allowed).
+pub fn check_url(field: &str, value: &str) -> Result<(), ApiError> {
+    check_text(field, value, limits::URL_MAX, 0)?;
+    if value.is_empty() {
+        return Ok(());
+    }
+    let lower = value.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"))
+        .ok_or_else(|| invalid(format!("{field} must be an http(s) URL")))?;
+    if rest.is_empty() || rest.starts_with('/') || value.contains(char::is_whitespace) {
+        return Err(invalid(format!("{field} must be an http(s) URL")));
+    }
+    Ok(())
+}
+
+/// Checks an extends map or patch (SPEC §7). A patch may carry empty values (removals).
+pub fn check_extends(field: &str, extends: &BTreeMap<String, String>) -> Result<(), ApiError> {
+    if extends.len() > limits::EXTENDS_KEYS_MAX {
+        return Err(invalid(format!(
+            "{field} must have at most {} keys",
+            limits::EXTENDS_KEYS_MAX
+        )));
+    }
+    for (key, value) in extends {
+        if key.is_empty() || chars(key) > limits::EXTENDS_KEY_MAX {
+            return Err(invalid(format!(
+                "{field} keys must be 1-{} characters",
+                limits::EXTENDS_KEY_MAX
+            )));
+        }
+        if chars(value) > limits::EXTENDS_VALUE_MAX {
+            return Err(invalid(format!(
+                "{field}.{key} must be at most {} characters",
+                limits::EXTENDS_VALUE_MAX
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Parses a SPEC §4 time: `YYYY-MM-DD HH:MM:SS` in `zone`, or RFC 3339 with an
+/// explicit offset. Returns Unix seconds.
+pub fn parse_time(field: &str, text: &str, zone: &FixedOffset) -> Result<i64, ApiError> {
+    let text = text.trim();
+    if let Ok(naive) = NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S") {
+        return zone
+            .from_local_datetime(&naive)
+            .single()
+            .map(|t| t.timestamp())
+            .ok_or_else(|| invalid(format!("{field} is not a valid time")));
+    }
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.timestamp())
+        .map_err(|_| {
+            invalid(format!(
+                "{field} must be a time like 2021-12-02 11:11:11 or RFC 3339"
+            ))
+        })
+}
+
+fn optional_time(field: &str, value: &Option<String>, zone: &FixedOffset) -> Result<i64, ApiError> {
+    match value.as_deref().map(str::trim) {
+        None | Some("") => Ok(0),
+        Some(text) => {
+            let t = parse_time(field, text, zone)?;
+            if t <= 0 {
+                return Err(invalid(format!("{field} must be after 1970-01-01")));
+            }
+            Ok(t)
+        }
+    }
+}
+
+impl CreateRoomBody {
+    /// Validates the body (SPEC §7); every error names its field.
+    pub fn validate(self, zone: &FixedOffset) -> Result<NewRoom, ApiError> {
+        let title = self.title.unwrap_or_default();
+        if title.trim().is_empty() {
+            return Err(invalid("title must be 1-128 characters"));
+        }
+        check_text("title", &title, limits::TITLE_MAX, 1)?;
+        let notice = self.notice.unwrap_or_default();
+        check_text("notice", &notice, limits::NOTICE_MAX, 0)?;
+        let cover_url = self.cover_url.unwrap_or_default();
+        check_url("cover_url", &cover_url)?;
+        let mut extends = self.extends.unwrap_or_default();
+        check_extends("extends", &extends)?;
+        extends.retain(|_, v| !v.is_empty());
+        let start_at = optional_time("start_at", &self.start_at, zone)?;
+        let end_at = optional_time("end_at", &self.end_at, zone)?;
+        if start_at > 0 && end_at > 0 && end_at < start_at {
+            return Err(invalid("end_at must not be before start_at"));
+        }
+        let publish_expire_at = optional_time("publish_expire_at", &self.publish_expire_at, zone)?;
+        Ok(NewRoom {
+            title,
+            notice,
+            cover_url,
+            extends,
+            start_at,
+            end_at,
+            publish_expire_at,
+        })
+    }
+}
+
+/// Body of `PUT /client/live/room/extends` (SPEC §5 #11).
+#[derive(Debug, Deserialize)]
+pub struct UpdateExtendsBody {
+    /// The room.
+    pub live_id: Option<String>,
+    /// Keys to merge; an empty value removes the key.
+    pub extends: Option<BTreeMap<String, String>>,
+}
+
+/// Body of `PUT /client/user/user` (SPEC §3).
+#[derive(Debug, Deserialize)]
+pub struct UpdateProfileBody {
+    /// New nick, ≤ 64 characters.
+    pub nick: Option<String>,
+    /// New avatar, empty or an http(s) URL.
+    pub avatar: Option<String>,
+    /// Keys to merge into the profile's extends; an empty value removes the key.
+    pub extends: Option<BTreeMap<String, String>>,
+}
+
+impl UpdateProfileBody {
+    /// Validates the update (SPEC §7 limits apply to nick, avatar and extends).
+    pub fn validate(&self) -> Result<(), ApiError> {
+        if let Some(nick) = &self.nick {
+            check_text("nick", nick, limits::NICK_MAX, 0)?;
+        }
+        if let Some(avatar) = &self.avatar {
+            check_url("avatar", avatar)?;
+        }
+        if let Some(extends) = &self.extends {
+            check_extends("extends", extends)?;
+        }
+        Ok(())
+    }
+}
+
+/// A user profile as it appears in `anchor_info` and `GET /client/user/profile`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct UserProfile {
+    /// User id (the token's `sub`).
+    pub user_id: String,
+    /// Numeric IM user id, allocated once per user.
+    pub im_userid: u64,
+    /// Display name.
+    pub nick: String,
+    /// Avatar URL.
+    pub avatar: String,
+    /// Free-form key/value pairs.
+    pub extends: BTreeMap<String, String>,
+}
+
+/// One entry of `user_list` (SPEC §5 #12).
+#[derive(Debug, Clone, Serialize)]
+pub struct MemberInfo {
+    /// User id.
+    pub user_id: String,
+    /// Numeric IM user id.
+    pub im_userid: u64,
+    /// IM user name: empty, since liveroom runs no IM service (as in the seed).
+    pub im_username: String,
+    /// Display name.
+    pub nick: String,
+    /// Avatar URL.
+    pub avatar: String,
+    /// Free-form key/value pairs.
+    pub extends: BTreeMap<String, String>,
+}
+
+impl From<UserProfile> for MemberInfo {
+    fn from(p: UserProfile) -> Self {
+        Self {
+            user_id: p.user_id,
+            im_userid: p.im_userid,
+            im_username: String::new(),
+            nick: p.nick,
+            avatar: p.avatar,
+            extends: p.extends,
+        }
+    }
+}
+
+/// The room object of the seed (SPEC §4), field for field and in its order.
+#[derive(Debug, Clone, Serialize)]
+pub struct RoomView {
+    /// `live_` + random hex.
+    pub live_id: String,
+    /// Title.
+    pub title: String,
+    /// Notice.
+    pub notice: String,
+    /// Cover URL.
+    pub cover_url: String,
+    /// Room extends.
+    pub extends: BTreeMap<String, String>,
+    /// The anchor's profile.
+    pub anchor_info: UserProfile,
+    /// 1 when the anchor is present, else 0.
+    pub anchor_status: u8,
+    /// Cross-room PK session id, empty when none.
+    pub pk_id: String,
+    /// Members present now (anchor included when present).
+    pub online_count: u64,
+    /// Unix seconds: scheduled start before going live, actual start after.
+    pub start_time: i64,
+    /// Unix seconds: scheduled end before ending, actual end after.
+    pub end_time: i64,
+    /// Numeric chat room id.
+    pub chat_id: u64,
+    /// Signed push URL, only for the anchor; `""` for everyone else.
+    pub push_url: String,
+    /// HLS pull URL.
+    pub hls_url: String,
+    /// RTMP pull URL.
+    pub rtmp_url: String,
+    /// FLV pull URL.
+    pub flv_url: String,
+    /// Number of joins (exact).
+    pub pv: u64,
+    /// Distinct joining users (HyperLogLog, ±1%).
+    pub uv: u64,
+    /// 0 created, 1 live, 2 ended.
+    pub live_status: u8,
+}
+
+/// A paged list (SPEC §5): `page_total = ceil(total_count / page_size)`,
+/// `end_page = page_num >= page_total`; `next_cursor` is empty on the last page.
+#[derive(Debug, Serialize)]
+pub struct PageOf<T> {
+    /// Items in the whole list.
+    pub total_count: u64,
+    /// Number of pages.
+    pub page_total: u64,
+    /// Whether this is the last page.
+    pub end_page: bool,
+    /// The items of this page.
+    pub list: Vec<T>,
+    /// Cursor of the next page; empty when there is none.
+    pub next_cursor: String,
+}
+
+impl<T> PageOf<T> {
+    /// Builds the page, computing `page_total` and `end_page` from SPEC §5.
+    pub fn new(
+        total_count: u64,
+        page: &crate::extract::Page,
+        list: Vec<T>,
+        next_cursor: Option<String>,
+    ) -> Self {
+        let page_total = total_count.div_ceil(page.size);
+        let end_page = match page.start {
+            crate::extract::PageStart::Number(n) => n >= page_total,
+            crate::extract::PageStart::After { .. } => next_cursor.is_none(),
+        };
+        let next_cursor = if end_page {
+            String::new()
+        } else {
+            next_cursor.unwrap_or_default()
+        };
+        Self {
+            total_count,
+            page_total,
+            end_page,
+            list,
+            next_cursor,
+        }
+    }
+}
+
+/// `data` of a heartbeat (SPEC §5 #10).
+#[derive(Debug, Serialize)]
+pub struct HeartbeatData {
+    /// The room.
+    pub live_id: String,
+    /// 0 created, 1 live, 2 ended.
+    pub live_status: u8,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn zone() -> FixedOffset {
+        FixedOffset::east_opt(8 * 3600).unwrap()
+    }
+
+    #[test]
+    fn times_parse_in_zone_and_rfc3339() {
+        assert_eq!(
+            parse_time("t", "2021-12-02 11:11:11", &zone()).unwrap(),
+            1638414671
+        );
+        assert_eq!(
+            parse_time("t", "2021-12-02T03:11:11Z", &zone()).unwrap(),
+            1638414671
+        );
+        assert!(parse_time("t", "2021/12/02", &zone()).is_err());
+    }
+
+    #[test]
+    fn create_validation_names_fields() {
+        let err = |b: CreateRoomBody| b.validate(&zone()).unwrap_err().to_string();
+        assert_eq!(
+            err(CreateRoomBody::default()),
+            "title must be 1-128 characters"
+        );
+        let long = CreateRoomBody {
+            title: Some("长".repeat(129)),
+            ..Default::default()
+        };
+        assert_eq!(err(long), "title must be 1-128 characters");
+        let ok = CreateRoomBody {
+            title: Some("长".repeat(128)),
+            ..Default::default()
+        };
+        assert!(ok.validate(&zone()).is_ok());
+        let cover = CreateRoomBody {
+            title: Some("x".into()),
+            cover_url: Some("ftp://x".into()),
+            ..Default::default()
+        };
+        assert_eq!(err(cover), "cover_url must be an http(s) URL");
+        let times = CreateRoomBody {
+            title: Some("x".into()),
+            start_at: Some("2021-12-02 11:11:11".into()),
+            end_at: Some("2021-12-02 11:11:10".into()),
+            ..Default::default()
+        };
+        assert_eq!(err(times), "end_at must not be before start_at");
+    }
+}

@@ -1,0 +1,109 @@
+//! A private `redis-server` child process on a free loopback port, without
+//! persistence: what `liveroom serve` runs when `LIVEROOM_REDIS_URL` is unset, and
+//! what the test harness starts for each test. The child is killed when this value
+//! is dropped, and (Linux) when the parent dies, so none outlives its owner.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `redis-server` child.
+pub struct RedisChild {
+    child: Child,
+    port: u16,
+}
+
+/// A free TCP port on 127.0.0.1 (bound, then released).
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+impl RedisChild {
+    /// Starts `redis-server` (from `PATH`) with extra `args`, and waits until it
+    /// answers `PING` (at most 10 s).
+    pub fn start(args: &[&str]) -> Result<Self, String> {
+        let mut last_err = String::new();
+        for _ in 0..5 {
+            let port = free_port().map_err(|e| format!("no free port: {e}"))?;
+            let mut cmd = Command::new("redis-server");
+            cmd.args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .args(["--loglevel", "warning", "--daemonize", "no"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+            #[cfg(target_os = "linux")]
+            {
+                use std::os::unix::process::CommandExt;
+                // SAFETY: prctl is async-signal-safe; it only sets this child's parent-death signal.
+                unsafe {
+                    cmd.pre_exec(|| {
+                        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                        Ok(())
+                    });
+                }
+            }
+            let child = cmd.spawn().map_err(|e| {
+                format!("cannot start redis-server ({e}); install it (apt-get install redis-server) or set LIVEROOM_REDIS_URL")
+            })?;
+            let mut this = Self { child, port };
+            match this.wait_ready(Duration::from_secs(10)) {
+                Ok(()) => return Ok(this),
+                Err(e) => last_err = e, // port taken in between: try another
+            }
+        }
+        Err(last_err)
+    }
+
+    fn wait_ready(&mut self, limit: Duration) -> Result<(), String> {
+        use std::io::{Read, Write};
+        let started = Instant::now();
+        while started.elapsed() < limit {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!("redis-server exited at start-up: {status}"));
+            }
+            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
+                let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+                let mut buf = [0u8; 64];
+                if s.write_all(b"PING\r\n").is_ok()
+                    && matches!(s.read(&mut buf), Ok(n) if buf[..n].starts_with(b"+PONG"))
+                {
+                    return Ok(());
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err("redis-server did not answer PING within 10 s".into())
+    }
+
+    /// The server's port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `redis://127.0.0.1:{port}`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for RedisChild {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,66 @@
+//! Request ids (SPEC §1): the incoming `X-Request-Id` when it is sane (1-64 visible
+//! ASCII chars), else a fresh UUID. The id is echoed as a response header, put in the
+//! envelope, and recorded on the request's tracing span, so every log line has it.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::Response;
+use tracing::Instrument;
+
+/// Name of the request id header.
+pub const HEADER: &str = "x-request-id";
+
+tokio::task_local! {
+    static REQUEST_ID: Arc<str>;
+}
+
+/// The id of the request being served by this task, or `-` outside a request.
+pub fn current() -> Arc<str> {
+    REQUEST_ID
+        .try_with(Arc::clone)
+        .unwrap_or_else(|_| Arc::from("-"))
+}
+
+/// Whether a client-sent id is usable: 1-64 visible ASCII characters.
+pub fn is_sane(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// Middleware: assigns the id, runs the request inside its span and task-local,
+/// echoes the header, and logs one line per request (route, status, latency).
+pub async fn middleware(request: Request, next: Next) -> Response {
+    let id: Arc<str> = request
+        .headers()
+        .get(HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| is_sane(v))
+        .map(Arc::from)
+        .unwrap_or_else(|| Arc::from(uuid::Uuid::new_v4().simple().to_string()));
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = request.method().clone();
+    let span = tracing::info_span!("request", request_id = %id, %method, route = %route);
+    let started = Instant::now();
+    let mut response = REQUEST_ID
+        .scope(Arc::clone(&id), next.run(request).instrument(span.clone()))
+        .await;
+    let status = response.status().as_u16();
+    span.in_scope(|| {
+        tracing::info!(
+            status,
+            latency_ms = started.elapsed().as_secs_f64() * 1e3,
+            "request"
+        )
+    });
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(HEADER, value);
+    }
+    response
+}

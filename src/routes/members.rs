@@ -1,0 +1,75 @@
+//! Member endpoints (SPEC §5 #8-10, #12): join, leave, heartbeat, user list.
+
+use axum::extract::State;
+
+use crate::AppState;
+use crate::auth::AuthUser;
+use crate::error::{ApiError, ApiOk, ApiResult};
+use crate::extract::{LiveIdPath, Page, QueryParams, check_live_id, encode_cursor};
+use crate::model::{HeartbeatData, MemberInfo, PageOf, RoomView};
+use crate::routes::rooms::room_view;
+
+/// `POST /client/live/room/user/{live_id}`: joins, leaving any other room first.
+pub async fn join(
+    State(state): State<AppState>,
+    user: AuthUser,
+    LiveIdPath(live_id): LiveIdPath,
+) -> ApiResult<RoomView> {
+    let raw = state.store.join_room(&live_id, &user.0).await?;
+    room_view(&state, raw, user.id()).await
+}
+
+/// `DELETE /client/live/room/user/{live_id}`: leaves; 40401 when not in the room.
+pub async fn leave(
+    State(state): State<AppState>,
+    user: AuthUser,
+    LiveIdPath(live_id): LiveIdPath,
+) -> ApiResult<()> {
+    state.store.leave_room(&live_id, user.id()).await?;
+    Ok(ApiOk::empty())
+}
+
+/// `GET /client/live/room/heartbeat/{live_id}`: one Redis round trip.
+pub async fn heartbeat(
+    State(state): State<AppState>,
+    user: AuthUser,
+    LiveIdPath(live_id): LiveIdPath,
+) -> ApiResult<HeartbeatData> {
+    let live_status = state.store.heartbeat(&live_id, user.id()).await?;
+    Ok(ApiOk::data(HeartbeatData {
+        live_id,
+        live_status,
+    }))
+}
+
+/// `GET /client/live/room/user_list?live_id&page_num&page_size`: present members,
+/// oldest join first.
+pub async fn user_list(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    query: QueryParams,
+) -> ApiResult<PageOf<MemberInfo>> {
+    let live_id = query
+        .get("live_id")
+        .ok_or_else(|| ApiError::InvalidArgument("live_id is required".into()))?;
+    check_live_id(live_id)?;
+    let page = Page::parse(&query)?;
+    let (total, entries) = state.store.page_members(live_id, &page).await?;
+    if total == 0 && !state.store.room_exists(live_id).await? {
+        return Err(ApiError::RoomNotFound);
+    }
+    let next = if (entries.len() as u64) < page.size {
+        None
+    } else {
+        entries.last().map(|(id, score)| encode_cursor(*score, id))
+    };
+    let ids: Vec<String> = entries.into_iter().map(|(id, _)| id).collect();
+    let list = state
+        .store
+        .profiles(&ids)
+        .await?
+        .into_iter()
+        .map(MemberInfo::from)
+        .collect();
+    Ok(ApiOk::data(PageOf::new(total, &page, list, next)))
+}
