@@ -2,7 +2,8 @@
 -- leaves its previous room in the same script, so that room's count drops at once.
 -- Rejoining is idempotent for presence (join time kept) but counts a PV.
 -- KEYS[1] room hash, KEYS[2] presence zset, KEYS[3] joined zset, KEYS[4] uv hll,
--- KEYS[5] caller's user hash, KEYS[6] im_userid sequence, KEYS[7] active room index.
+-- KEYS[5] caller's user hash, KEYS[6] im_userid sequence, KEYS[7] active room index,
+-- KEYS[8] room event stream.
 -- ARGV: user id, nick, avatar (profile on first sight), member timeout (ms),
 --       key prefix, live_id.
 -- Returns { 0, room_view } | { 40400 } | { 40900 } (ended). Cost: O(log N).
@@ -18,4 +19,5 @@ redis.call('HSET', KEYS[5], 'room', live_id)
 redis.call('HINCRBY', KEYS[1], 'pv', 1)
 redis.call('PFADD', KEYS[4], user_id)
 redis.call('ZADD', KEYS[7], now, live_id)
+mark_anchor_back(KEYS[1], KEYS[8], user_id, now)
 return { 0, room_view(KEYS[1], KEYS[2], KEYS[4], now, timeout_ms) }

@@ -10,10 +10,19 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
--- The four keys of room `live_id` under `prefix`.
+-- The keys of room `live_id` under `prefix`: room, presence, joined, uv, events.
 local function room_keys(prefix, live_id)
   local tag = prefix .. ':{' .. live_id .. '}:'
-  return tag .. 'room', tag .. 'presence', tag .. 'joined', tag .. 'uv'
+  return tag .. 'room', tag .. 'presence', tag .. 'joined', tag .. 'uv', tag .. 'events'
+end
+
+-- Appends a room state change to the room's event stream, trimmed to about
+-- EVENTS_MAXLEN entries. Callers record a transition only when their own write
+-- made it happen (ZREM / HDEL / HSETNX returned 1), so each is recorded once.
+local EVENTS_MAXLEN = 1000
+local function record_event(events, now, kind, user_id)
+  redis.call('XADD', events, 'MAXLEN', '~', EVENTS_MAXLEN, '*',
+    'type', kind, 'user', user_id or '', 'at_ms', now)
 end
 
 -- Creates the caller's profile on first sight (SPEC §3) with a fresh im_userid.
@@ -30,9 +39,20 @@ end
 local function leave_current_room(prefix, user_key, user_id, keep_live_id)
   local current = redis.call('HGET', user_key, 'room')
   if current and current ~= keep_live_id then
-    local _, presence, joined = room_keys(prefix, current)
-    redis.call('ZREM', presence, user_id)
+    local _, presence, joined, _, events = room_keys(prefix, current)
     redis.call('ZREM', joined, user_id)
+    if redis.call('ZREM', presence, user_id) == 1 then
+      record_event(events, now_ms(), 'member_left', user_id)
+    end
+  end
+end
+
+-- The anchor is back (start / join of its own room): clears the absence mark the
+-- reaper set, recording `anchor_online` once.
+local function mark_anchor_back(room, events, user_id, now)
+  if redis.call('HGET', room, 'anchor') == user_id
+    and redis.call('HDEL', room, 'anchor_absent_since_ms') == 1 then
+    record_event(events, now, 'anchor_online', user_id)
   end
 end
 

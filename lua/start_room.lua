@@ -2,7 +2,7 @@
 -- The anchor becomes present as if joined (leaving any other room), without PV/UV.
 -- KEYS[1] room hash, KEYS[2] presence zset, KEYS[3] joined zset, KEYS[4] uv hll,
 -- KEYS[5] caller's user hash, KEYS[6] live index zset, KEYS[7] search index zset,
--- KEYS[8] active room index zset.
+-- KEYS[8] active room index zset, KEYS[9] room event stream.
 -- ARGV: caller user id, member timeout (ms), key prefix, live_id.
 -- Returns { 0, room_view } | { 40400 } | { 40300 } | { 40900 } (ended). Cost: O(log N).
 local user_id, timeout_ms, prefix, live_id = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
@@ -19,6 +19,6 @@ end
 leave_current_room(prefix, KEYS[5], user_id, live_id)
 make_present(KEYS[2], KEYS[3], user_id, now, timeout_ms)
 redis.call('HSET', KEYS[5], 'room', live_id)
-redis.call('HDEL', KEYS[1], 'anchor_absent_since_ms')
+mark_anchor_back(KEYS[1], KEYS[9], user_id, now)
 redis.call('ZADD', KEYS[8], now, live_id)
 return { 0, room_view(KEYS[1], KEYS[2], KEYS[4], now, timeout_ms) }

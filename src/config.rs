@@ -134,6 +134,23 @@ pub struct ServeConfig {
     )]
     pub hls_play_url: String,
 
+    /// Reaper lease time to live: after the holder dies, another replica takes over
+    /// within this long (graceful stops hand over at once).
+    #[arg(long, env = "LIVEROOM_LEASE_TTL", default_value = "10s", value_parser = parse_duration)]
+    pub lease_ttl: Duration,
+
+    /// Pause between reaper sweeps (and lease attempts).
+    #[arg(long, env = "LIVEROOM_REAPER_INTERVAL", default_value = "1s", value_parser = parse_duration)]
+    pub reaper_interval: Duration,
+
+    /// This replica's id (the reaper lease's value). Default: hostname-pid-random.
+    #[arg(long, env = "LIVEROOM_REPLICA_ID")]
+    pub replica_id: Option<String>,
+
+    /// On SIGTERM, how long in-flight requests may take to finish before exit.
+    #[arg(long, env = "LIVEROOM_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub shutdown_timeout: Duration,
+
     /// Timeout of one Redis command; past it the request answers 503 / 50300.
     #[arg(long, env = "LIVEROOM_REDIS_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
     pub redis_timeout: Duration,
@@ -153,6 +170,41 @@ impl ServeConfig {
             config: ServeConfig,
         }
         Only::parse_from(["liveroom"]).config
+    }
+}
+
+impl ServeConfig {
+    /// Checks relations between settings that single flags cannot.
+    pub fn check(&self) -> Result<(), String> {
+        if self.reaper_interval >= self.lease_ttl {
+            return Err(format!(
+                "LIVEROOM_REAPER_INTERVAL ({:?}) must be shorter than LIVEROOM_LEASE_TTL ({:?})",
+                self.reaper_interval, self.lease_ttl
+            ));
+        }
+        if self.member_timeout < Duration::from_millis(100) {
+            return Err("LIVEROOM_MEMBER_TIMEOUT must be at least 100ms".into());
+        }
+        Ok(())
+    }
+
+    /// The replica id: the configured one, else `hostname-pid-random`.
+    pub fn replica_id(&self) -> String {
+        self.replica_id.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/etc/hostname")
+                .map(|h| h.trim().to_owned())
+                .unwrap_or_default();
+            let host = if host.is_empty() {
+                "liveroom".to_owned()
+            } else {
+                host
+            };
+            format!(
+                "{host}-{}-{:08x}",
+                std::process::id(),
+                rand::random::<u32>()
+            )
+        })
     }
 }
 

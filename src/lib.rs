@@ -12,6 +12,7 @@
 //! - [`search`]: title index terms (substring search in any script).
 //! - [`stream_urls`]: signed push and pull URLs (SPEC §8).
 //! - [`routes`]: one handler per endpoint.
+//! - [`reaper`]: the leader lease and the sweep of timed-out members and absent anchors.
 //! - [`server`]: `liveroom serve` and graceful shutdown.
 //! - [`redis_child`]: a private `redis-server` for zero-configuration runs and tests.
 
@@ -20,6 +21,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod model;
+pub mod reaper;
 pub mod redis_child;
 pub mod request_id;
 pub mod routes;
@@ -29,6 +31,7 @@ pub mod store;
 pub mod stream_urls;
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -52,6 +55,8 @@ pub struct AppState {
     pub urls: Arc<StreamUrls>,
     /// Zone of `YYYY-MM-DD HH:MM:SS` inputs.
     pub timezone: FixedOffset,
+    /// Set on SIGTERM: `/readyz` fails so load balancers stop sending traffic.
+    pub draining: Arc<AtomicBool>,
 }
 
 impl AppState {
@@ -78,6 +83,7 @@ impl AppState {
                 hls_play_url: config.hls_play_url.clone(),
             }),
             timezone: config.timezone,
+            draining: Arc::new(AtomicBool::new(false)),
         })
     }
 }

@@ -3,10 +3,14 @@
 
 use std::time::Duration;
 
+use std::sync::atomic::Ordering;
+
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use crate::auth::mint_token;
 use crate::config::{DEV_JWT_SECRET, ServeConfig};
+use crate::reaper::{self, ReaperConfig};
 use crate::redis_child::RedisChild;
 use crate::store::Store;
 use crate::{AppState, app};
@@ -27,9 +31,15 @@ pub fn init_logging(format: &str) {
 }
 
 /// Runs the service until SIGINT / SIGTERM. Errors are start-up failures, as text.
+///
+/// Shutdown: the signal marks the replica draining (`/readyz` fails), stops
+/// accepting, lets in-flight requests finish for at most `LIVEROOM_SHUTDOWN_TIMEOUT`,
+/// stops the reaper and releases its lease (another replica takes over at once), then
+/// stops the private `redis-server` if one was started.
 pub async fn serve(config: ServeConfig) -> Result<(), String> {
     init_logging(&config.log_format);
-    let private_redis;
+    config.check()?;
+    let mut private_redis: Option<RedisChild> = None;
     let redis_url = match &config.redis_url {
         Some(url) => url.clone(),
         None => {
@@ -40,7 +50,6 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
             );
             let url = child.url();
             private_redis = Some(child);
-            let _ = &private_redis;
             url
         }
     };
@@ -66,15 +75,52 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
     )
     .await
     .map_err(|e| format!("cannot connect to Redis at {}: {e}", redact(&redis_url)))?;
-    let state = AppState::new(store, &config, &secret)?;
+    let state = AppState::new(store.clone(), &config, &secret)?;
+    let draining = state.draining.clone();
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-    tracing::info!(listen = %config.listen, redis = %redact(&redis_url), "liveroom serving");
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown_signal())
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let reaper_config = ReaperConfig {
+        replica_id: config.replica_id(),
+        lease_ttl: config.lease_ttl,
+        interval: config.reaper_interval,
+        anchor_close_after: config.anchor_close_after,
+    };
+    tracing::info!(
+        listen = %config.listen,
+        redis = %redact(&redis_url),
+        replica = %reaper_config.replica_id,
+        "liveroom serving"
+    );
+    let reaper = tokio::spawn(reaper::run(store, reaper_config, stop_rx.clone()));
+
+    let signal = async move {
+        shutdown_signal().await;
+        draining.store(true, Ordering::SeqCst);
+        let _ = stop_tx.send(true);
+    };
+    let mut drain_rx = stop_rx.clone();
+    let server = axum::serve(listener, app(state)).with_graceful_shutdown(signal);
+    let drain_limit = async move {
+        let _ = drain_rx.wait_for(|stopping| *stopping).await;
+        tokio::time::sleep(config.shutdown_timeout).await;
+    };
+    tokio::select! {
+        result = server => result.map_err(|e| format!("server error: {e}"))?,
+        _ = drain_limit => tracing::warn!(
+            timeout = ?config.shutdown_timeout,
+            "in-flight requests did not finish within LIVEROOM_SHUTDOWN_TIMEOUT; exiting anyway"
+        ),
+    }
+    if tokio::time::timeout(Duration::from_secs(5), reaper)
         .await
-        .map_err(|e| format!("server error: {e}"))?;
+        .is_err()
+    {
+        tracing::warn!("reaper did not stop within 5 s");
+    }
+    drop(private_redis);
     tracing::info!("liveroom stopped");
     Ok(())
 }

@@ -15,6 +15,7 @@
 //! | `{p}:idx:active` | zset | rooms with members or live → last activity (ms), for the reaper |
 //! | `{p}:idx:anchor:{user_id}` | set | rooms of an anchor |
 //! | `{p}:idx:term:{hex}` | set | rooms whose title holds the term (see [`crate::search`]) |
+//! | `{p}:reaper:lease` | string | id of the replica that runs the reaper (`SET NX PX`) |
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -102,6 +103,10 @@ impl Keys {
     pub fn active_index(&self) -> String {
         self.named("idx:active")
     }
+    /// The reaper's leader lease.
+    pub fn reaper_lease(&self) -> String {
+        self.named("reaper:lease")
+    }
     /// Rooms of an anchor.
     pub fn anchor_index(&self, user_id: &str) -> String {
         self.named(&format!("idx:anchor:{user_id}"))
@@ -136,6 +141,9 @@ pub struct Scripts {
     page_index: Script,
     page_members: Script,
     ensure_profile: Script,
+    sweep_room: Script,
+    lease_renew: Script,
+    lease_release: Script,
 }
 
 impl Scripts {
@@ -153,10 +161,13 @@ impl Scripts {
             page_index: lua!("page_index.lua"),
             page_members: lua!("page_members.lua"),
             ensure_profile: lua!("ensure_profile.lua"),
+            sweep_room: lua!("sweep_room.lua"),
+            lease_renew: lua!("lease_renew.lua"),
+            lease_release: lua!("lease_release.lua"),
         }
     }
 
-    fn all(&self) -> [&Script; 12] {
+    fn all(&self) -> [&Script; 15] {
         [
             &self.create_room,
             &self.get_room,
@@ -170,6 +181,9 @@ impl Scripts {
             &self.page_index,
             &self.page_members,
             &self.ensure_profile,
+            &self.sweep_room,
+            &self.lease_renew,
+            &self.lease_release,
         ]
     }
 }
@@ -484,6 +498,7 @@ impl Store {
             .key(self.keys.live_index())
             .key(self.keys.search_index())
             .key(self.keys.active_index())
+            .key(&rk.events)
             .arg(user_id)
             .arg(self.member_timeout_ms)
             .arg(self.keys.prefix())
@@ -559,6 +574,7 @@ impl Store {
             .key(self.keys.user(&user.sub))
             .key(self.keys.im_userid_seq())
             .key(self.keys.active_index())
+            .key(&rk.events)
             .arg(&user.sub)
             .arg(user.nick.as_deref().unwrap_or(""))
             .arg(user.avatar.as_deref().unwrap_or(""))
@@ -580,6 +596,7 @@ impl Store {
             .key(&rk.presence)
             .key(&rk.joined)
             .key(self.keys.user(user_id))
+            .key(&rk.events)
             .arg(user_id)
             .arg(self.member_timeout_ms)
             .arg(live_id)
@@ -791,6 +808,119 @@ impl Store {
         .into_iter()
         .collect();
         Ok(profile_from_hash(&user.sub, &hash))
+    }
+}
+
+/// What one `sweep_room.lua` call did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RoomSweep {
+    /// Members removed because their heartbeat timed out.
+    pub expired: u64,
+    /// 1 when the anchor was newly marked offline.
+    pub anchor_offline: u64,
+    /// 1 when the room was ended because its anchor stayed absent.
+    pub ended: u64,
+    /// Whether stale members remain beyond the batch.
+    pub more: bool,
+}
+
+impl Store {
+    /// One reaper step for one room (`lua/sweep_room.lua`). Times in ms.
+    pub async fn sweep_room(
+        &self,
+        live_id: &str,
+        close_after_ms: u64,
+        batch: u64,
+    ) -> Result<RoomSweep, ApiError> {
+        let rk = self.keys.room(live_id);
+        let reply: Vec<i64> = self
+            .scripts
+            .sweep_room
+            .key(&rk.room)
+            .key(&rk.presence)
+            .key(&rk.joined)
+            .key(&rk.events)
+            .key(self.keys.active_index())
+            .key(self.keys.live_index())
+            .key(self.keys.search_index())
+            .arg(self.member_timeout_ms)
+            .arg(close_after_ms)
+            .arg(batch)
+            .arg(live_id)
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        match reply[..] {
+            [expired, offline, ended, more] => Ok(RoomSweep {
+                expired: expired.max(0) as u64,
+                anchor_offline: offline.max(0) as u64,
+                ended: ended.max(0) as u64,
+                more: more == 1,
+            }),
+            _ => Err(malformed("sweep")),
+        }
+    }
+
+    /// One `ZSCAN` step over the active room index: (next cursor, live_ids).
+    pub async fn scan_active(
+        &self,
+        cursor: u64,
+        count: usize,
+    ) -> Result<(u64, Vec<String>), ApiError> {
+        let (next, items): (u64, Vec<String>) = redis::cmd("ZSCAN")
+            .arg(self.keys.active_index())
+            .arg(cursor)
+            .arg("COUNT")
+            .arg(count)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        // ZSCAN returns member, score pairs.
+        Ok((next, items.into_iter().step_by(2).collect()))
+    }
+
+    /// Tries to take the reaper lease (`SET NX PX`); true when this replica got it.
+    pub async fn lease_acquire(&self, replica_id: &str, ttl_ms: u64) -> Result<bool, ApiError> {
+        let reply: Option<String> = redis::cmd("SET")
+            .arg(self.keys.reaper_lease())
+            .arg(replica_id)
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl_ms)
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(reply.is_some())
+    }
+
+    /// Extends the lease if this replica holds it (`lua/lease_renew.lua`).
+    pub async fn lease_renew(&self, replica_id: &str, ttl_ms: u64) -> Result<bool, ApiError> {
+        let held: i64 = self
+            .scripts
+            .lease_renew
+            .key(self.keys.reaper_lease())
+            .arg(replica_id)
+            .arg(ttl_ms)
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok(held == 1)
+    }
+
+    /// Releases the lease if this replica holds it (`lua/lease_release.lua`).
+    pub async fn lease_release(&self, replica_id: &str) -> Result<bool, ApiError> {
+        let released: i64 = self
+            .scripts
+            .lease_release
+            .key(self.keys.reaper_lease())
+            .arg(replica_id)
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok(released == 1)
+    }
+
+    /// The id of the replica holding the reaper lease, if any.
+    pub async fn lease_holder(&self) -> Result<Option<String>, ApiError> {
+        Ok(redis::cmd("GET")
+            .arg(self.keys.reaper_lease())
+            .query_async(&mut self.conn.clone())
+            .await?)
     }
 }
 

@@ -4,7 +4,7 @@ use axum::extract::State;
 use serde::Serialize;
 
 use crate::AppState;
-use crate::error::{ApiOk, ApiResult};
+use crate::error::{ApiError, ApiOk, ApiResult};
 
 /// Probe payload.
 #[derive(Debug, Serialize)]
@@ -18,8 +18,13 @@ pub async fn livez() -> ApiResult<ProbeStatus> {
     Ok(ApiOk::data(ProbeStatus { status: "ok" }))
 }
 
-/// `GET /readyz`: Redis answers `PING`; 503 / 50300 otherwise.
+/// `GET /readyz`: Redis answers `PING` and the replica is not draining; 503 / 50300 otherwise.
 pub async fn readyz(State(state): State<AppState>) -> ApiResult<ProbeStatus> {
+    if state.draining.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(ApiError::StorageUnavailable(
+            "draining: shutting down".into(),
+        ));
+    }
     state.store.ping().await?;
     Ok(ApiOk::data(ProbeStatus { status: "ok" }))
 }

@@ -1,0 +1,76 @@
+-- sweep_room.lua: one reaper step for one room (DESIGN.md "Reaper"). Idempotent and
+-- decided by Redis's clock, so two replicas that both believe they lead cannot
+-- double-count or double-close: every transition is recorded only by the script
+-- whose own write made it (ZREM / HSETNX returned 1, or live_status was still 1).
+--   1. removes at most ARGV[3] members whose last heartbeat is older than the timeout
+--      (event member_expired each);
+--   2. a live room whose anchor is not present gets `anchor_absent_since_ms` = the
+--      moment the anchor's presence ran out (its last beat + timeout, or now when it
+--      has no entry) and event anchor_offline;
+--   3. a live room whose anchor has been absent for ARGV[2] ms is ended
+--      (live_status 2, end_time now, out of the live index; event room_ended);
+--   4. a room with no members that is not live leaves the active index (so sweeps
+--      visit only rooms with members or a live status), as does a deleted room.
+-- KEYS[1] room hash, KEYS[2] presence zset, KEYS[3] joined zset, KEYS[4] event stream,
+-- KEYS[5] active index, KEYS[6] live index, KEYS[7] search index.
+-- ARGV[1] member timeout (ms), ARGV[2] anchor close-after (ms), ARGV[3] batch size,
+-- ARGV[4] live_id.
+-- Returns { expired, anchor_offline (0/1), ended (0/1), more (1 when the batch was full) }.
+-- Cost: O(batch * log N).
+local timeout_ms, close_after_ms, batch, live_id =
+  tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+local room = redis.call('HMGET', KEYS[1], 'anchor', 'live_status', 'created_ms',
+  'anchor_absent_since_ms')
+if not room[1] then
+  redis.call('ZREM', KEYS[5], live_id)
+  return { 0, 0, 0, 0 }
+end
+local now = now_ms()
+local cutoff = now - timeout_ms
+local anchor, status = room[1], tonumber(room[2])
+
+local anchor_last = redis.call('ZSCORE', KEYS[2], anchor)
+local stale = redis.call('ZRANGE', KEYS[2], '-inf', cutoff, 'BYSCORE', 'LIMIT', 0, batch)
+local expired = 0
+for _, member in ipairs(stale) do
+  if redis.call('ZREM', KEYS[2], member) == 1 then
+    redis.call('ZREM', KEYS[3], member)
+    record_event(KEYS[4], now, 'member_expired', member)
+    expired = expired + 1
+  end
+end
+
+local offline, ended = 0, 0
+if status == 1 then
+  local present = anchor_last and tonumber(anchor_last) > cutoff
+  if present then
+    if room[4] and redis.call('HDEL', KEYS[1], 'anchor_absent_since_ms') == 1 then
+      record_event(KEYS[4], now, 'anchor_online', anchor)
+    end
+  else
+    local since = tonumber(room[4])
+    if not since then
+      since = now
+      if anchor_last then since = math.min(now, tonumber(anchor_last) + timeout_ms) end
+      if redis.call('HSETNX', KEYS[1], 'anchor_absent_since_ms', since) == 1 then
+        record_event(KEYS[4], now, 'anchor_offline', anchor)
+        offline = 1
+      end
+    end
+    if now - since >= close_after_ms then
+      redis.call('HSET', KEYS[1], 'live_status', 2, 'end_time', math.floor(now / 1000))
+      redis.call('ZREM', KEYS[6], live_id)
+      redis.call('ZADD', KEYS[7], search_score(room[3], 2), live_id)
+      record_event(KEYS[4], now, 'room_ended', anchor)
+      ended = 1
+      status = 2
+    end
+  end
+end
+
+if status ~= 1 and redis.call('ZCARD', KEYS[2]) == 0 then
+  redis.call('ZREM', KEYS[5], live_id)
+end
+local more = 0
+if #stale >= batch then more = 1 end
+return { expired, offline, ended, more }

@@ -1,0 +1,482 @@
+//! Presence life cycle across replicas (issue #3): real `liveroom serve` processes
+//! against one real `redis-server`, with short timeouts.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use common::{Replica, TestApp, call_at, token_for};
+use liveroom::reaper::sweep_once;
+use liveroom::redis_child::RedisChild;
+use liveroom::store::Store;
+
+/// Short settings: member timeout 1 s, close-after 3 s, lease TTL 1 s, sweeps every 200 ms.
+const FAST: &[(&str, &str)] = &[
+    ("LIVEROOM_MEMBER_TIMEOUT", "1s"),
+    ("LIVEROOM_ANCHOR_CLOSE_AFTER", "3s"),
+    ("LIVEROOM_LEASE_TTL", "1s"),
+    ("LIVEROOM_REAPER_INTERVAL", "200ms"),
+];
+
+async fn store_for(redis: &RedisChild) -> Store {
+    Store::connect(
+        &redis.url(),
+        "lr",
+        Duration::from_secs(1),
+        Duration::from_secs(2),
+    )
+    .await
+    .unwrap()
+}
+
+async fn cmd<T: redis::FromRedisValue>(store: &Store, args: &[&str]) -> T {
+    let mut conn = store.connection();
+    let mut c = redis::cmd(args[0]);
+    for a in &args[1..] {
+        c.arg(*a);
+    }
+    c.query_async(&mut conn).await.unwrap()
+}
+
+/// Event types recorded in a room's stream, with how often each (type, user) occurs.
+async fn events(store: &Store, live_id: &str) -> HashMap<(String, String), usize> {
+    let key = store.keys().room(live_id).events;
+    let entries: Vec<(String, Vec<String>)> = cmd(store, &["XRANGE", &key, "-", "+"]).await;
+    let mut counts = HashMap::new();
+    for (_, fields) in entries {
+        let f: HashMap<_, _> = fields
+            .chunks(2)
+            .map(|c| (c[0].clone(), c[1].clone()))
+            .collect();
+        *counts
+            .entry((f["type"].clone(), f["user"].clone()))
+            .or_insert(0) += 1;
+    }
+    counts
+}
+
+async fn create_live(base: &str, anchor: &str) -> String {
+    let t = token_for(anchor);
+    let client = reqwest::Client::new();
+    let r: serde_json::Value = client
+        .post(format!("{base}/client/live/room/instance"))
+        .header("Authorization", &t)
+        .body(r#"{"title":"replica test"}"#)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = r["data"]["live_id"].as_str().unwrap().to_owned();
+    call_at(base, "PUT", &format!("/client/live/room/{id}"), &t)
+        .await
+        .ok();
+    id
+}
+
+async fn wait_until<F, Fut>(limit: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn silent_members_leave_counts_at_once_and_redis_after_a_sweep() {
+    let redis = RedisChild::start(&[]).unwrap();
+    let store = store_for(&redis).await;
+    let r1 = Replica::start("r1", &redis.url(), FAST).await;
+    let r2 = Replica::start("r2", &redis.url(), FAST).await;
+    let id = create_live(&r1.base, "anchor").await;
+    for v in ["v1", "v2", "v3"] {
+        call_at(
+            &r2.base,
+            "POST",
+            &format!("/client/live/room/user/{id}"),
+            &token_for(v),
+        )
+        .await
+        .ok();
+    }
+    let presence = store.keys().room(&id).presence;
+    let beat = format!("/client/live/room/heartbeat/{id}");
+    let anchor = token_for("anchor");
+    // The anchor keeps beating; the viewers fall silent.
+    let started = Instant::now();
+    let mut read_path_saw_one = false;
+    while started.elapsed() < Duration::from_millis(3500) {
+        call_at(&r1.base, "GET", &beat, &anchor).await.ok();
+        let info = call_at(
+            &r2.base,
+            "GET",
+            &format!("/client/live/room/info/{id}"),
+            &anchor,
+        )
+        .await
+        .ok();
+        if started.elapsed() > Duration::from_millis(1150) {
+            assert_eq!(
+                info.data()["online_count"],
+                1,
+                "silent viewers still counted after the timeout"
+            );
+            read_path_saw_one = true;
+        }
+        let in_redis: i64 = cmd(&store, &["ZCARD", &presence]).await;
+        if in_redis == 1 && read_path_saw_one {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(
+        cmd::<i64>(&store, &["ZCARD", &presence]).await,
+        1,
+        "the sweep did not remove the silent viewers"
+    );
+    let ev = events(&store, &id).await;
+    for v in ["v1", "v2", "v3"] {
+        assert_eq!(
+            ev.get(&("member_expired".into(), v.into())),
+            Some(&1),
+            "{ev:?}"
+        );
+    }
+    assert!(!ev.contains_key(&("member_expired".into(), "anchor".into())));
+}
+
+#[tokio::test]
+async fn absent_anchor_goes_offline_then_room_ends_after_close_after_never_earlier() {
+    let redis = RedisChild::start(&[]).unwrap();
+    let store = store_for(&redis).await;
+    let r1 = Replica::start("r1", &redis.url(), FAST).await;
+    let _r2 = Replica::start("r2", &redis.url(), FAST).await;
+    let id = create_live(&r1.base, "anchor").await;
+    let last_beat = Instant::now();
+    let viewer = token_for("viewer");
+    let info_path = format!("/client/live/room/info/{id}");
+    // Anchor silent from now on: offline after 1 s, room ended 3 s later (at ~4 s).
+    assert!(
+        wait_until(Duration::from_secs(3), || async {
+            call_at(&r1.base, "GET", &info_path, &viewer)
+                .await
+                .ok()
+                .data()["anchor_status"]
+                == 0
+        })
+        .await
+    );
+    assert!(last_beat.elapsed() >= Duration::from_millis(950));
+    let ended = wait_until(Duration::from_secs(8), || async {
+        let info = call_at(&r1.base, "GET", &info_path, &viewer).await.ok();
+        if info.data()["live_status"] == 2 {
+            return true;
+        }
+        assert!(
+            last_beat.elapsed() < Duration::from_millis(6500),
+            "room not ended in time"
+        );
+        false
+    })
+    .await;
+    assert!(ended, "room never ended");
+    let took = last_beat.elapsed();
+    assert!(
+        took >= Duration::from_millis(3950),
+        "room ended too early: {took:?} after the anchor's last beat"
+    );
+    let info = call_at(&r1.base, "GET", &info_path, &viewer).await.ok();
+    assert!(info.data()["end_time"].as_i64().unwrap() > 0);
+    let list = call_at(&r1.base, "GET", "/client/live/room/list", &viewer)
+        .await
+        .ok();
+    assert_eq!(list.data()["total_count"], 0);
+    let ev = events(&store, &id).await;
+    assert_eq!(
+        ev.get(&("anchor_offline".into(), "anchor".into())),
+        Some(&1),
+        "{ev:?}"
+    );
+    assert_eq!(
+        ev.get(&("room_ended".into(), "anchor".into())),
+        Some(&1),
+        "{ev:?}"
+    );
+}
+
+#[tokio::test]
+async fn kill9_of_the_lease_holder_hands_over_within_one_ttl_and_sweeping_goes_on() {
+    let redis = RedisChild::start(&[]).unwrap();
+    let store = store_for(&redis).await;
+    let mut replicas = [
+        Replica::start("r1", &redis.url(), FAST).await,
+        Replica::start("r2", &redis.url(), FAST).await,
+        Replica::start("r3", &redis.url(), FAST).await,
+    ];
+    assert!(
+        wait_until(Duration::from_secs(3), || async {
+            store.lease_holder().await.unwrap().is_some()
+        })
+        .await
+    );
+    let holder = store.lease_holder().await.unwrap().unwrap();
+    let idx = replicas.iter().position(|r| r.id == holder).unwrap();
+    replicas[idx].kill9();
+    let killed = Instant::now();
+    assert!(
+        wait_until(Duration::from_secs(3), || async {
+            matches!(store.lease_holder().await.unwrap(), Some(h) if h != holder)
+        })
+        .await,
+        "no replica took over"
+    );
+    let took = killed.elapsed();
+    // TTL 1 s plus one 200 ms lease tick, with slack for a loaded machine.
+    assert!(
+        took <= Duration::from_millis(1700),
+        "takeover took {took:?}"
+    );
+    let new_holder = store.lease_holder().await.unwrap().unwrap();
+    assert_ne!(new_holder, holder);
+    // Sweeping goes on under the new holder.
+    let alive = replicas.iter().find(|r| r.id != holder).unwrap();
+    let id = create_live(&alive.base, "anchor").await;
+    call_at(
+        &alive.base,
+        "POST",
+        &format!("/client/live/room/user/{id}"),
+        &token_for("v"),
+    )
+    .await
+    .ok();
+    let presence = store.keys().room(&id).presence;
+    assert!(
+        wait_until(Duration::from_secs(4), || async {
+            cmd::<Option<f64>>(&store, &["ZSCORE", &presence, "v"])
+                .await
+                .is_none()
+        })
+        .await,
+        "silent member not swept after the takeover"
+    );
+}
+
+#[tokio::test]
+async fn sigterm_exits_zero_and_releases_the_lease_at_once() {
+    let redis = RedisChild::start(&[]).unwrap();
+    let store = store_for(&redis).await;
+    // A long TTL: only a release (not expiry) can hand over quickly.
+    let slow: Vec<(&str, &str)> = vec![
+        ("LIVEROOM_LEASE_TTL", "30s"),
+        ("LIVEROOM_REAPER_INTERVAL", "100ms"),
+    ];
+    let mut replicas = [
+        Replica::start("r1", &redis.url(), &slow).await,
+        Replica::start("r2", &redis.url(), &slow).await,
+    ];
+    assert!(
+        wait_until(Duration::from_secs(3), || async {
+            store.lease_holder().await.unwrap().is_some()
+        })
+        .await
+    );
+    let holder = store.lease_holder().await.unwrap().unwrap();
+    let idx = replicas.iter().position(|r| r.id == holder).unwrap();
+    let stopped = Instant::now();
+    assert_eq!(replicas[idx].terminate(), Some(0), "SIGTERM must exit 0");
+    assert!(
+        wait_until(Duration::from_secs(3), || async {
+            matches!(store.lease_holder().await.unwrap(), Some(h) if h != holder)
+        })
+        .await
+    );
+    assert!(
+        stopped.elapsed() < Duration::from_secs(3),
+        "handover waited for the 30 s TTL"
+    );
+}
+
+#[tokio::test]
+async fn join_a_and_b_at_the_same_instant_through_two_replicas_leaves_one_presence() {
+    let redis = RedisChild::start(&[]).unwrap();
+    let store = store_for(&redis).await;
+    let r1 = Replica::start("r1", &redis.url(), &[]).await;
+    let r2 = Replica::start("r2", &redis.url(), &[]).await;
+    let a = create_live(&r1.base, "anchor_a").await;
+    let b = create_live(&r2.base, "anchor_b").await;
+    let (pa, pb) = (
+        store.keys().room(&a).presence,
+        store.keys().room(&b).presence,
+    );
+    let (join_a, join_b) = (
+        format!("/client/live/room/user/{a}"),
+        format!("/client/live/room/user/{b}"),
+    );
+    for i in 0..300 {
+        let user = format!("u{i}");
+        let t = token_for(&user);
+        let (ja, jb) = tokio::join!(
+            call_at(&r1.base, "POST", &join_a, &t),
+            call_at(&r2.base, "POST", &join_b, &t),
+        );
+        ja.ok();
+        jb.ok();
+        let in_a = cmd::<Option<f64>>(&store, &["ZSCORE", &pa, &user])
+            .await
+            .is_some();
+        let in_b = cmd::<Option<f64>>(&store, &["ZSCORE", &pb, &user])
+            .await
+            .is_some();
+        assert!(
+            in_a ^ in_b,
+            "iteration {i}: user present in A={in_a} B={in_b}"
+        );
+        let pointer: String = cmd(&store, &["HGET", &store.keys().user(&user), "room"]).await;
+        assert_eq!(pointer, if in_a { a.clone() } else { b.clone() });
+    }
+    let ia = call_at(
+        &r1.base,
+        "GET",
+        &format!("/client/live/room/info/{a}"),
+        &token_for("x"),
+    )
+    .await
+    .ok();
+    let ib = call_at(
+        &r1.base,
+        "GET",
+        &format!("/client/live/room/info/{b}"),
+        &token_for("x"),
+    )
+    .await
+    .ok();
+    // 300 users plus the two anchors, each in exactly one room.
+    let total =
+        ia.data()["online_count"].as_i64().unwrap() + ib.data()["online_count"].as_i64().unwrap();
+    assert_eq!(total, 302);
+}
+
+#[tokio::test]
+async fn concurrent_sweepers_record_each_transition_once() {
+    let app = TestApp::start_with(|c| c.member_timeout = Duration::from_secs(1)).await;
+    let mut rooms = Vec::new();
+    for r in 0..10 {
+        let id = app.live_room(&format!("anchor{r}"), "sweep").await;
+        for m in 0..10 {
+            app.join(&format!("m{r}_{m}"), &id).await;
+        }
+        rooms.push(id);
+    }
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // Four sweepers with their own connections, as if the lease were disabled.
+    let mut stores = Vec::new();
+    for _ in 0..4 {
+        stores.push(
+            Store::connect(
+                &app.redis.url(),
+                "lr",
+                Duration::from_secs(1),
+                Duration::from_secs(2),
+            )
+            .await
+            .unwrap(),
+        );
+    }
+    let reports = futures::future::join_all(
+        stores
+            .iter()
+            .map(|s| sweep_once(s, Duration::from_secs(3600), || true)),
+    )
+    .await;
+    let expired: u64 = reports
+        .iter()
+        .map(|r| r.as_ref().unwrap().members_expired)
+        .sum();
+    let offline: u64 = reports
+        .iter()
+        .map(|r| r.as_ref().unwrap().anchors_offline)
+        .sum();
+    assert_eq!(
+        expired, 110,
+        "each of 100 members and 10 anchors expires exactly once"
+    );
+    assert_eq!(offline, 10);
+    // Now end them all at once from four sweepers (close-after 1 ms).
+    let reports = futures::future::join_all(
+        stores
+            .iter()
+            .map(|s| sweep_once(s, Duration::from_millis(1), || true)),
+    )
+    .await;
+    let ended: u64 = reports
+        .iter()
+        .map(|r| r.as_ref().unwrap().rooms_ended)
+        .sum();
+    assert_eq!(ended, 10);
+    for id in &rooms {
+        let ev = events(&app.store, id).await;
+        for ((kind, user), n) in &ev {
+            assert_eq!(*n, 1, "{kind} for {user} recorded {n} times in {id}");
+        }
+        assert_eq!(ev.keys().filter(|(k, _)| k == "member_expired").count(), 11);
+        assert_eq!(ev.keys().filter(|(k, _)| k == "room_ended").count(), 1);
+        let info = app.info("x", id).await;
+        assert_eq!(info["online_count"], 0);
+        assert_eq!(info["live_status"], 2);
+    }
+    // Ended rooms without members leave the active index.
+    let active: i64 = app
+        .redis_cmd(&["ZCARD", &app.store.keys().active_index()])
+        .await;
+    assert_eq!(active, 0);
+}
+
+#[tokio::test]
+async fn leave_racing_expiry_counts_zero_and_records_one_event() {
+    let app = TestApp::start_with(|c| c.member_timeout = Duration::from_secs(1)).await;
+    let id = app.live_room("anchor", "race").await;
+    for round in 0..3 {
+        let users: Vec<String> = (0..40).map(|i| format!("r{round}_{i}")).collect();
+        for u in &users {
+            app.join(u, &id).await;
+        }
+        // Keep the anchor present; let the members go stale.
+        tokio::time::sleep(Duration::from_millis(1020)).await;
+        app.put("anchor", &format!("/client/live/room/{id}"), None)
+            .await
+            .ok();
+        let sweeper = Store::connect(
+            &app.redis.url(),
+            "lr",
+            Duration::from_secs(1),
+            Duration::from_secs(2),
+        )
+        .await
+        .unwrap();
+        let leave_path = format!("/client/live/room/user/{id}");
+        let leaves = futures::future::join_all(users.iter().map(|u| app.delete(u, &leave_path)));
+        let (replies, sweep) = tokio::join!(leaves, sweeper.sweep_room(&id, 3_600_000, 10));
+        sweep.unwrap();
+        for r in &replies {
+            // A stale member is not in the room any more: 40401, never a 5xx.
+            r.expect(404, 40401);
+        }
+        let info = app.info("anchor", &id).await;
+        assert_eq!(info["online_count"], 1, "only the anchor remains");
+        let ev = events(&app.store, &id).await;
+        for u in &users {
+            let n = ev.get(&("member_expired".into(), u.clone())).unwrap_or(&0)
+                + ev.get(&("member_left".into(), u.clone())).unwrap_or(&0);
+            assert_eq!(n, 1, "{u}: {ev:?}");
+        }
+    }
+}
