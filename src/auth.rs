@@ -63,14 +63,21 @@ impl TokenVerifier {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = LEEWAY_SECS;
         validation.validate_nbf = true;
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        // jsonwebtoken checks iss / aud only when the token has them: a configured
+        // one must also be required, or a token without it would pass.
+        let mut required = vec!["exp", "sub"];
         if let Some(iss) = issuer {
             validation.set_issuer(&[iss]);
+            required.push("iss");
         }
         match audience {
-            Some(aud) => validation.set_audience(&[aud]),
+            Some(aud) => {
+                validation.set_audience(&[aud]);
+                required.push("aud");
+            }
             None => validation.validate_aud = false,
         }
+        validation.set_required_spec_claims(&required);
         let key = DecodingKey::from_secret(secret.as_bytes())
             .map_err(|e| format!("unusable JWT secret: {e}"))?;
         Ok(Self { key, validation })
@@ -93,6 +100,13 @@ impl TokenVerifier {
                     ErrorKind::InvalidAlgorithm => {
                         ApiError::Unauthorized("token algorithm not accepted")
                     }
+                    ErrorKind::MissingRequiredClaim(claim) => match claim.as_str() {
+                        "iss" => ApiError::Unauthorized("token issuer not accepted"),
+                        "aud" => ApiError::Unauthorized("token audience not accepted"),
+                        "exp" => ApiError::Unauthorized("token has no exp"),
+                        "sub" => ApiError::Unauthorized("token has no sub"),
+                        _ => ApiError::Unauthorized("token is invalid"),
+                    },
                     _ => ApiError::Unauthorized("token is invalid"),
                 }
             })?;

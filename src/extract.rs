@@ -36,25 +36,36 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
-/// Parses a JSON document, naming the offending field on error.
+/// Parses a JSON document, naming the offending field on error. Only a JSON
+/// object is a body: serde would also read a struct from an array of its fields in
+/// declaration order, and its messages for other shapes name Rust types. Anything
+/// after the object (other than whitespace) is malformed JSON too.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(ApiError::InvalidArgument(
             "request body must be a JSON object".into(),
         ));
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|err| {
+    let value = serde_path_to_error::deserialize(&mut *de).map_err(|err| {
         let path = err.path().to_string();
-        let inner = err.into_inner();
-        let detail = inner.to_string();
-        // serde_json appends " at line L column C"; keep the sentence short.
-        let detail = detail.split(" at line ").next().unwrap_or(&detail);
-        if path == "." || path.is_empty() {
-            ApiError::InvalidArgument(format!("request body is not valid JSON: {detail}"))
-        } else {
-            ApiError::InvalidArgument(format!("{path}: {detail}"))
-        }
+        json_error(&path, &err.into_inner())
+    })?;
+    de.end().map_err(|err| json_error(".", &err))?;
+    Ok(value)
+}
+
+/// The 40000 of a JSON error at `path` (`.` or `?` when unknown): a wrong type names
+/// its field; a syntax error says the body is not valid JSON, and where when known.
+fn json_error(path: &str, err: &serde_json::Error) -> ApiError {
+    let detail = err.to_string();
+    // serde_json appends " at line L column C"; keep the sentence short.
+    let detail = detail.split(" at line ").next().unwrap_or(&detail);
+    let known = !matches!(path, "" | "." | "?");
+    ApiError::InvalidArgument(match (known, err.is_data()) {
+        (true, true) => format!("{path}: {detail}"),
+        (true, false) => format!("request body is not valid JSON (at {path}): {detail}"),
+        (false, _) => format!("request body is not valid JSON: {detail}"),
     })
 }
 
@@ -196,6 +207,34 @@ impl Page {
     pub fn offset(&self) -> u64 {
         (self.number() - 1) * self.size
     }
+
+    /// The page to read from storage: one extra entry when walking by cursor, so
+    /// [`Page::next_cursor`] can tell a full last page from one with more after it.
+    pub fn probe(&self) -> Page {
+        match self.start {
+            PageStart::Number(_) => self.clone(),
+            PageStart::After { .. } => Page {
+                start: self.start.clone(),
+                size: self.size + 1,
+            },
+        }
+    }
+
+    /// Trims entries read with [`Page::probe`] to this page and returns the cursor
+    /// of the next page: by cursor, only when the extra entry showed there is more;
+    /// by number, after any full page (`PageOf::new` drops it on the last page).
+    pub fn next_cursor(&self, entries: &mut Vec<(String, f64)>) -> Option<String> {
+        let size = self.size as usize;
+        let more = match self.start {
+            PageStart::Number(_) => entries.len() >= size,
+            PageStart::After { .. } => entries.len() > size,
+        };
+        entries.truncate(size);
+        if !more {
+            return None;
+        }
+        entries.last().map(|(id, score)| encode_cursor(*score, id))
+    }
 }
 
 /// Encodes a cursor: the sort score and id of the last item on a page.
@@ -271,6 +310,31 @@ mod tests {
             }
         );
         assert!(Page::parse(&q(&[("cursor", "!!!")])).is_err());
+    }
+
+    #[test]
+    fn next_cursor_only_when_more_follows() {
+        let entries = |n: usize| -> Vec<(String, f64)> {
+            (0..n).map(|i| (format!("id{i}"), i as f64)).collect()
+        };
+        let after = Page::parse(&q(&[
+            ("cursor", &encode_cursor(9.0, "x")),
+            ("page_size", "3"),
+        ]))
+        .unwrap();
+        assert_eq!(after.probe().size, 4);
+        let mut full_last = entries(3);
+        assert_eq!(after.next_cursor(&mut full_last), None);
+        let mut more = entries(4);
+        assert_eq!(
+            after.next_cursor(&mut more),
+            Some(encode_cursor(2.0, "id2"))
+        );
+        assert_eq!(more.len(), 3);
+        let by_number = Page::parse(&q(&[("page_size", "3")])).unwrap();
+        assert_eq!(by_number.probe(), by_number);
+        assert!(by_number.next_cursor(&mut entries(3)).is_some());
+        assert!(by_number.next_cursor(&mut entries(2)).is_none());
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! - [`search`]: title index terms (substring search in any script).
 //! - [`stream_urls`]: signed push and pull URLs (SPEC §8).
 //! - [`routes`]: one handler per endpoint.
+//! - [`openapi`]: the OpenAPI 3.1 document served at `/openapi.json`.
 //! - [`reaper`]: the leader lease and the sweep of timed-out members and absent anchors.
 //! - [`server`]: `liveroom serve` and graceful shutdown.
 //! - [`redis_child`]: a private `redis-server` for zero-configuration runs and tests.
@@ -21,6 +22,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod model;
+pub mod openapi;
 pub mod reaper;
 pub mod redis_child;
 pub mod request_id;
@@ -118,6 +120,7 @@ pub fn app(state: AppState) -> Router {
         .route("/client/user/user", put(users::update))
         .route("/livez", get(probes::livez))
         .route("/readyz", get(probes::readyz))
+        .route("/openapi.json", get(openapi::document))
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)

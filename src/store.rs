@@ -521,6 +521,7 @@ impl Store {
             .key(&rk.room)
             .key(self.keys.live_index())
             .key(self.keys.search_index())
+            .key(&rk.events)
             .arg(user_id)
             .invoke_async(&mut self.conn.clone())
             .await?;

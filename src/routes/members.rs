@@ -5,7 +5,7 @@ use axum::extract::State;
 use crate::AppState;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiOk, ApiResult};
-use crate::extract::{LiveIdPath, Page, QueryParams, check_live_id, encode_cursor};
+use crate::extract::{LiveIdPath, Page, QueryParams, check_live_id};
 use crate::model::{HeartbeatData, MemberInfo, PageOf, RoomView};
 use crate::routes::rooms::room_view;
 
@@ -54,15 +54,11 @@ pub async fn user_list(
         .ok_or_else(|| ApiError::InvalidArgument("live_id is required".into()))?;
     check_live_id(live_id)?;
     let page = Page::parse(&query)?;
-    let (total, entries) = state.store.page_members(live_id, &page).await?;
+    let (total, mut entries) = state.store.page_members(live_id, &page.probe()).await?;
     if total == 0 && !state.store.room_exists(live_id).await? {
         return Err(ApiError::RoomNotFound);
     }
-    let next = if (entries.len() as u64) < page.size {
-        None
-    } else {
-        entries.last().map(|(id, score)| encode_cursor(*score, id))
-    };
+    let next = page.next_cursor(&mut entries);
     let ids: Vec<String> = entries.into_iter().map(|(id, _)| id).collect();
     let list = state
         .store

@@ -152,20 +152,12 @@ async fn index_page(
     page: &Page,
     caller: &str,
 ) -> ApiResult<PageOf<RoomView>> {
-    let (total, entries) = state.store.page_index(index, page).await?;
-    let next = cursor_after(&entries, page.size);
+    let (total, mut entries) = state.store.page_index(index, &page.probe()).await?;
+    let next = page.next_cursor(&mut entries);
     let ids: Vec<String> = entries.into_iter().map(|(id, _)| id).collect();
     let rooms = state.store.get_rooms(&ids).await?;
     let views = room_views(state, rooms, caller).await?;
     Ok(ApiOk::data(PageOf::new(total, page, views, next)))
-}
-
-/// The cursor after a full page's last entry; `None` for a short (last) page.
-fn cursor_after(entries: &[(String, f64)], size: u64) -> Option<String> {
-    if (entries.len() as u64) < size {
-        return None;
-    }
-    entries.last().map(|(id, score)| encode_cursor(*score, id))
 }
 
 /// `GET /client/live/room?keyword&page_num&page_size`: search (SPEC §5 #6). The
