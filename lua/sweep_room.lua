@@ -15,7 +15,8 @@
 -- KEYS[5] active index, KEYS[6] live index, KEYS[7] search index.
 -- ARGV[1] member timeout (ms), ARGV[2] anchor close-after (ms), ARGV[3] batch size,
 -- ARGV[4] live_id.
--- Returns { expired, anchor_offline (0/1), ended (0/1), more (1 when the batch was full) }.
+-- Returns { expired, anchor_offline (0/1), ended (0/1), more (1 when the batch was full),
+--   members left in the presence set }.
 -- Cost: O(batch * log N).
 local timeout_ms, close_after_ms, batch, live_id =
   tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
@@ -23,7 +24,7 @@ local room = redis.call('HMGET', KEYS[1], 'anchor', 'live_status', 'created_ms',
   'anchor_absent_since_ms')
 if not room[1] then
   redis.call('ZREM', KEYS[5], live_id)
-  return { 0, 0, 0, 0 }
+  return { 0, 0, 0, 0, 0 }
 end
 local now = now_ms()
 local cutoff = now - timeout_ms
@@ -68,9 +69,10 @@ if status == 1 then
   end
 end
 
-if status ~= 1 and redis.call('ZCARD', KEYS[2]) == 0 then
+local remaining = redis.call('ZCARD', KEYS[2])
+if status ~= 1 and remaining == 0 then
   redis.call('ZREM', KEYS[5], live_id)
 end
 local more = 0
 if #stale >= batch then more = 1 end
-return { expired, offline, ended, more }
+return { expired, offline, ended, more, remaining }

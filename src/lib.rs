@@ -13,6 +13,7 @@
 //! - [`stream_urls`]: signed push and pull URLs (SPEC §8).
 //! - [`routes`]: one handler per endpoint.
 //! - [`openapi`]: the OpenAPI 3.1 document served at `/openapi.json`.
+//! - [`metrics`]: Prometheus metrics and the HTTP metrics middleware.
 //! - [`reaper`]: the leader lease and the sweep of timed-out members and absent anchors.
 //! - [`server`]: `liveroom serve` and graceful shutdown.
 //! - [`redis_child`]: a private `redis-server` for zero-configuration runs and tests.
@@ -21,6 +22,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod metrics;
 pub mod model;
 pub mod openapi;
 pub mod reaper;
@@ -93,6 +95,7 @@ impl AppState {
 /// The whole HTTP application: every route once, then one layer per concern.
 pub fn app(state: AppState) -> Router {
     use routes::{members, probes, rooms, users};
+    metrics::install();
     Router::new()
         .route("/client/live/room/instance", post(rooms::create))
         .route("/client/live/room/info/{live_id}", get(rooms::info))
@@ -121,6 +124,7 @@ pub fn app(state: AppState) -> Router {
         .route("/livez", get(probes::livez))
         .route("/readyz", get(probes::readyz))
         .route("/openapi.json", get(openapi::document))
+        .route("/metrics", get(metrics::render))
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)
@@ -128,6 +132,7 @@ pub fn app(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal("handler panicked".into()).into_response_ext()
         }))
+        .layer(axum::middleware::from_fn(metrics::track_http))
         .layer(axum::middleware::from_fn(request_id::middleware))
 }
 

@@ -47,6 +47,9 @@ pub struct SweepReport {
     pub anchors_offline: u64,
     /// Live rooms ended because the anchor stayed absent.
     pub rooms_ended: u64,
+    /// Members left in the visited rooms' presence sets (present, or stale beyond
+    /// what this sweep removed).
+    pub members_remaining: u64,
 }
 
 /// One full sweep over the active room index, in bounded batches. Safe to run from
@@ -80,6 +83,7 @@ pub async fn sweep_once(
                     again.push(id);
                 } else {
                     report.rooms_visited += 1;
+                    report.members_remaining += step.remaining;
                 }
             }
             pending = again;
@@ -121,6 +125,7 @@ pub async fn run(store: Store, config: ReaperConfig, shutdown: watch::Receiver<b
                 }
             }
             leading.store(now, Ordering::SeqCst);
+            metrics::gauge!("liveroom_reaper_leader").set(if now { 1.0 } else { 0.0 });
             tokio::select! {
                 _ = tokio::time::sleep(tick) => {}
                 _ = shutdown.changed() => {}
@@ -135,6 +140,7 @@ pub async fn run(store: Store, config: ReaperConfig, shutdown: watch::Receiver<b
                 let keep_going = || leading.load(Ordering::SeqCst) && !stopped();
                 match sweep_once(&store, config.anchor_close_after, keep_going).await {
                     Ok(report) => {
+                        record_sweep(&store, &report, started.elapsed()).await;
                         let took_ms = started.elapsed().as_millis() as u64;
                         if report.members_expired + report.anchors_offline + report.rooms_ended > 0
                         {
@@ -153,11 +159,25 @@ pub async fn run(store: Store, config: ReaperConfig, shutdown: watch::Receiver<b
         }
     };
     tokio::join!(lease, sweeps);
+    metrics::gauge!("liveroom_reaper_leader").set(0.0);
     if leading.load(Ordering::SeqCst) {
         match store.lease_release(&config.replica_id).await {
             Ok(true) => tracing::info!(replica = %config.replica_id, "reaper lease released"),
             Ok(false) => {}
             Err(err) => tracing::warn!(error = %err, "reaper lease release failed"),
         }
+    }
+}
+
+/// Publishes a finished sweep as metrics; the leader also samples the live room count.
+async fn record_sweep(store: &Store, report: &SweepReport, took: Duration) {
+    metrics::histogram!("liveroom_reaper_sweep_duration_seconds").record(took.as_secs_f64());
+    metrics::counter!("liveroom_reaper_members_expired_total").increment(report.members_expired);
+    metrics::counter!("liveroom_reaper_anchors_offline_total").increment(report.anchors_offline);
+    metrics::counter!("liveroom_reaper_rooms_ended_total").increment(report.rooms_ended);
+    metrics::gauge!("liveroom_present_members").set(report.members_remaining as f64);
+    match store.live_room_count().await {
+        Ok(n) => metrics::gauge!("liveroom_live_rooms").set(n as f64),
+        Err(err) => tracing::debug!(error = %err, "live room count failed"),
     }
 }

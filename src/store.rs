@@ -387,11 +387,42 @@ impl Store {
         Ok(store)
     }
 
+    /// Runs one script invocation, recording its duration and errors by script name
+    /// (`liveroom_redis_script_*`). Redis errors become 503 (unavailable / timeout)
+    /// or 500.
+    async fn invoke<T: redis::FromRedisValue>(
+        &self,
+        script: &'static str,
+        invocation: &redis::ScriptInvocation<'_>,
+    ) -> Result<T, ApiError> {
+        let timer = crate::metrics::ScriptTimer::start(script);
+        let result = invocation.invoke_async(&mut self.conn.clone()).await;
+        timer.finish(result.is_err());
+        result.map_err(ApiError::from)
+    }
+
     /// Loads every script into Redis's script cache (start-up and readiness).
     pub async fn load_scripts(&self) -> redis::RedisResult<()> {
         let mut conn = self.conn.clone();
         for script in self.scripts.all() {
             script.prepare_invoke().load_async(&mut conn).await?;
+        }
+        Ok(())
+    }
+
+    /// Readiness: Redis answers and every script is in its cache; scripts found
+    /// missing (e.g. after a Redis restart or failover) are loaded again.
+    pub async fn check_ready(&self) -> Result<(), ApiError> {
+        let mut conn = self.conn.clone();
+        let shas: Vec<&str> = self.scripts.all().iter().map(|s| s.get_hash()).collect();
+        let loaded: Vec<bool> = redis::cmd("SCRIPT")
+            .arg("EXISTS")
+            .arg(&shas)
+            .query_async(&mut conn)
+            .await?;
+        if loaded.iter().any(|l| !l) {
+            tracing::info!("scripts missing from Redis's cache: loading them again");
+            self.load_scripts().await?;
         }
         Ok(())
     }
@@ -448,7 +479,7 @@ impl Store {
             .arg(room.end_at)
             .arg(room.publish_expire_at)
             .arg(self.member_timeout_ms);
-        let reply: Value = inv.invoke_async(&mut self.conn.clone()).await?;
+        let reply: Value = self.invoke("create_room", &inv).await?;
         first_room(checked(reply, FORBIDDEN_ANCHOR, "room id already taken")?)
     }
 
@@ -456,14 +487,16 @@ impl Store {
     pub async fn get_room(&self, live_id: &str) -> Result<RawRoom, ApiError> {
         let rk = self.keys.room(live_id);
         let reply: Value = self
-            .scripts
-            .get_room
-            .key(&rk.room)
-            .key(&rk.presence)
-            .key(&rk.joined)
-            .key(&rk.uv)
-            .arg(self.member_timeout_ms)
-            .invoke_async(&mut self.conn.clone())
+            .invoke(
+                "get_room",
+                self.scripts
+                    .get_room
+                    .key(&rk.room)
+                    .key(&rk.presence)
+                    .key(&rk.joined)
+                    .key(&rk.uv)
+                    .arg(self.member_timeout_ms),
+            )
             .await?;
         first_room(checked(reply, FORBIDDEN_ANCHOR, "")?)
     }
@@ -488,22 +521,24 @@ impl Store {
     pub async fn start_room(&self, live_id: &str, user_id: &str) -> Result<RawRoom, ApiError> {
         let rk = self.keys.room(live_id);
         let reply: Value = self
-            .scripts
-            .start_room
-            .key(&rk.room)
-            .key(&rk.presence)
-            .key(&rk.joined)
-            .key(&rk.uv)
-            .key(self.keys.user(user_id))
-            .key(self.keys.live_index())
-            .key(self.keys.search_index())
-            .key(self.keys.active_index())
-            .key(&rk.events)
-            .arg(user_id)
-            .arg(self.member_timeout_ms)
-            .arg(self.keys.prefix())
-            .arg(live_id)
-            .invoke_async(&mut self.conn.clone())
+            .invoke(
+                "start_room",
+                self.scripts
+                    .start_room
+                    .key(&rk.room)
+                    .key(&rk.presence)
+                    .key(&rk.joined)
+                    .key(&rk.uv)
+                    .key(self.keys.user(user_id))
+                    .key(self.keys.live_index())
+                    .key(self.keys.search_index())
+                    .key(self.keys.active_index())
+                    .key(&rk.events)
+                    .arg(user_id)
+                    .arg(self.member_timeout_ms)
+                    .arg(self.keys.prefix())
+                    .arg(live_id),
+            )
             .await?;
         first_room(checked(
             reply,
@@ -516,14 +551,16 @@ impl Store {
     pub async fn stop_room(&self, live_id: &str, user_id: &str) -> Result<(), ApiError> {
         let rk = self.keys.room(live_id);
         let reply: Value = self
-            .scripts
-            .stop_room
-            .key(&rk.room)
-            .key(self.keys.live_index())
-            .key(self.keys.search_index())
-            .key(&rk.events)
-            .arg(user_id)
-            .invoke_async(&mut self.conn.clone())
+            .invoke(
+                "stop_room",
+                self.scripts
+                    .stop_room
+                    .key(&rk.room)
+                    .key(self.keys.live_index())
+                    .key(self.keys.search_index())
+                    .key(&rk.events)
+                    .arg(user_id),
+            )
             .await?;
         checked(
             reply,
@@ -557,7 +594,7 @@ impl Store {
             inv.key(self.keys.term_index(&term));
         }
         inv.arg(user_id).arg(live_id);
-        let reply: Value = inv.invoke_async(&mut conn).await?;
+        let reply: Value = self.invoke("delete_room", &inv).await?;
         checked(reply, "only the room's anchor may delete it", "")?;
         Ok(())
     }
@@ -566,23 +603,25 @@ impl Store {
     pub async fn join_room(&self, live_id: &str, user: &Claims) -> Result<RawRoom, ApiError> {
         let rk = self.keys.room(live_id);
         let reply: Value = self
-            .scripts
-            .join_room
-            .key(&rk.room)
-            .key(&rk.presence)
-            .key(&rk.joined)
-            .key(&rk.uv)
-            .key(self.keys.user(&user.sub))
-            .key(self.keys.im_userid_seq())
-            .key(self.keys.active_index())
-            .key(&rk.events)
-            .arg(&user.sub)
-            .arg(user.nick.as_deref().unwrap_or(""))
-            .arg(user.avatar.as_deref().unwrap_or(""))
-            .arg(self.member_timeout_ms)
-            .arg(self.keys.prefix())
-            .arg(live_id)
-            .invoke_async(&mut self.conn.clone())
+            .invoke(
+                "join_room",
+                self.scripts
+                    .join_room
+                    .key(&rk.room)
+                    .key(&rk.presence)
+                    .key(&rk.joined)
+                    .key(&rk.uv)
+                    .key(self.keys.user(&user.sub))
+                    .key(self.keys.im_userid_seq())
+                    .key(self.keys.active_index())
+                    .key(&rk.events)
+                    .arg(&user.sub)
+                    .arg(user.nick.as_deref().unwrap_or(""))
+                    .arg(user.avatar.as_deref().unwrap_or(""))
+                    .arg(self.member_timeout_ms)
+                    .arg(self.keys.prefix())
+                    .arg(live_id),
+            )
             .await?;
         first_room(checked(reply, FORBIDDEN_ANCHOR, "room has ended")?)
     }
@@ -591,17 +630,19 @@ impl Store {
     pub async fn leave_room(&self, live_id: &str, user_id: &str) -> Result<(), ApiError> {
         let rk = self.keys.room(live_id);
         let reply: Value = self
-            .scripts
-            .leave_room
-            .key(&rk.room)
-            .key(&rk.presence)
-            .key(&rk.joined)
-            .key(self.keys.user(user_id))
-            .key(&rk.events)
-            .arg(user_id)
-            .arg(self.member_timeout_ms)
-            .arg(live_id)
-            .invoke_async(&mut self.conn.clone())
+            .invoke(
+                "leave_room",
+                self.scripts
+                    .leave_room
+                    .key(&rk.room)
+                    .key(&rk.presence)
+                    .key(&rk.joined)
+                    .key(self.keys.user(user_id))
+                    .key(&rk.events)
+                    .arg(user_id)
+                    .arg(self.member_timeout_ms)
+                    .arg(live_id),
+            )
             .await?;
         checked(reply, FORBIDDEN_ANCHOR, "")?;
         Ok(())
@@ -612,13 +653,15 @@ impl Store {
     pub async fn heartbeat(&self, live_id: &str, user_id: &str) -> Result<u8, ApiError> {
         let rk = self.keys.room(live_id);
         let reply: Value = self
-            .scripts
-            .heartbeat
-            .key(&rk.room)
-            .key(&rk.presence)
-            .arg(user_id)
-            .arg(self.member_timeout_ms)
-            .invoke_async(&mut self.conn.clone())
+            .invoke(
+                "heartbeat",
+                self.scripts
+                    .heartbeat
+                    .key(&rk.room)
+                    .key(&rk.presence)
+                    .arg(user_id)
+                    .arg(self.member_timeout_ms),
+            )
             .await?;
         let items = checked(reply, FORBIDDEN_ANCHOR, "")?;
         Ok(int(items.first().ok_or_else(|| malformed("heartbeat"))?)?.clamp(0, 2) as u8)
@@ -634,13 +677,15 @@ impl Store {
         let rk = self.keys.room(live_id);
         let patch = serde_json::to_string(patch).map_err(|e| ApiError::Internal(e.to_string()))?;
         let reply: Value = self
-            .scripts
-            .update_extends
-            .key(&rk.room)
-            .arg(user_id)
-            .arg(patch)
-            .arg(limits::EXTENDS_KEYS_MAX)
-            .invoke_async(&mut self.conn.clone())
+            .invoke(
+                "update_extends",
+                self.scripts
+                    .update_extends
+                    .key(&rk.room)
+                    .arg(user_id)
+                    .arg(patch)
+                    .arg(limits::EXTENDS_KEYS_MAX),
+            )
             .await?;
         checked(reply, "only the room's anchor may update extends", "")?;
         Ok(())
@@ -662,7 +707,7 @@ impl Store {
             PageStart::Number(_) => inv.arg("offset").arg(page.offset()).arg(""),
             PageStart::After { score, id } => inv.arg("after").arg(*score).arg(id),
         };
-        let reply: Value = inv.invoke_async(&mut self.conn.clone()).await?;
+        let reply: Value = self.invoke("page_index", &inv).await?;
         scored_page(reply)
     }
 
@@ -683,8 +728,17 @@ impl Store {
             PageStart::Number(_) => inv.arg("offset").arg(page.offset()).arg(""),
             PageStart::After { score, id } => inv.arg("after").arg(*score).arg(id),
         };
-        let reply: Value = inv.invoke_async(&mut self.conn.clone()).await?;
+        let reply: Value = self.invoke("page_members", &inv).await?;
         scored_page(reply)
+    }
+
+    /// Number of live rooms (`ZCARD` of the live index).
+    pub async fn live_room_count(&self) -> Result<u64, ApiError> {
+        let mut conn = self.conn.clone();
+        Ok(redis::cmd("ZCARD")
+            .arg(self.keys.live_index())
+            .query_async(&mut conn)
+            .await?)
     }
 
     /// Whether room `live_id` exists.
@@ -798,7 +852,7 @@ impl Store {
                     .unwrap_or_else(|| "{}".into()),
             )
             .arg(limits::EXTENDS_KEYS_MAX);
-        let reply: Value = inv.invoke_async(&mut self.conn.clone()).await?;
+        let reply: Value = self.invoke("ensure_profile", &inv).await?;
         let items = checked(reply, FORBIDDEN_ANCHOR, "")?;
         let hash: HashMap<String, String> = pairs(
             items
@@ -823,6 +877,8 @@ pub struct RoomSweep {
     pub ended: u64,
     /// Whether stale members remain beyond the batch.
     pub more: bool,
+    /// Members left in the presence set after this step.
+    pub remaining: u64,
 }
 
 impl Store {
@@ -835,27 +891,30 @@ impl Store {
     ) -> Result<RoomSweep, ApiError> {
         let rk = self.keys.room(live_id);
         let reply: Vec<i64> = self
-            .scripts
-            .sweep_room
-            .key(&rk.room)
-            .key(&rk.presence)
-            .key(&rk.joined)
-            .key(&rk.events)
-            .key(self.keys.active_index())
-            .key(self.keys.live_index())
-            .key(self.keys.search_index())
-            .arg(self.member_timeout_ms)
-            .arg(close_after_ms)
-            .arg(batch)
-            .arg(live_id)
-            .invoke_async(&mut self.conn.clone())
+            .invoke(
+                "sweep_room",
+                self.scripts
+                    .sweep_room
+                    .key(&rk.room)
+                    .key(&rk.presence)
+                    .key(&rk.joined)
+                    .key(&rk.events)
+                    .key(self.keys.active_index())
+                    .key(self.keys.live_index())
+                    .key(self.keys.search_index())
+                    .arg(self.member_timeout_ms)
+                    .arg(close_after_ms)
+                    .arg(batch)
+                    .arg(live_id),
+            )
             .await?;
         match reply[..] {
-            [expired, offline, ended, more] => Ok(RoomSweep {
+            [expired, offline, ended, more, remaining] => Ok(RoomSweep {
                 expired: expired.max(0) as u64,
                 anchor_offline: offline.max(0) as u64,
                 ended: ended.max(0) as u64,
                 more: more == 1,
+                remaining: remaining.max(0) as u64,
             }),
             _ => Err(malformed("sweep")),
         }
@@ -894,12 +953,14 @@ impl Store {
     /// Extends the lease if this replica holds it (`lua/lease_renew.lua`).
     pub async fn lease_renew(&self, replica_id: &str, ttl_ms: u64) -> Result<bool, ApiError> {
         let held: i64 = self
-            .scripts
-            .lease_renew
-            .key(self.keys.reaper_lease())
-            .arg(replica_id)
-            .arg(ttl_ms)
-            .invoke_async(&mut self.conn.clone())
+            .invoke(
+                "lease_renew",
+                self.scripts
+                    .lease_renew
+                    .key(self.keys.reaper_lease())
+                    .arg(replica_id)
+                    .arg(ttl_ms),
+            )
             .await?;
         Ok(held == 1)
     }
@@ -907,11 +968,13 @@ impl Store {
     /// Releases the lease if this replica holds it (`lua/lease_release.lua`).
     pub async fn lease_release(&self, replica_id: &str) -> Result<bool, ApiError> {
         let released: i64 = self
-            .scripts
-            .lease_release
-            .key(self.keys.reaper_lease())
-            .arg(replica_id)
-            .invoke_async(&mut self.conn.clone())
+            .invoke(
+                "lease_release",
+                self.scripts
+                    .lease_release
+                    .key(self.keys.reaper_lease())
+                    .arg(replica_id),
+            )
             .await?;
         Ok(released == 1)
     }

@@ -18,13 +18,14 @@ pub async fn livez() -> ApiResult<ProbeStatus> {
     Ok(ApiOk::data(ProbeStatus { status: "ok" }))
 }
 
-/// `GET /readyz`: Redis answers `PING` and the replica is not draining; 503 / 50300 otherwise.
+/// `GET /readyz`: Redis answers, the scripts are loaded (reloaded when missing) and
+/// the replica is not draining; 503 / 50300 otherwise.
 pub async fn readyz(State(state): State<AppState>) -> ApiResult<ProbeStatus> {
     if state.draining.load(std::sync::atomic::Ordering::SeqCst) {
         return Err(ApiError::StorageUnavailable(
             "draining: shutting down".into(),
         ));
     }
-    state.store.ping().await?;
+    state.store.check_ready().await?;
     Ok(ApiOk::data(ProbeStatus { status: "ok" }))
 }

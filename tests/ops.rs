@@ -1,0 +1,101 @@
+//! Operations surface (issue #4): metrics, probes, request logs' ids.
+
+mod common;
+
+use common::TestApp;
+
+async fn metrics_text(app: &TestApp) -> String {
+    reqwest::get(format!("{}/metrics", app.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_template_never_by_id() {
+    let app = TestApp::start().await;
+    let id = app.live_room("alice", "metrics").await;
+    app.join("bob", &id).await;
+    for _ in 0..3 {
+        app.get("bob", &format!("/client/live/room/heartbeat/{id}"))
+            .await
+            .ok();
+    }
+    app.get("carol", &format!("/client/live/room/heartbeat/{id}"))
+        .await
+        .expect(404, 40401);
+    let text = metrics_text(&app).await;
+    // The counter is process-wide (tests share it), so check presence, not exact totals.
+    assert!(
+        text.contains(r#"liveroom_http_requests_total{route="/client/live/room/heartbeat/{live_id}",method="GET",status="200"}"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"route="/client/live/room/heartbeat/{live_id}",method="GET",status="404"}"#
+        )
+    );
+    assert!(text.contains("liveroom_http_request_duration_seconds_bucket{"));
+    assert!(text.contains(r#"liveroom_redis_script_duration_seconds_bucket{script="heartbeat""#));
+    assert!(text.contains("liveroom_http_requests_in_flight"));
+    assert!(!text.contains(&id), "a room id leaked into a metric label");
+    assert!(
+        !text.contains("bob"),
+        "a user id leaked into a metric label"
+    );
+}
+
+#[tokio::test]
+async fn unmatched_paths_share_one_label() {
+    let app = TestApp::start().await;
+    app.get("bob", "/no/such/path/12345")
+        .await
+        .expect(404, 40400);
+    let text = metrics_text(&app).await;
+    assert!(text.contains(r#"route="unmatched""#));
+    assert!(!text.contains("12345"));
+}
+
+#[tokio::test]
+async fn probes_answer_and_readyz_reloads_flushed_scripts() {
+    let app = TestApp::start().await;
+    let live = reqwest::get(format!("{}/livez", app.base)).await.unwrap();
+    assert_eq!(live.status(), 200);
+    app.redis_cmd::<()>(&["SCRIPT", "FLUSH"]).await;
+    let ready = reqwest::get(format!("{}/readyz", app.base)).await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let shas: Vec<i64> = app
+        .redis_cmd(&["SCRIPT", "EXISTS", liveroom_heartbeat_sha()])
+        .await;
+    assert_eq!(shas, vec![1], "readyz did not reload the scripts");
+}
+
+#[tokio::test]
+async fn readyz_fails_when_redis_is_gone_and_livez_does_not() {
+    let mut app =
+        TestApp::start_with(|c| c.redis_timeout = std::time::Duration::from_millis(300)).await;
+    // Replace the app's Redis by an unrelated one: the old one is dropped (killed),
+    // so the app's Redis address has nothing listening any more.
+    app.redis = liveroom::redis_child::RedisChild::start(&[]).unwrap();
+    let ready = reqwest::get(format!("{}/readyz", app.base)).await.unwrap();
+    assert_eq!(ready.status(), 503);
+    assert!(ready.headers().contains_key("retry-after"));
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body["code"], 50300);
+    let live = reqwest::get(format!("{}/livez", app.base)).await.unwrap();
+    assert_eq!(live.status(), 200);
+}
+
+/// SHA1 of the heartbeat script as loaded (lib.lua + heartbeat.lua).
+fn liveroom_heartbeat_sha() -> &'static str {
+    static SHA: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SHA.get_or_init(|| {
+        let body = concat!(
+            include_str!("../lua/lib.lua"),
+            include_str!("../lua/heartbeat.lua")
+        );
+        redis::Script::new(body).get_hash().to_owned()
+    })
+}
