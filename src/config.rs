@@ -155,8 +155,9 @@ pub struct ServeConfig {
     #[arg(long, env = "LIVEROOM_REDIS_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
     pub redis_timeout: Duration,
 
-    /// Log format: `pretty` (default) or `json`.
-    #[arg(long, env = "LIVEROOM_LOG_FORMAT", default_value = "pretty", value_parser = ["pretty", "json"])]
+    /// Log format: `json`, `pretty`, or `auto` (pretty on a terminal, JSON otherwise,
+    /// so containers log JSON by default).
+    #[arg(long, env = "LIVEROOM_LOG_FORMAT", default_value = "auto", value_parser = ["auto", "pretty", "json"])]
     pub log_format: String,
 }
 

@@ -15,15 +15,17 @@ use crate::redis_child::RedisChild;
 use crate::store::Store;
 use crate::{AppState, app};
 
-/// Installs the global log subscriber: `pretty` or `json` lines, level from `RUST_LOG`
-/// (default `info`).
+/// Installs the global log subscriber: `pretty` or `json` lines (`auto`: pretty on a
+/// terminal, else JSON), level from `RUST_LOG` (default `info`).
 pub fn init_logging(format: &str) {
+    use std::io::IsTerminal;
+    let json = format == "json" || (format == "auto" && !std::io::stderr().is_terminal());
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    let _ = if format == "json" {
+    let _ = if json {
         builder.json().try_init()
     } else {
         builder.try_init()
