@@ -151,6 +151,18 @@ pub struct ServeConfig {
     #[arg(long, env = "LIVEROOM_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
 
+    /// Most API requests served at once by this replica; past it requests are shed
+    /// at once with 429 / 42900 and `Retry-After` instead of queueing (probes and
+    /// metrics are never shed).
+    #[arg(long, env = "LIVEROOM_MAX_IN_FLIGHT", default_value = "1024", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_in_flight: u32,
+
+    /// Heartbeat interval clients are told to keep (SPEC §6: 5 s); each heartbeat
+    /// answer carries `next_heartbeat_ms`, this ±10% at random, so a mass reconnect
+    /// spreads out.
+    #[arg(long, env = "LIVEROOM_HEARTBEAT_INTERVAL", default_value = "5s", value_parser = parse_duration)]
+    pub heartbeat_interval: Duration,
+
     /// Timeout of one Redis command; past it the request answers 503 / 50300.
     #[arg(long, env = "LIVEROOM_REDIS_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
     pub redis_timeout: Duration,
@@ -181,6 +193,12 @@ impl ServeConfig {
             return Err(format!(
                 "LIVEROOM_REAPER_INTERVAL ({:?}) must be shorter than LIVEROOM_LEASE_TTL ({:?})",
                 self.reaper_interval, self.lease_ttl
+            ));
+        }
+        if self.heartbeat_interval >= self.member_timeout {
+            return Err(format!(
+                "LIVEROOM_HEARTBEAT_INTERVAL ({:?}) must be shorter than LIVEROOM_MEMBER_TIMEOUT ({:?})",
+                self.heartbeat_interval, self.member_timeout
             ));
         }
         if self.member_timeout < Duration::from_millis(100) {

@@ -61,6 +61,10 @@ pub struct AppState {
     pub timezone: FixedOffset,
     /// Set on SIGTERM: `/readyz` fails so load balancers stop sending traffic.
     pub draining: Arc<AtomicBool>,
+    /// Most API requests in flight before shedding (`LIVEROOM_MAX_IN_FLIGHT`).
+    pub max_in_flight: usize,
+    /// Heartbeat interval told to clients, ms (`LIVEROOM_HEARTBEAT_INTERVAL`).
+    pub heartbeat_interval_ms: u64,
 }
 
 impl AppState {
@@ -88,6 +92,8 @@ impl AppState {
             }),
             timezone: config.timezone,
             draining: Arc::new(AtomicBool::new(false)),
+            max_in_flight: config.max_in_flight as usize,
+            heartbeat_interval_ms: config.heartbeat_interval.as_millis() as u64,
         })
     }
 }
@@ -96,7 +102,7 @@ impl AppState {
 pub fn app(state: AppState) -> Router {
     use routes::{members, probes, rooms, users};
     metrics::install();
-    Router::new()
+    let api = Router::new()
         .route("/client/live/room/instance", post(rooms::create))
         .route("/client/live/room/info/{live_id}", get(rooms::info))
         .route(
@@ -121,10 +127,13 @@ pub fn app(state: AppState) -> Router {
         .route("/client/live/room/user_list", get(members::user_list))
         .route("/client/user/profile", get(users::profile))
         .route("/client/user/user", put(users::update))
+        .route_layer(shed_past(state.max_in_flight));
+    let ops = Router::new()
         .route("/livez", get(probes::livez))
         .route("/readyz", get(probes::readyz))
         .route("/openapi.json", get(openapi::document))
-        .route("/metrics", get(metrics::render))
+        .route("/metrics", get(metrics::render));
+    api.merge(ops)
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)
@@ -134,6 +143,36 @@ pub fn app(state: AppState) -> Router {
         }))
         .layer(axum::middleware::from_fn(metrics::track_http))
         .layer(axum::middleware::from_fn(request_id::middleware))
+}
+
+/// Overload protection (DESIGN.md invariant 5): at most `max_in_flight` API
+/// requests at once across all routes; the rest are answered 429 / 42900 with
+/// `Retry-After` at once instead of queueing without bound.
+fn shed_past(
+    max_in_flight: usize,
+) -> impl tower::Layer<
+    axum::routing::Route,
+    Service = impl tower::Service<
+        axum::extract::Request,
+        Response = axum::response::Response,
+        Error = std::convert::Infallible,
+        Future = impl Send + 'static,
+    > + Clone
+              + Send
+              + Sync
+              + 'static,
+> + Clone
++ Send
++ Sync
++ 'static {
+    tower::ServiceBuilder::new()
+        .layer(axum::error_handling::HandleErrorLayer::new(
+            |_: tower::BoxError| async { ApiError::Overloaded },
+        ))
+        .load_shed()
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+            max_in_flight,
+        ))
 }
 
 trait IntoResponseExt {

@@ -375,6 +375,9 @@ pub struct HeartbeatData {
     pub live_id: String,
     /// 0 created, 1 live, 2 ended.
     pub live_status: u8,
+    /// When to send the next heartbeat, ms from now: the configured interval ±10%
+    /// at random, so clients that reconnected together drift apart.
+    pub next_heartbeat_ms: u64,
 }
 
 #[cfg(test)]

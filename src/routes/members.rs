@@ -36,9 +36,11 @@ pub async fn heartbeat(
     LiveIdPath(live_id): LiveIdPath,
 ) -> ApiResult<HeartbeatData> {
     let live_status = state.store.heartbeat(&live_id, user.id()).await?;
+    let next_heartbeat_ms = jittered(state.heartbeat_interval_ms);
     Ok(ApiOk::data(HeartbeatData {
         live_id,
         live_status,
+        next_heartbeat_ms,
     }))
 }
 
@@ -68,4 +70,20 @@ pub async fn user_list(
         .map(MemberInfo::from)
         .collect();
     Ok(ApiOk::data(PageOf::new(total, &page, list, next)))
+}
+
+/// `interval_ms` ±10%, uniformly at random.
+fn jittered(interval_ms: u64) -> u64 {
+    let spread = interval_ms / 10;
+    interval_ms - spread + rand::random_range(0..=2 * spread)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn jitter_stays_within_ten_percent_and_varies() {
+        let samples: Vec<u64> = (0..200).map(|_| super::jittered(5000)).collect();
+        assert!(samples.iter().all(|s| (4500..=5500).contains(s)));
+        assert!(samples.iter().any(|s| *s != samples[0]));
+    }
 }

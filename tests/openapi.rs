@@ -1,0 +1,1057 @@
+//! `docs/openapi.json` stays in sync with the service: it is served at `/openapi.json`,
+//! it names exactly the router's (method, path) pairs, and real responses of a whole
+//! room life cycle and of the error cases validate against the schemas it declares,
+//! against the real app and a real `redis-server` (tests/common).
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use common::{Reply, SECRET, TestApp};
+use serde_json::{Value, json};
+
+/// The router's source: its `.route(...)` calls are the list of endpoints.
+const LIB_RS: &str = include_str!("../src/lib.rs");
+/// The document as committed (what `/openapi.json` must serve).
+const DOCUMENT: &str = include_str!("../docs/openapi.json");
+
+/// HTTP methods as they appear in axum's routing functions and OpenAPI path items.
+const METHODS: [&str; 8] = [
+    "get", "post", "put", "delete", "patch", "head", "options", "trace",
+];
+
+type Route = (String, String);
+
+/// A change to a response body.
+type Mutation = dyn Fn(&mut Value);
+
+fn route(method: &str, path: &str) -> Route {
+    (method.to_ascii_uppercase(), path.to_owned())
+}
+
+// ---------------------------------------------------------------------------
+// the router's routes, from src/lib.rs
+// ---------------------------------------------------------------------------
+
+/// Parses every `.route("PATH", get(h).post(h)...)` of src/lib.rs into (METHOD, PATH).
+/// Refuses router constructs it does not understand, so a route cannot hide from it.
+fn router_routes(source: &str) -> BTreeSet<Route> {
+    // Whole-line comments only: `//` also occurs inside strings (URLs).
+    let code: String = source
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    // `.merge(` is fine: it only joins routers built from `.route(` calls in this
+    // same file (the API routes, which are load-shed, and the ops routes).
+    for construct in [".nest(", ".route_service(", ".nest_service("] {
+        assert!(
+            !code.contains(construct),
+            "src/lib.rs uses `{construct}`: teach tests/openapi.rs to read its routes"
+        );
+    }
+    let mut routes = BTreeSet::new();
+    let mut rest = code.as_str();
+    while let Some(at) = rest.find(".route(") {
+        rest = &rest[at + ".route(".len()..];
+        let after_quote = rest
+            .trim_start()
+            .strip_prefix('"')
+            .expect(".route( must start with a string literal path");
+        let end = after_quote.find('"').expect("unterminated route path");
+        let path = &after_quote[..end];
+        // The method router: everything up to the `)` closing `.route(`.
+        let tail = &after_quote[end + 1..];
+        let mut depth = 1usize;
+        let mut close = None;
+        for (i, c) in tail.char_indices() {
+            match c {
+                '(' => depth += 1,
+                ')' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        close = Some(i);
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let expr = &tail[..close.expect("unbalanced .route(")];
+        let methods = called_functions(expr);
+        assert!(
+            !methods.iter().any(|m| m == "on" || m == "any"),
+            "route {path} uses on()/any(): teach tests/openapi.rs to read it"
+        );
+        let methods: Vec<&String> = methods
+            .iter()
+            .filter(|m| METHODS.contains(&m.as_str()))
+            .collect();
+        assert!(!methods.is_empty(), "no method found for route {path}");
+        for m in methods {
+            assert!(routes.insert(route(m, path)), "{m} {path} is routed twice");
+        }
+        rest = tail;
+    }
+    routes
+}
+
+/// Identifiers immediately followed by `(` (function and method calls).
+fn called_functions(expr: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut ident = String::new();
+    let mut chars = expr.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_alphanumeric() || c == '_' {
+            ident.push(c);
+            continue;
+        }
+        if !ident.is_empty() {
+            let mut next = Some(c);
+            while next.is_some_and(char::is_whitespace) {
+                next = chars.next();
+            }
+            if next == Some('(') {
+                out.push(std::mem::take(&mut ident));
+            }
+            ident.clear();
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------
+// the document
+// ---------------------------------------------------------------------------
+
+/// The OpenAPI document, with the look-ups and the validation the tests need.
+struct Spec {
+    doc: Value,
+}
+
+impl Spec {
+    fn parse(text: &str) -> Self {
+        let doc: Value = serde_json::from_str(text).expect("docs/openapi.json is not JSON");
+        Self { doc }
+    }
+
+    /// Follows a local `$ref` (`#/components/...`), once or repeatedly.
+    fn resolve<'a>(&'a self, mut v: &'a Value) -> &'a Value {
+        for _ in 0..8 {
+            let Some(r) = v.get("$ref").and_then(Value::as_str) else {
+                return v;
+            };
+            let pointer = r
+                .strip_prefix('#')
+                .unwrap_or_else(|| panic!("non-local $ref {r}"));
+            v = self
+                .doc
+                .pointer(pointer)
+                .unwrap_or_else(|| panic!("dangling $ref {r}"));
+        }
+        panic!("$ref chain too long at {v}");
+    }
+
+    /// Every (METHOD, path) of the document, and whether it is marked `x-planned`.
+    fn operations(&self) -> Vec<(Route, bool)> {
+        let paths = self.doc["paths"].as_object().expect("paths is an object");
+        let mut out = Vec::new();
+        for (path, item) in paths {
+            let item = item.as_object().expect("path item is an object");
+            for (key, op) in item {
+                if METHODS.contains(&key.as_str()) {
+                    let planned = op.get("x-planned").and_then(Value::as_bool) == Some(true);
+                    out.push((route(key, path), planned));
+                }
+            }
+        }
+        out
+    }
+
+    fn operation(&self, method: &str, path: &str) -> &Value {
+        self.doc["paths"]
+            .get(path)
+            .and_then(|item| item.get(method.to_ascii_lowercase()))
+            .unwrap_or_else(|| panic!("{method} {path} is not in docs/openapi.json"))
+    }
+
+    /// The response object an operation declares for `status` (`$ref` resolved).
+    fn response(&self, method: &str, path: &str, status: u16) -> &Value {
+        let declared = self.operation(method, path)["responses"]
+            .get(status.to_string())
+            .unwrap_or_else(|| {
+                panic!("docs/openapi.json declares no {status} response for {method} {path}")
+            });
+        self.resolve(declared)
+    }
+
+    /// Validates `instance` against `schema`, whose `$ref`s point into this document's
+    /// components. Returns every mismatch as `JSON pointer: message`.
+    fn validate(&self, schema: &Value, instance: &Value) -> Result<(), Vec<String>> {
+        let wrapper = json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "components": self.doc["components"],
+            "allOf": [schema],
+        });
+        let validator = jsonschema::draft202012::new(&wrapper)
+            .unwrap_or_else(|e| panic!("schema does not compile: {e}\n{schema}"));
+        let errors: Vec<String> = validator
+            .iter_errors(instance)
+            .map(|e| {
+                format!(
+                    "at {:?}: {e} (schema {})",
+                    e.instance_path().as_str(),
+                    e.schema_path().as_str()
+                )
+            })
+            .collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The schema of `method path`'s `status` response for the media type `content_type`
+    /// (a declared media type exactly, or `application/json` with parameters).
+    fn body_schema(&self, method: &str, path: &str, status: u16, content_type: &str) -> &Value {
+        let response = self.response(method, path, status);
+        let content = response["content"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{status} of {method} {path} declares no content"));
+        let media = content_type.split(';').next().unwrap_or("").trim();
+        let declared = content.get(content_type).or_else(|| {
+            (media == "application/json")
+                .then(|| content.get(media))
+                .flatten()
+        });
+        let declared = declared.unwrap_or_else(|| {
+            panic!(
+                "{status} of {method} {path}: content-type {content_type:?} not declared (declared: {:?})",
+                content.keys().collect::<Vec<_>>()
+            )
+        });
+        &declared["schema"]
+    }
+
+    /// Validates a JSON body against the schema of `method path`'s `status` response.
+    fn validate_body(
+        &self,
+        method: &str,
+        path: &str,
+        status: u16,
+        body: &Value,
+    ) -> Result<(), Vec<String>> {
+        self.validate(
+            self.body_schema(method, path, status, "application/json"),
+            body,
+        )
+    }
+
+    /// Checks a real reply against what the document declares for `method path` and
+    /// the reply's status: its content type, the body's schema, and every required
+    /// header (its value against the header's schema). Panics naming each mismatch.
+    #[track_caller]
+    fn check(&self, method: &str, path: &str, reply: &Reply) {
+        self.check_parts(method, path, reply.status, &reply.headers, &reply.body);
+    }
+
+    /// [`Spec::check`] of a status, headers and body (JSON, or a JSON string for text).
+    #[track_caller]
+    fn check_parts(
+        &self,
+        method: &str,
+        path: &str,
+        status: u16,
+        headers: &reqwest::header::HeaderMap,
+        body: &Value,
+    ) {
+        let content_type = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let schema = self.body_schema(method, path, status, content_type);
+        if let Err(errors) = self.validate(schema, body) {
+            panic!(
+                "{method} {path} -> {status}: body does not match docs/openapi.json:\n  {}\nbody: {}",
+                errors.join("\n  "),
+                body
+            );
+        }
+        let response = self.response(method, path, status);
+        if let Some(declared) = response.get("headers").and_then(Value::as_object) {
+            for (name, header) in declared {
+                let header = self.resolve(header);
+                let value = headers.get(name.as_str()).and_then(|v| v.to_str().ok());
+                let Some(value) = value else {
+                    assert!(
+                        header.get("required") != Some(&Value::Bool(true)),
+                        "{method} {path} -> {status}: required header {name} missing"
+                    );
+                    continue;
+                };
+                let schema = &header["schema"];
+                let typed = match self.resolve(schema).get("type").and_then(Value::as_str) {
+                    Some("integer") => value
+                        .parse::<i64>()
+                        .map(Value::from)
+                        .unwrap_or_else(|_| Value::from(value)),
+                    _ => Value::from(value),
+                };
+                if let Err(errors) = self.validate(schema, &typed) {
+                    panic!(
+                        "{method} {path} -> {status}: header {name}: {value:?}: {}",
+                        errors.join("; ")
+                    );
+                }
+            }
+        }
+        if let (Some(header), Some(id)) = (headers.get("x-request-id"), body.get("request_id")) {
+            assert_eq!(
+                header.to_str().ok(),
+                id.as_str(),
+                "{method} {path}: X-Request-Id header and envelope request_id differ"
+            );
+        }
+    }
+}
+
+/// Records which operations' 200 responses a test validated.
+struct Checker<'a> {
+    spec: &'a Spec,
+    seen: BTreeSet<(Route, u16)>,
+}
+
+impl Checker<'_> {
+    /// Validates `reply` and asserts it has the expected status and code.
+    #[track_caller]
+    fn expect(&mut self, method: &str, path: &str, reply: Reply, status: u16, code: i64) -> Reply {
+        if status == 200 {
+            reply.expect(200, 0);
+        } else {
+            reply.expect(status, code);
+        }
+        self.spec.check(method, path, &reply);
+        self.seen.insert((route(method, path), reply.status));
+        reply
+    }
+
+    #[track_caller]
+    fn ok(&mut self, method: &str, path: &str, reply: Reply) -> Reply {
+        self.expect(method, path, reply, 200, 0)
+    }
+
+    /// Validates a 200 that is not an envelope (the document itself).
+    #[track_caller]
+    fn ok_raw(&mut self, method: &str, path: &str, reply: Reply) -> Reply {
+        assert_eq!(reply.status, 200, "{method} {path}: {}", reply.body);
+        self.spec.check(method, path, &reply);
+        self.seen.insert((route(method, path), 200));
+        reply
+    }
+}
+
+async fn served_spec(app: &TestApp) -> (Spec, Reply) {
+    let reply = app.call("GET", "/openapi.json", None, None).await;
+    assert_eq!(reply.status, 200, "GET /openapi.json: {}", reply.body);
+    (
+        Spec {
+            doc: reply.body.clone(),
+        },
+        reply,
+    )
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn hs256(claims: &Value) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        claims,
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()).unwrap(),
+    )
+    .unwrap()
+}
+
+// ---------------------------------------------------------------------------
+// tests
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_document_is_served_and_is_openapi_3_1() {
+    let app = TestApp::start().await;
+    let (served, reply) = served_spec(&app).await;
+    let committed = Spec::parse(DOCUMENT);
+    assert_eq!(
+        served.doc, committed.doc,
+        "/openapi.json does not serve docs/openapi.json"
+    );
+    let version = served.doc["openapi"].as_str().unwrap_or("");
+    assert!(version.starts_with("3.1"), "openapi is {version:?}");
+    assert!(served.doc["info"]["title"].is_string());
+    // Served as the document itself, with its own declared (non-envelope) schema.
+    served.check("GET", "/openapi.json", &reply);
+}
+
+#[tokio::test]
+async fn the_document_names_exactly_the_routers_routes() {
+    let routed = router_routes(LIB_RS);
+    // The parser itself works: known routes, including a chained and a path-qualified one.
+    for known in [
+        route("post", "/client/live/room/instance"),
+        route("delete", "/client/live/room/{live_id}"),
+        route("delete", "/client/live/room/instance/{live_id}"),
+        route("get", "/openapi.json"),
+    ] {
+        assert!(
+            routed.contains(&known),
+            "parser missed {known:?}: {routed:?}"
+        );
+    }
+    let spec = Spec::parse(DOCUMENT);
+    let mut documented = BTreeSet::new();
+    let mut planned = BTreeSet::new();
+    for (r, is_planned) in spec.operations() {
+        if is_planned {
+            planned.insert(r);
+        } else {
+            documented.insert(r);
+        }
+    }
+    let undocumented: Vec<_> = routed.difference(&documented).collect();
+    let unrouted: Vec<_> = documented.difference(&routed).collect();
+    let now_served: Vec<_> = planned.intersection(&routed).collect();
+    assert!(
+        undocumented.is_empty() && unrouted.is_empty() && now_served.is_empty(),
+        "router and docs/openapi.json differ:\n  routed, not documented: {undocumented:?}\n  \
+         documented, not routed: {unrouted:?}\n  routed but still x-planned: {now_served:?}"
+    );
+}
+
+#[test]
+fn every_operation_is_fully_described() {
+    let spec = Spec::parse(DOCUMENT);
+    for ((method, path), _) in spec.operations() {
+        let op = spec.operation(&method, &path);
+        assert!(
+            op["operationId"].is_string(),
+            "{method} {path}: operationId"
+        );
+        // Each `{param}` of the path is a declared path parameter.
+        let params: Vec<&Value> = op["parameters"]
+            .as_array()
+            .map(|ps| ps.iter().map(|p| spec.resolve(p)).collect())
+            .unwrap_or_default();
+        for segment in path.split('/') {
+            if let Some(name) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                assert!(
+                    params
+                        .iter()
+                        .any(|p| p["name"] == name && p["in"] == "path" && p["required"] == true),
+                    "{method} {path}: path parameter {name} not declared"
+                );
+            }
+        }
+        let responses = op["responses"].as_object().expect("responses");
+        assert!(responses.contains_key("200"), "{method} {path}: no 200");
+        for (status, response) in responses {
+            let response = spec.resolve(response);
+            assert!(
+                response["description"].is_string(),
+                "{method} {path} {status}: description"
+            );
+            // Every JSON schema compiles (no dangling $ref); errors are the envelope.
+            if let Some(schema) = response.pointer("/content/application~1json/schema") {
+                // Compiles (panics on a dangling `$ref`); -1 is no code at all.
+                let nonsense = json!({"request_id": "r", "code": -1, "message": "m"});
+                assert!(
+                    spec.validate(schema, &nonsense).is_err(),
+                    "{method} {path} {status}: accepts code -1"
+                );
+                if status != "200" {
+                    let codes = response["x-error-codes"]
+                        .as_array()
+                        .unwrap_or_else(|| panic!("{method} {path} {status}: x-error-codes"));
+                    for code in codes {
+                        let body = json!({"request_id": "r", "code": code, "message": "m"});
+                        assert!(
+                            spec.validate(schema, &body).is_ok(),
+                            "{method} {path} {status}: {code} rejected by its own schema"
+                        );
+                        let http = spec.doc["x-error-codes"]
+                            .as_array()
+                            .and_then(|t| t.iter().find(|e| &e["code"] == code))
+                            .unwrap_or_else(|| panic!("{code} not in the x-error-codes table"));
+                        let table_status = http["status"].as_u64().unwrap().to_string();
+                        // 413 and 405 reuse 40000 (SPEC §1, src/error.rs); otherwise
+                        // each code has its one status.
+                        assert!(
+                            table_status == *status
+                                || (code == 40000 && ["405", "413"].contains(&status.as_str())),
+                            "{method} {path} {status}: code {code} belongs to HTTP {table_status}"
+                        );
+                    }
+                    assert!(
+                        spec.validate(
+                            schema,
+                            &json!({"request_id": "r", "code": 0, "message": "success"})
+                        )
+                        .is_err(),
+                        "{method} {path} {status}: the error schema accepts code 0"
+                    );
+                }
+            } else {
+                assert_eq!(
+                    (path.as_str(), status.as_str()),
+                    ("/metrics", "200"),
+                    "{method} {path} {status}: no application/json schema"
+                );
+            }
+        }
+    }
+    // The SPEC §1 table, complete.
+    let table: BTreeSet<u64> = spec.doc["x-error-codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["code"].as_u64().unwrap())
+        .collect();
+    let spec_codes: BTreeSet<u64> = [
+        0, 40000, 40100, 40101, 40300, 40400, 40401, 40900, 42900, 50000, 50300,
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(table, spec_codes);
+}
+
+/// The validator is wired up: real responses with a drifted shape fail, naming the
+/// JSON pointer of the mismatch.
+#[tokio::test]
+async fn drifted_responses_fail_with_the_pointer_of_the_mismatch() {
+    let app = TestApp::start().await;
+    let (spec, _) = served_spec(&app).await;
+    let created = app
+        .post(
+            "alice",
+            "/client/live/room/instance",
+            Some(json!({"title": "drift"})),
+        )
+        .await
+        .ok();
+    let path = "/client/live/room/instance";
+    assert!(spec.validate_body("POST", path, 200, &created.body).is_ok());
+    let drifted = |mutate: &dyn Fn(&mut Value)| {
+        let mut body = created.body.clone();
+        mutate(&mut body);
+        spec.validate_body("POST", path, 200, &body)
+            .expect_err("drifted body accepted")
+            .join("\n")
+    };
+    let cases: [(&Mutation, &str); 7] = [
+        (&|b| b["data"]["surprise"] = json!(1), "\"/data\""),
+        (&|b| b["data"]["pv"] = json!("1"), "\"/data/pv\""),
+        (
+            &|b| b["data"]["live_status"] = json!(7),
+            "\"/data/live_status\"",
+        ),
+        (
+            &|b| {
+                b["data"].as_object_mut().unwrap().remove("chat_id");
+            },
+            "\"/data\"",
+        ),
+        (
+            &|b| b["data"]["extends"] = json!({"k": 1}),
+            "\"/data/extends/k\"",
+        ),
+        (
+            &|b| b["data"]["anchor_info"]["im_userid"] = json!(-1),
+            "\"/data/anchor_info/im_userid\"",
+        ),
+        (&|b| b["code"] = json!(40000), "\"/code\""),
+    ];
+    for (mutate, pointer) in cases {
+        let errors = drifted(mutate);
+        assert!(
+            errors.contains(&format!("at {pointer}")),
+            "expected a mismatch at {pointer}, got:\n{errors}"
+        );
+    }
+    // An error body under a success status, and a success body under an error status.
+    assert!(
+        spec.validate_body(
+            "POST",
+            path,
+            200,
+            &json!({"request_id": "r", "code": 40000, "message": "m"})
+        )
+        .is_err()
+    );
+    assert!(
+        spec.validate_body("POST", path, 400, &created.body)
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn a_whole_life_cycle_matches_the_document() {
+    let app = TestApp::start().await;
+    let (spec, served) = served_spec(&app).await;
+    let mut c = Checker {
+        spec: &spec,
+        seen: BTreeSet::new(),
+    };
+    c.ok_raw("GET", "/openapi.json", served);
+
+    let livez = app.call("GET", "/livez", None, None).await;
+    c.ok("GET", "/livez", livez);
+    let readyz = app.call("GET", "/readyz", None, None).await;
+    c.ok("GET", "/readyz", readyz);
+
+    // Prometheus text, not JSON: checked by content type and schema (a string).
+    let metrics = reqwest::get(format!("{}/metrics", app.base))
+        .await
+        .expect("GET /metrics");
+    assert_eq!(metrics.status(), 200);
+    let headers = metrics.headers().clone();
+    let text = metrics.text().await.unwrap();
+    assert!(
+        text.contains("liveroom_http_requests_total"),
+        "/metrics: {text}"
+    );
+    spec.check_parts("GET", "/metrics", 200, &headers, &Value::from(text));
+    c.seen.insert((route("get", "/metrics"), 200));
+
+    // Profiles.
+    let profile = app.get("alice", "/client/user/profile").await;
+    c.ok("GET", "/client/user/profile", profile);
+    let updated = app
+        .put(
+            "alice",
+            "/client/user/user",
+            Some(json!({"nick": "Alice", "avatar": "https://img.example/a.png", "extends": {"level": "3"}})),
+        )
+        .await;
+    let updated = c.ok("PUT", "/client/user/user", updated);
+    assert_eq!(updated.data()["nick"], "Alice");
+
+    // Create with every field, look at it as a viewer, start it.
+    let created = app
+        .post(
+            "alice",
+            "/client/live/room/instance",
+            Some(json!({
+                "title": "OpenAPI 直播间",
+                "notice": "welcome",
+                "cover_url": "https://img.example/cover.png",
+                "extends": {"topic": "docs"},
+                "start_at": "2030-01-01 10:00:00",
+                "end_at": "2030-01-01T12:00:00+08:00",
+                "publish_expire_at": "2030-01-02 00:00:00",
+                "unknown_field": true,
+            })),
+        )
+        .await;
+    let created = c.ok("POST", "/client/live/room/instance", created);
+    let id = created.data()["live_id"].as_str().unwrap().to_owned();
+    assert!(!created.data()["push_url"].as_str().unwrap().is_empty());
+
+    let info = app
+        .get("bob", &format!("/client/live/room/info/{id}"))
+        .await;
+    let info = c.ok("GET", "/client/live/room/info/{live_id}", info);
+    assert_eq!(info.data()["push_url"], "");
+
+    let started = app
+        .put("alice", &format!("/client/live/room/{id}"), None)
+        .await;
+    let started = c.ok("PUT", "/client/live/room/{live_id}", started);
+    assert_eq!(started.data()["live_status"], 1);
+
+    // A second live room, so lists have more than one page.
+    let other = app.live_room("carol", "second room").await;
+
+    // Presence.
+    let joined = app
+        .post("bob", &format!("/client/live/room/user/{id}"), None)
+        .await;
+    let joined = c.ok("POST", "/client/live/room/user/{live_id}", joined);
+    assert_eq!(joined.data()["online_count"], 2);
+    let beat = app
+        .get("bob", &format!("/client/live/room/heartbeat/{id}"))
+        .await;
+    let beat = c.ok("GET", "/client/live/room/heartbeat/{live_id}", beat);
+    assert_eq!(beat.data()["live_status"], 1);
+
+    // Live list, by page number and by cursor.
+    let list = app
+        .get("bob", "/client/live/room/list?page_num=1&page_size=1")
+        .await;
+    let list = c.ok("GET", "/client/live/room/list", list);
+    assert_eq!(list.data()["total_count"], 2);
+    let cursor = list.data()["next_cursor"].as_str().unwrap().to_owned();
+    assert!(!cursor.is_empty());
+    let next = app
+        .get(
+            "bob",
+            &format!("/client/live/room/list?page_size=1&cursor={cursor}"),
+        )
+        .await;
+    let next = c.ok("GET", "/client/live/room/list", next);
+    assert_eq!(next.data()["end_page"], true);
+    assert_eq!(next.data()["next_cursor"], "");
+
+    // Search: by keyword (Chinese substring), by live_id, and everything.
+    for query in [
+        "keyword=%E7%9B%B4%E6%92%AD".to_owned(),
+        format!("keyword={other}"),
+        "page_size=1".to_owned(),
+        "keyword=nothing-matches-this".to_owned(),
+    ] {
+        let found = app.get("bob", &format!("/client/live/room?{query}")).await;
+        let found = c.ok("GET", "/client/live/room", found);
+        assert!(found.data()["total_count"].as_u64().unwrap() <= 2);
+    }
+
+    // Members (alice as the anchor, bob), by page number and by cursor.
+    let members = app
+        .get(
+            "carol",
+            &format!("/client/live/room/user_list?live_id={id}&page_size=1"),
+        )
+        .await;
+    let members = c.ok("GET", "/client/live/room/user_list", members);
+    assert_eq!(members.data()["total_count"], 2);
+    let cursor = members.data()["next_cursor"].as_str().unwrap().to_owned();
+    let rest = app
+        .get(
+            "carol",
+            &format!("/client/live/room/user_list?live_id={id}&page_size=1&cursor={cursor}"),
+        )
+        .await;
+    let rest = c.ok("GET", "/client/live/room/user_list", rest);
+    assert_eq!(rest.data()["list"][0]["user_id"], "bob");
+
+    // Extends: merge one key, remove another.
+    let patched = app
+        .put(
+            "alice",
+            "/client/live/room/extends",
+            Some(json!({"live_id": id, "extends": {"topic": "", "mood": "good"}})),
+        )
+        .await;
+    c.ok("PUT", "/client/live/room/extends", patched);
+    assert_eq!(
+        app.info("bob", &id).await["extends"],
+        json!({"mood": "good"})
+    );
+
+    // Leave, stop (both forms), delete.
+    let left = app
+        .delete("bob", &format!("/client/live/room/user/{id}"))
+        .await;
+    c.ok("DELETE", "/client/live/room/user/{live_id}", left);
+    let stopped = app
+        .post("alice", &format!("/client/live/room/{id}"), None)
+        .await;
+    c.ok("POST", "/client/live/room/{live_id}", stopped);
+    let stopped = app
+        .delete("carol", &format!("/client/live/room/{other}"))
+        .await;
+    c.ok("DELETE", "/client/live/room/{live_id}", stopped);
+    let ended = c.ok(
+        "GET",
+        "/client/live/room/info/{live_id}",
+        app.get("alice", &format!("/client/live/room/info/{id}"))
+            .await,
+    );
+    assert_eq!(ended.data()["live_status"], 2);
+    let deleted = app
+        .delete("alice", &format!("/client/live/room/instance/{id}"))
+        .await;
+    c.ok("DELETE", "/client/live/room/instance/{live_id}", deleted);
+
+    // Every served operation's success was checked above.
+    let missing: Vec<_> = spec
+        .operations()
+        .into_iter()
+        .filter(|(r, planned)| !planned && !c.seen.contains(&(r.clone(), 200)))
+        .map(|(r, _)| r)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the life cycle does not exercise the 200 of {missing:?}"
+    );
+}
+
+#[tokio::test]
+async fn error_responses_match_the_document() {
+    let app = TestApp::start().await;
+    let (spec, _) = served_spec(&app).await;
+    let mut c = Checker {
+        spec: &spec,
+        seen: BTreeSet::new(),
+    };
+    const CREATE: &str = "/client/live/room/instance";
+    const INFO: &str = "/client/live/room/info/{live_id}";
+    const STATE: &str = "/client/live/room/{live_id}";
+    const MEMBER: &str = "/client/live/room/user/{live_id}";
+    const BEAT: &str = "/client/live/room/heartbeat/{live_id}";
+    let id = app.create_room("alice", "errors").await;
+
+    // 400 / 40000.
+    let r = app.post("alice", CREATE, Some(json!({"title": ""}))).await;
+    c.expect("POST", CREATE, r, 400, 40000);
+    let r = app.post("alice", CREATE, Some(json!({"title": 5}))).await;
+    c.expect("POST", CREATE, r, 400, 40000);
+    let r = app
+        .call_raw(
+            "POST",
+            CREATE,
+            &[
+                ("authorization", &app.token("alice")),
+                ("content-type", "application/json"),
+            ],
+            b"{not json".to_vec(),
+        )
+        .await;
+    c.expect("POST", CREATE, r, 400, 40000);
+    let r = app.get("alice", "/client/live/room/info/bad.id").await;
+    c.expect("GET", INFO, r, 400, 40000);
+    let r = app.get("alice", "/client/live/room/list?page_size=0").await;
+    c.expect("GET", "/client/live/room/list", r, 400, 40000);
+    let r = app.get("alice", "/client/live/room?cursor=%21%21").await;
+    c.expect("GET", "/client/live/room", r, 400, 40000);
+    let r = app.get("alice", "/client/live/room/user_list").await;
+    c.expect("GET", "/client/live/room/user_list", r, 400, 40000);
+    let r = app
+        .put(
+            "alice",
+            "/client/live/room/extends",
+            Some(json!({"live_id": id})),
+        )
+        .await;
+    c.expect("PUT", "/client/live/room/extends", r, 400, 40000);
+    let r = app
+        .put(
+            "alice",
+            "/client/user/user",
+            Some(json!({"avatar": "ftp://x"})),
+        )
+        .await;
+    c.expect("PUT", "/client/user/user", r, 400, 40000);
+
+    // 401 / 40100 and 40101; the raw token form is accepted.
+    let r = app
+        .call("GET", &format!("/client/live/room/info/{id}"), None, None)
+        .await;
+    c.expect("GET", INFO, r, 401, 40100);
+    let r = app
+        .call_raw(
+            "GET",
+            "/client/user/profile",
+            &[("authorization", "Bearer garbage")],
+            vec![],
+        )
+        .await;
+    c.expect("GET", "/client/user/profile", r, 401, 40100);
+    let expired = hs256(&json!({"sub": "alice", "exp": unix_now() - 3600}));
+    let r = app
+        .call_raw(
+            "GET",
+            "/client/live/room/list",
+            &[("authorization", &expired)],
+            vec![],
+        )
+        .await;
+    c.expect("GET", "/client/live/room/list", r, 401, 40101);
+    let r = app
+        .call_raw(
+            "GET",
+            "/client/user/profile",
+            &[("authorization", &app.token("alice"))],
+            vec![],
+        )
+        .await;
+    c.ok("GET", "/client/user/profile", r);
+
+    // 403 / 40300: not the anchor.
+    let r = app
+        .put("bob", &format!("/client/live/room/{id}"), None)
+        .await;
+    c.expect("PUT", STATE, r, 403, 40300);
+    let r = app
+        .put(
+            "bob",
+            "/client/live/room/extends",
+            Some(json!({"live_id": id, "extends": {"a": "b"}})),
+        )
+        .await;
+    c.expect("PUT", "/client/live/room/extends", r, 403, 40300);
+    let r = app
+        .delete("bob", &format!("/client/live/room/instance/{id}"))
+        .await;
+    c.expect(
+        "DELETE",
+        "/client/live/room/instance/{live_id}",
+        r,
+        403,
+        40300,
+    );
+
+    // 404 / 40400: no such room; 40401: not in the room.
+    let ghost = "live_00000000000000000000";
+    let r = app
+        .get("alice", &format!("/client/live/room/info/{ghost}"))
+        .await;
+    c.expect("GET", INFO, r, 404, 40400);
+    let r = app
+        .post("bob", &format!("/client/live/room/user/{ghost}"), None)
+        .await;
+    c.expect("POST", MEMBER, r, 404, 40400);
+    let r = app
+        .get(
+            "bob",
+            &format!("/client/live/room/user_list?live_id={ghost}"),
+        )
+        .await;
+    c.expect("GET", "/client/live/room/user_list", r, 404, 40400);
+    let r = app
+        .get("bob", &format!("/client/live/room/heartbeat/{id}"))
+        .await;
+    c.expect("GET", BEAT, r, 404, 40401);
+    let r = app
+        .delete("bob", &format!("/client/live/room/user/{id}"))
+        .await;
+    c.expect("DELETE", MEMBER, r, 404, 40401);
+
+    // 409 / 40900: stop a room never started; start, join an ended room.
+    let r = app
+        .post("alice", &format!("/client/live/room/{id}"), None)
+        .await;
+    c.expect("POST", STATE, r, 409, 40900);
+    app.put("alice", &format!("/client/live/room/{id}"), None)
+        .await
+        .ok();
+    app.post("alice", &format!("/client/live/room/{id}"), None)
+        .await
+        .ok();
+    let r = app
+        .delete("alice", &format!("/client/live/room/{id}"))
+        .await;
+    c.expect("DELETE", STATE, r, 409, 40900);
+    let r = app
+        .put("alice", &format!("/client/live/room/{id}"), None)
+        .await;
+    c.expect("PUT", STATE, r, 409, 40900);
+    let r = app
+        .post("bob", &format!("/client/live/room/user/{id}"), None)
+        .await;
+    c.expect("POST", MEMBER, r, 409, 40900);
+
+    // 413 / 40000: body over 64 KiB.
+    let r = app
+        .post(
+            "alice",
+            CREATE,
+            Some(json!({"title": "big", "notice": "n".repeat(70 * 1024)})),
+        )
+        .await;
+    c.expect("POST", CREATE, r, 413, 40000);
+    let r = app
+        .put(
+            "alice",
+            "/client/user/user",
+            Some(json!({"nick": "n".repeat(70 * 1024)})),
+        )
+        .await;
+    c.expect("PUT", "/client/user/user", r, 413, 40000);
+
+    // 405 / 40000: a documented path with a method it does not serve.
+    let r = app
+        .call(
+            "PATCH",
+            &format!("/client/live/room/info/{id}"),
+            Some(&app.token("alice")),
+            None,
+        )
+        .await;
+    c.expect("GET", INFO, r, 405, 40000);
+    let r = app.call("POST", "/livez", None, None).await;
+    c.expect("GET", "/livez", r, 405, 40000);
+
+    // 404 / 40400 on an unknown path: the plain error envelope.
+    let r = app.get("alice", "/client/nope").await;
+    r.expect(404, 40400);
+    let schema = json!({"$ref": "#/components/schemas/ErrorEnvelope"});
+    if let Err(errors) = spec.validate(&schema, &r.body) {
+        panic!("unknown path: {}", errors.join("; "));
+    }
+}
+
+#[tokio::test]
+async fn storage_outage_responses_match_the_document() {
+    let app = TestApp::start_with(|c| c.redis_timeout = Duration::from_millis(500)).await;
+    let (spec, _) = served_spec(&app).await;
+    let mut c = Checker {
+        spec: &spec,
+        seen: BTreeSet::new(),
+    };
+    let id = app.create_room("alice", "outage").await;
+    // SIGKILL the test's own redis-server (started by the harness for this test only).
+    let pid = app.redis.pid() as libc::pid_t;
+    assert!(pid > 0);
+    // SAFETY: kill(2) on the pid of a child process this test owns.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let r = app.call("GET", "/readyz", None, None).await;
+    let r = c.expect("GET", "/readyz", r, 503, 50300);
+    assert!(r.headers.contains_key("retry-after"));
+    let r = app
+        .get("alice", &format!("/client/live/room/info/{id}"))
+        .await;
+    c.expect("GET", "/client/live/room/info/{live_id}", r, 503, 50300);
+    let r = app
+        .post(
+            "alice",
+            "/client/live/room/instance",
+            Some(json!({"title": "t"})),
+        )
+        .await;
+    c.expect("POST", "/client/live/room/instance", r, 503, 50300);
+    // Liveness does not depend on Redis.
+    let r = app.call("GET", "/livez", None, None).await;
+    c.ok("GET", "/livez", r);
+}
+
+#[test]
+fn the_route_parser_reads_chains_qualified_calls_and_skips_comments() {
+    let source = r#"
+        // .route("/commented", get(h))
+        Router::new()
+            .route("/a/{id}", put(x::start).post(x::stop).delete(x::stop))
+            .route(
+                "/b",
+                axum::routing::delete(rooms::delete),
+            )
+            .route("/c", get(wrap(handler)))
+            .fallback(|| async { ApiError::RouteNotFound })
+    "#;
+    let expected: BTreeSet<Route> = [
+        route("put", "/a/{id}"),
+        route("post", "/a/{id}"),
+        route("delete", "/a/{id}"),
+        route("delete", "/b"),
+        route("get", "/c"),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(router_routes(source), expected);
+}
