@@ -19,49 +19,67 @@ pub fn free_port() -> std::io::Result<u16> {
 }
 
 impl RedisChild {
-    /// Starts `redis-server` (from `PATH`) with extra `args`, and waits until it
-    /// answers `PING` (at most 10 s).
+    /// Starts `redis-server` (from `PATH`) on a free port without persistence, with
+    /// extra `args` (later options win), and waits until it answers `PING` (≤ 10 s).
     pub fn start(args: &[&str]) -> Result<Self, String> {
+        let mut all = vec!["--appendonly", "no"];
+        all.extend_from_slice(args);
         let mut last_err = String::new();
         for _ in 0..5 {
             let port = free_port().map_err(|e| format!("no free port: {e}"))?;
-            let mut cmd = Command::new("redis-server");
-            cmd.args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .args(["--loglevel", "warning", "--daemonize", "no"])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
-            #[cfg(target_os = "linux")]
-            {
-                use std::os::unix::process::CommandExt;
-                // SAFETY: prctl is async-signal-safe; it only sets this child's parent-death signal.
-                unsafe {
-                    cmd.pre_exec(|| {
-                        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                        Ok(())
-                    });
-                }
-            }
-            let child = cmd.spawn().map_err(|e| {
-                format!("cannot start redis-server ({e}); install it (apt-get install redis-server) or set LIVEROOM_REDIS_URL")
-            })?;
-            let mut this = Self { child, port };
-            match this.wait_ready(Duration::from_secs(10)) {
-                Ok(()) => return Ok(this),
+            match Self::start_on_port(port, &all) {
+                Ok(child) => return Ok(child),
+                Err(e) if e.starts_with("cannot start") => return Err(e),
                 Err(e) => last_err = e, // port taken in between: try another
             }
         }
         Err(last_err)
+    }
+
+    /// Starts `redis-server` on a given `port` (e.g. to restart one in place, with
+    /// `--dir` and `--appendonly yes` in `args` to keep its data), waiting for `PING`.
+    pub fn start_on_port(port: u16, args: &[&str]) -> Result<Self, String> {
+        let mut cmd = Command::new("redis-server");
+        cmd.args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ])
+        .args(["--loglevel", "warning", "--daemonize", "no"])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: prctl is async-signal-safe; it only sets this child's parent-death signal.
+            unsafe {
+                cmd.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    Ok(())
+                });
+            }
+        }
+        let child = cmd.spawn().map_err(|e| {
+            format!(
+                "cannot start redis-server ({e}); install it (apt-get install redis-server) or set LIVEROOM_REDIS_URL"
+            )
+        })?;
+        let mut this = Self { child, port };
+        this.wait_ready(Duration::from_secs(10))?;
+        Ok(this)
+    }
+
+    /// Sends a signal to the server (e.g. `SIGSTOP` / `SIGCONT` to stall it).
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(self.child.id() as i32, signal);
+        }
     }
 
     fn wait_ready(&mut self, limit: Duration) -> Result<(), String> {

@@ -194,6 +194,10 @@ impl TestApp {
     pub async fn get(&self, user: &str, path: &str) -> Reply {
         self.call("GET", path, Some(&self.token(user)), None).await
     }
+    /// As `user`: GET, with owned arguments (for futures collected in a loop).
+    pub async fn get_owned(&self, user: String, path: String) -> Reply {
+        self.get(&user, &path).await
+    }
     /// As `user`: POST with an optional body.
     pub async fn post(&self, user: &str, path: &str, body: Option<Value>) -> Reply {
         self.call("POST", path, Some(&self.token(user)), body).await
