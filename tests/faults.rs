@@ -212,7 +212,7 @@ async fn killed_redis_connections_fail_cleanly_and_recover() {
     let path = format!("/client/live/room/heartbeat/{id}");
     // A connection of our own: the harness's `redis_cmd` shares the app's connection.
     let admin = redis::Client::open(app.redis.url()).unwrap();
-    let mut admin = admin.get_multiplexed_async_connection().await.unwrap();
+    let admin = admin.get_multiplexed_async_connection().await.unwrap();
     let mut kinds = std::collections::BTreeMap::new();
     for round in 0..10 {
         let beats = futures::future::join_all(
