@@ -156,7 +156,8 @@ impl Scripts {
             delete_room: lua!("delete_room.lua"),
             join_room: lua!("join_room.lua"),
             leave_room: lua!("leave_room.lua"),
-            heartbeat: lua!("heartbeat.lua"),
+            // The hot path runs without the lib.lua prefix (see its header).
+            heartbeat: Script::new(include_str!("../lua/heartbeat.lua")),
             update_extends: lua!("update_extends.lua"),
             page_index: lua!("page_index.lua"),
             page_members: lua!("page_members.lua"),

@@ -88,14 +88,11 @@ async fn readyz_fails_when_redis_is_gone_and_livez_does_not() {
     assert_eq!(live.status(), 200);
 }
 
-/// SHA1 of the heartbeat script as loaded (lib.lua + heartbeat.lua).
+/// SHA1 of the heartbeat script as loaded (heartbeat.lua runs without lib.lua).
 fn liveroom_heartbeat_sha() -> &'static str {
     static SHA: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     SHA.get_or_init(|| {
-        let body = concat!(
-            include_str!("../lua/lib.lua"),
-            include_str!("../lua/heartbeat.lua")
-        );
+        let body = include_str!("../lua/heartbeat.lua");
         redis::Script::new(body).get_hash().to_owned()
     })
 }
