@@ -48,15 +48,27 @@ use crate::error::ApiError;
 use crate::store::Store;
 use crate::stream_urls::StreamUrls;
 
-/// Shared state of every handler. Cheap to clone.
+/// Shared state of every handler: one `Arc`, so the per-request clone axum makes
+/// is a single reference-count increment. Fields are reached through `Deref`.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppShared>);
+
+impl std::ops::Deref for AppState {
+    type Target = AppShared;
+
+    fn deref(&self) -> &AppShared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] shares.
+pub struct AppShared {
     /// Redis access.
     pub store: Store,
     /// Verifies client tokens.
-    pub verifier: Arc<TokenVerifier>,
+    pub verifier: TokenVerifier,
     /// Push / pull URL builder.
-    pub urls: Arc<StreamUrls>,
+    pub urls: StreamUrls,
     /// Zone of `YYYY-MM-DD HH:MM:SS` inputs.
     pub timezone: FixedOffset,
     /// Set on SIGTERM: `/readyz` fails so load balancers stop sending traffic.
@@ -75,26 +87,26 @@ impl AppState {
         config: &config::ServeConfig,
         jwt_secret: &str,
     ) -> Result<Self, String> {
-        Ok(Self {
+        Ok(Self(Arc::new(AppShared {
             store,
-            verifier: Arc::new(TokenVerifier::hs256(
+            verifier: TokenVerifier::hs256(
                 jwt_secret,
                 config.jwt_issuer.as_deref(),
                 config.jwt_audience.as_deref(),
-            )?),
-            urls: Arc::new(StreamUrls {
+            )?,
+            urls: StreamUrls {
                 publish_url: config.publish_url.clone(),
                 publish_key: config.publish_key.clone(),
                 publish_ttl_secs: config.publish_ttl.as_secs() as i64,
                 rtmp_play_url: config.rtmp_play_url.clone(),
                 flv_play_url: config.flv_play_url.clone(),
                 hls_play_url: config.hls_play_url.clone(),
-            }),
+            },
             timezone: config.timezone,
             draining: Arc::new(AtomicBool::new(false)),
             max_in_flight: config.max_in_flight as usize,
             heartbeat_interval_ms: config.heartbeat_interval.as_millis() as u64,
-        })
+        })))
     }
 }
 

@@ -1,6 +1,11 @@
 //! The `liveroom` binary: parses the command line and hands over to the library.
 
 use clap::Parser;
+
+/// mimalloc: the request path allocates small objects across threads, where it
+/// measured clearly faster than the system allocator (README, performance).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use liveroom::config::{Cli, Command, DEV_JWT_SECRET};
 
 #[tokio::main]

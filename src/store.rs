@@ -31,7 +31,7 @@ use crate::model::{NewRoom, UserProfile, limits};
 /// Builds every Redis key from the configured prefix (SPEC §9 `LIVEROOM_KEY_PREFIX`).
 #[derive(Debug, Clone)]
 pub struct Keys {
-    prefix: String,
+    prefix: std::sync::Arc<str>,
 }
 
 /// The keys of one room, in the order the room scripts take them as `KEYS[1..4]`.
@@ -53,7 +53,7 @@ impl Keys {
     /// Keys under `prefix`.
     pub fn new(prefix: &str) -> Self {
         Self {
-            prefix: prefix.to_owned(),
+            prefix: std::sync::Arc::from(prefix),
         }
     }
 
@@ -64,7 +64,7 @@ impl Keys {
 
     /// The keys of room `live_id` (which must have passed `check_live_id`).
     pub fn room(&self, live_id: &str) -> RoomKeys {
-        let tag = format!("{}:{{{}}}:", self.prefix, live_id);
+        let tag = self.room_tag(live_id);
         RoomKeys {
             room: format!("{tag}room"),
             presence: format!("{tag}presence"),
@@ -72,6 +72,17 @@ impl Keys {
             uv: format!("{tag}uv"),
             events: format!("{tag}events"),
         }
+    }
+
+    /// Just the room hash and presence keys of `live_id` (the heartbeat's two keys).
+    pub fn room_and_presence(&self, live_id: &str) -> (String, String) {
+        let tag = self.room_tag(live_id);
+        (format!("{tag}room"), format!("{tag}presence"))
+    }
+
+    /// `{prefix}:{live_id}:`, the start of every key of the room.
+    fn room_tag(&self, live_id: &str) -> String {
+        format!("{}:{{{}}}:", self.prefix, live_id)
     }
 
     /// A user's profile hash.
@@ -652,14 +663,14 @@ impl Store {
     /// Refreshes presence (`lua/heartbeat.lua`): one round trip, one room's keys.
     /// Returns the room's `live_status`.
     pub async fn heartbeat(&self, live_id: &str, user_id: &str) -> Result<u8, ApiError> {
-        let rk = self.keys.room(live_id);
+        let (room, presence) = self.keys.room_and_presence(live_id);
         let reply: Value = self
             .invoke(
                 "heartbeat",
                 self.scripts
                     .heartbeat
-                    .key(&rk.room)
-                    .key(&rk.presence)
+                    .key(&room)
+                    .key(&presence)
                     .arg(user_id)
                     .arg(self.member_timeout_ms),
             )
