@@ -382,6 +382,8 @@ impl Store {
         member_timeout: Duration,
         timeout: Duration,
     ) -> redis::RedisResult<Self> {
+        // TLS (`rediss://`) uses rustls with the ring provider; installing it twice is a no-op.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = redis::Client::open(url)?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_response_timeout(Some(timeout))

@@ -96,3 +96,78 @@ fn liveroom_heartbeat_sha() -> &'static str {
         redis::Script::new(body).get_hash().to_owned()
     })
 }
+
+/// `rediss://` (SPEC §9): a replica talks to a TLS-only Redis port. The server's
+/// certificate is self-signed, so the URL carries redis-rs's `#insecure` marker.
+#[tokio::test]
+async fn serves_over_a_tls_redis() {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl");
+    assert!(made.success());
+    let tls_port = liveroom::redis_child::free_port().unwrap().to_string();
+    let (cert, key) = (cert.display().to_string(), key.display().to_string());
+    let redis = liveroom::redis_child::RedisChild::start(&[
+        "--tls-port",
+        &tls_port,
+        "--tls-cert-file",
+        &cert,
+        "--tls-key-file",
+        &key,
+        "--tls-auth-clients",
+        "no",
+    ])
+    .unwrap();
+    let url = format!("rediss://127.0.0.1:{tls_port}/#insecure");
+    let replica = common::Replica::start("tls", &url, &[]).await;
+    let anchor = common::token_for("anchor");
+    let ready = reqwest::get(format!("{}/readyz", replica.base))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    let created = reqwest::Client::new()
+        .post(format!("{}/client/live/room/instance", replica.base))
+        .header("Authorization", &anchor)
+        .body(r#"{"title":"tls"}"#)
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    assert_eq!(created["code"], 0, "{created}");
+    // The room really is in that Redis (read over its plain port).
+    let id = created["data"]["live_id"].as_str().unwrap();
+    let mut conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let exists: i64 = redis::cmd("EXISTS")
+        .arg(format!("lr:{{{id}}}:room"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(exists, 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
