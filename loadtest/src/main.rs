@@ -1,1 +1,67 @@
-fn main() {}
+//! `liveroom-loadtest`: load generator for the liveroom service (issue #5).
+//!
+//! Scenarios (see `loadtest/README.md`): `viewers` (a realistic audience),
+//! `heartbeat-max` and `join-churn` (as fast as the service answers, or open loop at
+//! `--rate`), `livez-max` (the HTTP baseline). Progress on stderr once per second;
+//! the report on stdout, as text or one JSON object (`--json`).
+//!
+//! Built to stay out of the service's way on a shared machine: tokens are minted
+//! before the run, each worker keeps its own keep-alive connections (hyper 1,
+//! HTTP/1.1), requests are assembled from pre-built parts, answers are classified
+//! by status and a byte scan for the envelope's `code`, and latencies go to
+//! per-worker HdrHistograms merged at the end.
+
+mod cli;
+mod http;
+mod report;
+mod run;
+mod scenarios;
+mod stats;
+mod tokens;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    if let Err(e) = cli.common.check().and_then(|()| cli.scenario.check()) {
+        eprintln!("liveroom-loadtest: {e}");
+        return ExitCode::from(2);
+    }
+    let mut builder = if cli.common.threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(cli.common.threads);
+        b
+    };
+    let runtime = match builder.enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("liveroom-loadtest: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let json = cli.common.json;
+    let result = runtime.block_on(scenarios::run(cli.common, cli.scenario));
+    // Connection tasks may still be open: do not wait for them.
+    runtime.shutdown_background();
+    match result {
+        Ok(report) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string(&report).expect("the report serializes")
+                );
+            } else {
+                print!("{}", report.text());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("liveroom-loadtest: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

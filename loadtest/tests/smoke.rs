@@ -1,0 +1,293 @@
+//! Smoke test of the load generator: a real `redis-server`, the real liveroom app
+//! served in-process on a loopback socket, and the real `liveroom-loadtest` binary
+//! run against it for ~2 s per scenario with `--json`. Each report must parse, have
+//! requests, and no error of any kind.
+
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use liveroom::config::ServeConfig;
+use liveroom::redis_child::RedisChild;
+use liveroom::store::Store;
+use liveroom::{AppState, app};
+use serde_json::Value;
+
+const SECRET: &str = "loadtest-smoke-secret-0123456789";
+
+/// A liveroom replica served in-process (its Redis lives as long as the first one).
+struct Service {
+    base: String,
+    /// Requests this replica received.
+    hits: Arc<AtomicU64>,
+    _redis: Option<RedisChild>,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+impl Service {
+    /// A replica on a fresh Redis, verifying tokens with `secret`.
+    async fn start(secret: &str) -> Self {
+        let redis = RedisChild::start(&[]).expect("start redis-server");
+        let mut service = Self::on(&redis.url(), secret).await;
+        service._redis = Some(redis);
+        service
+    }
+
+    /// A replica on an existing Redis.
+    async fn on(redis_url: &str, secret: &str) -> Self {
+        let mut config = ServeConfig::defaults();
+        config.redis_url = Some(redis_url.to_owned());
+        config.jwt_secret = Some(secret.to_owned());
+        let store = Store::connect(
+            redis_url,
+            &config.key_prefix,
+            config.member_timeout,
+            config.redis_timeout,
+        )
+        .await
+        .expect("connect to redis");
+        let state = AppState::new(store, &config, secret).expect("app state");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let hits = Arc::new(AtomicU64::new(0));
+        let counter = hits.clone();
+        let router = app(state).layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                counter.fetch_add(1, Ordering::Relaxed);
+                next.run(req)
+            },
+        ));
+        let server = tokio::spawn(async move {
+            axum::serve(listener, router).await.unwrap();
+        });
+        Self {
+            base,
+            hits,
+            _redis: None,
+            _server: server,
+        }
+    }
+}
+
+/// What one run of the tool gave.
+struct Ran {
+    ok: bool,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs the tool with `args` (the secret comes only from `args`: the environment's
+/// LIVEROOM_JWT_SECRET is removed), killing it after 90 s.
+async fn tool(args: Vec<String>) -> Ran {
+    tokio::task::spawn_blocking(move || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_liveroom-loadtest"))
+            .args(&args)
+            .env_remove("LIVEROOM_JWT_SECRET")
+            .env_remove("LIVEROOM_LOADTEST_TARGET")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start liveroom-loadtest");
+        let started = Instant::now();
+        while child.try_wait().expect("wait").is_none() {
+            if started.elapsed() > Duration::from_secs(90) {
+                let _ = child.kill();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let out = child.wait_with_output().expect("collect output");
+        Ran {
+            ok: out.status.success(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    })
+    .await
+    .expect("tool thread")
+}
+
+fn args(targets: &[&Service], secret: Option<&str>, scenario: &[&str]) -> Vec<String> {
+    let mut a: Vec<String> = scenario.iter().map(|s| s.to_string()).collect();
+    for t in targets {
+        a.extend(["--target".into(), t.base.clone()]);
+    }
+    if let Some(s) = secret {
+        a.extend(["--secret".into(), s.into()]);
+    }
+    a.extend(
+        [
+            "--duration",
+            "2s",
+            "--warmup",
+            "500ms",
+            "--connections",
+            "4",
+            "--json",
+        ]
+        .map(String::from),
+    );
+    a
+}
+
+/// Parses the report and checks: requests > 0, every one a success, no transport
+/// error, sane latencies; returns it for scenario-specific checks.
+#[track_caller]
+fn clean_report(ran: &Ran, scenario: &str) -> Value {
+    assert!(ran.ok, "tool failed:\n{}\n{}", ran.stderr, ran.stdout);
+    let report: Value = serde_json::from_str(ran.stdout.trim())
+        .unwrap_or_else(|e| panic!("report is not one JSON object ({e}):\n{}", ran.stdout));
+    let requests = report["requests"].as_u64().expect("requests");
+    assert_eq!(report["scenario"], scenario);
+    assert!(requests > 0, "no requests: {report}");
+    assert_eq!(report["errors"], 0, "errors: {report}\n{}", ran.stderr);
+    assert_eq!(report["ok"].as_u64(), Some(requests), "{report}");
+    assert_eq!(
+        report["errors_by_status"],
+        serde_json::json!([]),
+        "{report}"
+    );
+    for kind in ["connect", "timeout", "io"] {
+        assert_eq!(report["transport_errors"][kind], 0, "{report}");
+    }
+    assert!(report["requests_per_sec"].as_f64().unwrap() > 0.0);
+    let l = &report["latency_ms"];
+    let (p50, p99, max) = (
+        l["p50"].as_f64().unwrap(),
+        l["p99"].as_f64().unwrap(),
+        l["max"].as_f64().unwrap(),
+    );
+    assert!(p50 > 0.0 && p50 <= p99 && p99 <= max, "latencies: {l}");
+    assert!((report["duration_s"].as_f64().unwrap() - 2.0).abs() < 0.2);
+    assert!(
+        ran.stderr.contains("req/s"),
+        "no progress line on stderr:\n{}",
+        ran.stderr
+    );
+    report
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn livez_max() {
+    let service = Service::start(SECRET).await;
+    let ran = tool(args(&[&service], Some(SECRET), &["livez-max"])).await;
+    let report = clean_report(&ran, "livez-max");
+    assert!(report["endpoints"]["livez"]["requests"].as_u64() > Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeat_max_back_to_back_and_open_loop() {
+    let service = Service::start(SECRET).await;
+    let scenario = ["heartbeat-max", "--users", "200", "--rooms", "3"];
+    let ran = tool(args(&[&service], Some(SECRET), &scenario)).await;
+    let report = clean_report(&ran, "heartbeat-max");
+    assert_eq!(report["rate_target"], Value::Null);
+    assert_eq!(report["params"]["users"], 200);
+
+    // Open loop at 300 req/s: about 600 requests in the 2 s window.
+    let mut open = scenario.to_vec();
+    open.extend(["--rate", "300"]);
+    let ran = tool(args(&[&service], Some(SECRET), &open)).await;
+    let report = clean_report(&ran, "heartbeat-max");
+    assert_eq!(report["rate_target"], 300.0);
+    let n = report["requests"].as_u64().unwrap();
+    assert!(
+        (500..=700).contains(&n),
+        "open loop sent {n}, expected ~600"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn join_churn_with_the_default_development_secret() {
+    // No --secret and no LIVEROOM_JWT_SECRET: the tool's default must be the
+    // service's development secret.
+    let service = Service::start(liveroom::config::DEV_JWT_SECRET).await;
+    let scenario = ["join-churn", "--users", "100", "--rooms", "4"];
+    let ran = tool(args(&[&service], None, &scenario)).await;
+    let report = clean_report(&ran, "join-churn");
+    assert!(report["endpoints"]["join"]["requests"].as_u64() > Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewers_join_heartbeat_and_leave() {
+    let service = Service::start(SECRET).await;
+    let scenario = [
+        "viewers",
+        "--viewers",
+        "200",
+        "--rooms",
+        "4",
+        "--stay",
+        "600ms",
+        "--interval",
+        "150ms",
+        "--ramp",
+        "300ms",
+    ];
+    let ran = tool(args(&[&service], Some(SECRET), &scenario)).await;
+    let report = clean_report(&ran, "viewers");
+    for endpoint in ["heartbeat", "join", "leave"] {
+        assert!(
+            report["endpoints"][endpoint]["requests"].as_u64() > Some(0),
+            "no {endpoint} requests: {report}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_round_robin_over_two_replicas() {
+    let first = Service::start(SECRET).await;
+    let redis_url = first._redis.as_ref().unwrap().url();
+    let second = Service::on(&redis_url, SECRET).await;
+    let scenario = ["heartbeat-max", "--users", "100", "--rooms", "2"];
+    let ran = tool(args(&[&first, &second], Some(SECRET), &scenario)).await;
+    let report = clean_report(&ran, "heartbeat-max");
+    assert_eq!(
+        report["targets"],
+        serde_json::json!([first.base, second.base])
+    );
+    // Setup, measured traffic and clean-up all alternate between the replicas.
+    let (a, b) = (
+        first.hits.load(Ordering::Relaxed),
+        second.hits.load(Ordering::Relaxed),
+    );
+    assert!(
+        a.min(b) * 10 >= (a + b) * 4,
+        "uneven split: {a} and {b} requests"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_secret_stops_at_setup_with_a_hint() {
+    let service = Service::start(SECRET).await;
+    let scenario = ["heartbeat-max", "--users", "10", "--rooms", "1"];
+    let ran = tool(args(&[&service], Some("not-the-secret"), &scenario)).await;
+    assert!(!ran.ok, "expected a failure: {}", ran.stdout);
+    assert!(
+        ran.stderr.contains("HTTP 401") && ran.stderr.contains("--secret"),
+        "{}",
+        ran.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_target_is_refused_up_front() {
+    let port = liveroom::redis_child::free_port().unwrap();
+    let target = format!("http://127.0.0.1:{port}");
+    let ran = tool(vec![
+        "livez-max".into(),
+        "--target".into(),
+        target.clone(),
+        "--duration".into(),
+        "1s".into(),
+    ])
+    .await;
+    assert!(!ran.ok);
+    assert!(
+        ran.stderr.contains("cannot connect to") && ran.stderr.contains(&target),
+        "{}",
+        ran.stderr
+    );
+}
