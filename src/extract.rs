@@ -23,6 +23,17 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        // A declared length over the limit is refused at once: the body limit alone
+        // would wait for the bytes, holding the connection for as long as the
+        // client cares to keep it open.
+        let declared = req
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+            return Err(ApiError::BodyTooLarge(MAX_BODY_BYTES));
+        }
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|e: BytesRejection| {
@@ -36,10 +47,19 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
+/// Deepest nesting of arrays and objects a body may have, the top-level object
+/// counted: the limit serde_json enforces on the values it builds (127 levels). It
+/// skips the values of unknown fields without any limit (iteratively, so without a
+/// stack risk), so [`parse_json`] checks the whole document: a body nested deeper
+/// anywhere is refused.
+pub const MAX_JSON_DEPTH: usize = 127;
+
 /// Parses a JSON document, naming the offending field on error. Only a JSON
 /// object is a body: serde would also read a struct from an array of its fields in
 /// declaration order, and its messages for other shapes name Rust types. Anything
-/// after the object (other than whitespace) is malformed JSON too.
+/// after the object (other than whitespace) is malformed JSON too, and so is a body
+/// that is not UTF-8 or nests deeper than [`MAX_JSON_DEPTH`] anywhere, unknown
+/// fields included (serde_json checks neither in the values it skips).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(ApiError::InvalidArgument(
@@ -52,7 +72,47 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         json_error(&path, &err.into_inner())
     })?;
     de.end().map_err(|err| json_error(".", &err))?;
+    // After the typed parse, so a bad known field is still named in the message.
+    if std::str::from_utf8(bytes).is_err() {
+        return Err(ApiError::InvalidArgument(
+            "request body is not valid JSON: invalid UTF-8".into(),
+        ));
+    }
+    if nests_deeper_than(bytes, MAX_JSON_DEPTH) {
+        return Err(ApiError::InvalidArgument(format!(
+            "request body is not valid JSON: nested deeper than {MAX_JSON_DEPTH} levels"
+        )));
+    }
     Ok(value)
+}
+
+/// Whether the arrays and objects of a (syntactically valid) JSON document nest
+/// deeper than `max` levels. Brackets inside strings do not count.
+fn nests_deeper_than(bytes: &[u8], max: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in bytes {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
 }
 
 /// The 40000 of a JSON error at `path` (`.` or `?` when unknown): a wrong type names
@@ -335,6 +395,27 @@ mod tests {
         assert_eq!(by_number.probe(), by_number);
         assert!(by_number.next_cursor(&mut entries(3)).is_some());
         assert!(by_number.next_cursor(&mut entries(2)).is_none());
+    }
+
+    #[test]
+    fn depth_and_utf8_are_checked_in_ignored_fields() {
+        use crate::model::CreateRoomBody;
+        let nested = |n: usize| {
+            format!(
+                r#"{{"title":"t","x":{}"]{{}}\"["{}}}"#,
+                "[".repeat(n),
+                "]".repeat(n)
+            )
+        };
+        // The top-level object is level 1.
+        assert!(parse_json::<CreateRoomBody>(nested(MAX_JSON_DEPTH - 1).as_bytes()).is_ok());
+        let err = parse_json::<CreateRoomBody>(nested(MAX_JSON_DEPTH).as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("nested deeper"), "{err}");
+        assert!(parse_json::<CreateRoomBody>(nested(10_000).as_bytes()).is_err());
+        let mut body = br#"{"title":"t","x":""#.to_vec();
+        body.extend_from_slice(b"\xff\"}");
+        let err = parse_json::<CreateRoomBody>(&body).unwrap_err();
+        assert!(err.to_string().contains("UTF-8"), "{err}");
     }
 
     #[test]
