@@ -1,5 +1,5 @@
 -- heartbeat.lua: refreshes a member's presence (SPEC §5 #10). One round trip and
--- only this room's keys (DESIGN.md invariant 1). The hot path: self-contained (no
+-- only this room's keys (docs/DESIGN.md invariant 1). The hot path: self-contained (no
 -- lib.lua prefix, whose helper definitions would run on every call) and four
 -- commands: HGET, TIME, ZSCORE, ZADD.
 -- KEYS[1] room hash, KEYS[2] presence zset.

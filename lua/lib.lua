@@ -1,7 +1,7 @@
 -- lib.lua: helpers prepended to every room script (see src/store/scripts.rs).
 -- Nothing here runs on its own; each helper is O(1) unless noted.
 --
--- Key layout (DESIGN.md, invariant 3): every key of a room shares the hash tag
+-- Key layout (docs/DESIGN.md, invariant 3): every key of a room shares the hash tag
 -- `{live_id}`: `<prefix>:{<live_id>}:room|presence|joined|uv`.
 
 -- Redis's own clock in milliseconds (SPEC §6: one clock for every timeout).

@@ -1,4 +1,4 @@
--- sweep_room.lua: one reaper step for one room (DESIGN.md "Reaper"). Idempotent and
+-- sweep_room.lua: one reaper step for one room (docs/DESIGN.md "Reaper"). Idempotent and
 -- decided by Redis's clock, so two replicas that both believe they lead cannot
 -- double-count or double-close: every transition is recorded only by the script
 -- whose own write made it (ZREM / HSETNX returned 1, or live_status was still 1).

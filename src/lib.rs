@@ -1,6 +1,6 @@
 //! liveroom: a live-streaming room service on Redis.
 //!
-//! Stateless axum replicas; all state in Redis (DESIGN.md). Modules:
+//! Stateless axum replicas; all state in Redis (docs/DESIGN.md). Modules:
 //!
 //! - [`config`]: the command line and every setting (SPEC §9).
 //! - [`error`]: the response envelope and the one error enum (SPEC §1).
@@ -157,7 +157,7 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(request_id::middleware))
 }
 
-/// Overload protection (DESIGN.md invariant 5): at most `max_in_flight` API
+/// Overload protection (docs/DESIGN.md invariant 5): at most `max_in_flight` API
 /// requests at once across all routes; the rest are answered 429 / 42900 with
 /// `Retry-After` at once instead of queueing without bound.
 fn shed_past(

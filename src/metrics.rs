@@ -1,5 +1,5 @@
 //! Prometheus metrics (metrics + metrics-exporter-prometheus), served at
-//! `GET /metrics`. Names follow STYLE.md: prefix `liveroom_`, counters end in
+//! `GET /metrics`. Names follow docs/STYLE.md: prefix `liveroom_`, counters end in
 //! `_total`, durations are `_seconds` histograms; labels are route template, method,
 //! status or script name, never a raw path, a room id or a user id.
 //!

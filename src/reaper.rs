@@ -1,4 +1,4 @@
-//! The reaper (DESIGN.md "Reaper"): one replica at a time holds a lease in Redis
+//! The reaper (docs/DESIGN.md "Reaper"): one replica at a time holds a lease in Redis
 //! (`SET NX PX`, renewed by compare-and-extend, released on graceful shutdown) and
 //! sweeps the rooms that have members or are live: it removes members whose
 //! heartbeat timed out, marks absent anchors offline and ends live rooms whose

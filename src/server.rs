@@ -61,11 +61,6 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
             tracing::warn!(
                 "LIVEROOM_JWT_SECRET is unset: using the development secret; never do this in production"
             );
-            let day = Duration::from_secs(24 * 3600);
-            for (user, nick) in [("alice", "Alice"), ("bob", "Bob")] {
-                let token = mint_token(DEV_JWT_SECRET, user, Some(nick), None, day)?;
-                println!("development token for {user} (24h): {token}");
-            }
             DEV_JWT_SECRET.to_owned()
         }
     };
@@ -82,6 +77,13 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    if secret == DEV_JWT_SECRET {
+        let day = Duration::from_secs(24 * 3600);
+        for (user, nick) in [("alice", "Alice"), ("bob", "Bob")] {
+            let token = mint_token(DEV_JWT_SECRET, user, Some(nick), None, day)?;
+            println!("development token for {user} (24h): {token}");
+        }
+    }
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let reaper_config = ReaperConfig {

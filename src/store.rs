@@ -1,5 +1,5 @@
 //! Redis storage: key layout, the Lua scripts of `lua/`, and one typed function per
-//! script (DESIGN.md). Every key of a room shares the hash tag `{live_id}`:
+//! script (docs/DESIGN.md). Every key of a room shares the hash tag `{live_id}`:
 //!
 //! | key | type | holds |
 //! |-----|------|-------|

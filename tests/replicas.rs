@@ -11,9 +11,11 @@ use liveroom::reaper::sweep_once;
 use liveroom::redis_child::RedisChild;
 use liveroom::store::Store;
 
-/// Short settings: member timeout 1 s, close-after 3 s, lease TTL 1 s, sweeps every 200 ms.
+/// Short settings: member timeout 1 s (heartbeat interval 300 ms), close-after 3 s,
+/// lease TTL 1 s, sweeps every 200 ms.
 const FAST: &[(&str, &str)] = &[
     ("LIVEROOM_MEMBER_TIMEOUT", "1s"),
+    ("LIVEROOM_HEARTBEAT_INTERVAL", "300ms"),
     ("LIVEROOM_ANCHOR_CLOSE_AFTER", "3s"),
     ("LIVEROOM_LEASE_TTL", "1s"),
     ("LIVEROOM_REAPER_INTERVAL", "200ms"),

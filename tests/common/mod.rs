@@ -288,15 +288,18 @@ impl Replica {
     /// given Redis URL and extra `LIVEROOM_*` settings; waits for `/livez`.
     pub async fn start(id: &str, redis_url: &str, env: &[(&str, &str)]) -> Self {
         let port = liveroom::redis_child::free_port().unwrap();
+        // The replica's log, quoted when it fails to start.
+        let log = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("replica-{id}-{}-{port}.log", std::process::id()));
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_liveroom"));
         cmd.arg("serve")
             .env("LIVEROOM_LISTEN", format!("127.0.0.1:{port}"))
             .env("LIVEROOM_REDIS_URL", redis_url)
             .env("LIVEROOM_JWT_SECRET", SECRET)
             .env("LIVEROOM_REPLICA_ID", id)
-            .env("RUST_LOG", "warn,liveroom=info")
+            .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
+            .stderr(std::fs::File::create(&log).expect("replica log file"));
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -319,7 +322,8 @@ impl Replica {
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        panic!("replica {id} did not come up");
+        let output = std::fs::read_to_string(&log).unwrap_or_default();
+        panic!("replica {id} did not come up; its log:\n{output}");
     }
 
     /// Process id.
