@@ -172,6 +172,14 @@ async fn main() {
             mem_members = memory(&store).await;
         }
         if std::env::var_os("BENCH_DETAIL").is_some() {
+            let m = info(&store, "memory").await;
+            eprintln!(
+                "  {step}: used_memory_lua {} number_of_cached_scripts {}",
+                m.get("used_memory_lua").map(String::as_str).unwrap_or("?"),
+                m.get("number_of_cached_scripts")
+                    .map(String::as_str)
+                    .unwrap_or("?")
+            );
             let mut rows: Vec<_> = per.iter().collect();
             rows.sort_by(|a, b| b.1.1.partial_cmp(&a.1.1).unwrap());
             for (cmd, (calls, usec)) in rows.iter().take(12) {
