@@ -1,0 +1,115 @@
+//! The Redis key space after hostile traffic (issue #6): every key must be one the
+//! service itself names, under the `lr:` prefix, with hash tags only of ids the
+//! service generated (`live_` + 20 hex digits) or of the test's own token subjects.
+//! Shared by `tests/properties.rs` and `tests/hostile.rs`.
+#![allow(dead_code)]
+
+use crate::common::TestApp;
+
+/// Why `key` is not a key the service would name, or `None` when it is. `users`
+/// are the token subjects the test used (the only user-chosen text allowed in keys).
+pub fn key_problem(key: &str, users: &[&str]) -> Option<String> {
+    let Some(rest) = key.strip_prefix("lr:") else {
+        return Some("outside the lr: namespace".into());
+    };
+    if !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Some("has a byte that is not visible ASCII".into());
+    }
+    let is_live_id = |id: &str| {
+        id.len() == 25
+            && id.starts_with("live_")
+            && id[5..]
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    let ok = if let Some(tagged) = rest.strip_prefix('{') {
+        // lr:{live_…}:room | presence | joined | uv | events
+        match tagged.split_once("}:") {
+            Some((id, kind)) => {
+                is_live_id(id) && ["room", "presence", "joined", "uv", "events"].contains(&kind)
+            }
+            None => false,
+        }
+    } else if let Some(user) = rest.strip_prefix("user:{") {
+        user.strip_suffix('}').is_some_and(|u| users.contains(&u))
+    } else if let Some(user) = rest.strip_prefix("idx:anchor:") {
+        users.contains(&user)
+    } else if let Some(hex) = rest.strip_prefix("idx:term:") {
+        !hex.is_empty()
+            && hex.len() % 2 == 0
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    } else {
+        [
+            "idx:live",
+            "idx:search",
+            "idx:active",
+            "seq:im_userid",
+            "seq:chat_id",
+            "reaper:lease",
+        ]
+        .contains(&rest)
+    };
+    if ok {
+        None
+    } else {
+        Some("not a key the service names (unknown shape or user-chosen hash tag)".into())
+    }
+}
+
+/// Asserts every key of the app's Redis passes [`key_problem`]; returns how many
+/// keys there were.
+pub async fn assert_keyspace(app: &TestApp, users: &[&str]) -> usize {
+    let keys: Vec<String> = app.redis_cmd(&["KEYS", "*"]).await;
+    let bad: Vec<String> = keys
+        .iter()
+        .filter_map(|k| key_problem(k, users).map(|p| format!("{k:?}: {p}")))
+        .collect();
+    assert!(bad.is_empty(), "unexpected Redis keys: {bad:#?}");
+    keys.len()
+}
+
+/// The number of writes Redis has applied since it started (its "dirty" counter,
+/// `rdb_changes_since_last_save`; the test Redis never saves). Unchanged across a
+/// request means the request wrote nothing, not even a value put back as it was.
+pub async fn writes(app: &TestApp) -> u64 {
+    let info: String = app.redis_cmd(&["INFO", "persistence"]).await;
+    info.lines()
+        .find_map(|l| l.strip_prefix("rdb_changes_since_last_save:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("INFO persistence has rdb_changes_since_last_save")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key_problem;
+
+    #[test]
+    fn the_key_whitelist_refuses_what_it_should() {
+        let users = ["alice"];
+        for good in [
+            "lr:{live_0123456789abcdef0123}:room",
+            "lr:user:{alice}",
+            "lr:idx:anchor:alice",
+            "lr:idx:term:e995bf",
+            "lr:seq:chat_id",
+        ] {
+            assert_eq!(key_problem(good, &users), None, "{good}");
+        }
+        for bad in [
+            "x:{live_0123456789abcdef0123}:room",
+            "lr:{x}:room",
+            "lr:{live_1}:room",
+            "lr:{live_0123456789abcdef0123}:other",
+            "lr:user:{mallory}",
+            "lr:idx:term:zz",
+            "lr:idx:term:abc",
+            "lr:seq:other",
+            "lr:idx:anchor:a b",
+            "lr:{live_0123456789abcdef0123}:room\0",
+        ] {
+            assert!(key_problem(bad, &users).is_some(), "{bad}");
+        }
+    }
+}
