@@ -14,27 +14,8 @@ use liveroom::model::CreateRoomBody;
 use liveroom::redis_child::RedisChild;
 use liveroom::store::Store;
 
-async fn info(store: &Store, section: &str) -> HashMap<String, String> {
-    let mut conn = store.connection();
-    let text: String = redis::cmd("INFO")
-        .arg(section)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    text.lines()
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.to_owned(), v.trim().to_owned()))
-        .collect()
-}
-
-async fn cpu_s(store: &Store) -> f64 {
-    let i = info(store, "cpu").await;
-    i["used_cpu_user"].parse::<f64>().unwrap() + i["used_cpu_sys"].parse::<f64>().unwrap()
-}
-
-async fn memory(store: &Store) -> f64 {
-    info(store, "memory").await["used_memory"].parse().unwrap()
-}
+mod common;
+use common::{cpu_s, info, memory};
 
 /// Total `usec` of every command in `INFO commandstats` (nested script commands are
 /// counted inside EVALSHA too, so only top-level commands are summed).

@@ -11,26 +11,8 @@ use liveroom::reaper::sweep_once;
 use liveroom::redis_child::RedisChild;
 use liveroom::store::Store;
 
-async fn info_field(store: &Store, section: &str, field: &str) -> f64 {
-    let mut conn = store.connection();
-    let text: String = redis::cmd("INFO")
-        .arg(section)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0)
-}
-
-async fn redis_cpu_s(store: &Store) -> f64 {
-    info_field(store, "cpu", "used_cpu_user").await + info_field(store, "cpu", "used_cpu_sys").await
-}
-
-async fn used_memory(store: &Store) -> f64 {
-    info_field(store, "memory", "used_memory").await
-}
+mod common;
+use common::{cpu_s as redis_cpu_s, memory as used_memory};
 
 #[tokio::main]
 async fn main() {

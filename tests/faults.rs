@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Replica, TestApp, call_at, token_for};
+use common::{Replica, TestApp, call_at, live_room_at, token_for};
 use liveroom::redis_child::RedisChild;
 use serde_json::json;
 
@@ -273,25 +273,7 @@ async fn overload_is_shed_quickly_and_memory_stays_bounded() {
     )
     .await;
     let anchor = token_for("anchor");
-    let created = reqwest::Client::new()
-        .post(format!("{}/client/live/room/instance", replica.base))
-        .header("Authorization", &anchor)
-        .body(r#"{"title":"flood"}"#)
-        .send()
-        .await
-        .unwrap()
-        .json::<serde_json::Value>()
-        .await
-        .unwrap();
-    let id = created["data"]["live_id"].as_str().unwrap().to_owned();
-    call_at(
-        &replica.base,
-        "PUT",
-        &format!("/client/live/room/{id}"),
-        &anchor,
-    )
-    .await
-    .ok();
+    let id = live_room_at(&replica.base, "anchor", "flood").await;
     let rss = || {
         let status = std::fs::read_to_string(format!("/proc/{}/status", replica.pid())).unwrap();
         status

@@ -140,24 +140,12 @@ async fn serves_over_a_tls_redis() {
     .unwrap();
     let url = format!("rediss://127.0.0.1:{tls_port}/#insecure");
     let replica = common::Replica::start("tls", &url, &[]).await;
-    let anchor = common::token_for("anchor");
     let ready = reqwest::get(format!("{}/readyz", replica.base))
         .await
         .unwrap();
     assert_eq!(ready.status(), 200);
-    let created = reqwest::Client::new()
-        .post(format!("{}/client/live/room/instance", replica.base))
-        .header("Authorization", &anchor)
-        .body(r#"{"title":"tls"}"#)
-        .send()
-        .await
-        .unwrap()
-        .json::<serde_json::Value>()
-        .await
-        .unwrap();
-    assert_eq!(created["code"], 0, "{created}");
+    let id = common::live_room_at(&replica.base, "anchor", "tls").await;
     // The room really is in that Redis (read over its plain port).
-    let id = created["data"]["live_id"].as_str().unwrap();
     let mut conn = redis::Client::open(redis.url())
         .unwrap()
         .get_multiplexed_async_connection()

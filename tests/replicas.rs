@@ -6,7 +6,7 @@ mod common;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use common::{Replica, TestApp, call_at, token_for};
+use common::{Replica, TestApp, call_at, live_room_at, token_for};
 use liveroom::reaper::sweep_once;
 use liveroom::redis_child::RedisChild;
 use liveroom::store::Store;
@@ -58,26 +58,6 @@ async fn events(store: &Store, live_id: &str) -> HashMap<(String, String), usize
     counts
 }
 
-async fn create_live(base: &str, anchor: &str) -> String {
-    let t = token_for(anchor);
-    let client = reqwest::Client::new();
-    let r: serde_json::Value = client
-        .post(format!("{base}/client/live/room/instance"))
-        .header("Authorization", &t)
-        .body(r#"{"title":"replica test"}"#)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = r["data"]["live_id"].as_str().unwrap().to_owned();
-    call_at(base, "PUT", &format!("/client/live/room/{id}"), &t)
-        .await
-        .ok();
-    id
-}
-
 async fn wait_until<F, Fut>(limit: Duration, mut check: F) -> bool
 where
     F: FnMut() -> Fut,
@@ -99,7 +79,7 @@ async fn silent_members_leave_counts_at_once_and_redis_after_a_sweep() {
     let store = store_for(&redis).await;
     let r1 = Replica::start("r1", &redis.url(), FAST).await;
     let r2 = Replica::start("r2", &redis.url(), FAST).await;
-    let id = create_live(&r1.base, "anchor").await;
+    let id = live_room_at(&r1.base, "anchor", "replica test").await;
     for v in ["v1", "v2", "v3"] {
         call_at(
             &r2.base,
@@ -162,7 +142,7 @@ async fn absent_anchor_goes_offline_then_room_ends_after_close_after_never_earli
     let store = store_for(&redis).await;
     let r1 = Replica::start("r1", &redis.url(), FAST).await;
     let _r2 = Replica::start("r2", &redis.url(), FAST).await;
-    let id = create_live(&r1.base, "anchor").await;
+    let id = live_room_at(&r1.base, "anchor", "replica test").await;
     let last_beat = Instant::now();
     let viewer = token_for("viewer");
     let info_path = format!("/client/live/room/info/{id}");
@@ -251,7 +231,7 @@ async fn kill9_of_the_lease_holder_hands_over_within_one_ttl_and_sweeping_goes_o
     assert_ne!(new_holder, holder);
     // Sweeping goes on under the new holder.
     let alive = replicas.iter().find(|r| r.id != holder).unwrap();
-    let id = create_live(&alive.base, "anchor").await;
+    let id = live_room_at(&alive.base, "anchor", "replica test").await;
     call_at(
         &alive.base,
         "POST",
@@ -313,8 +293,8 @@ async fn join_a_and_b_at_the_same_instant_through_two_replicas_leaves_one_presen
     let store = store_for(&redis).await;
     let r1 = Replica::start("r1", &redis.url(), &[]).await;
     let r2 = Replica::start("r2", &redis.url(), &[]).await;
-    let a = create_live(&r1.base, "anchor_a").await;
-    let b = create_live(&r2.base, "anchor_b").await;
+    let a = live_room_at(&r1.base, "anchor_a", "replica test").await;
+    let b = live_room_at(&r2.base, "anchor_b", "replica test").await;
     let (pa, pb) = (
         store.keys().room(&a).presence,
         store.keys().room(&b).presence,

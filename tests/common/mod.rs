@@ -369,6 +369,25 @@ pub async fn call_at(base: &str, method: &str, path: &str, token: &str) -> Reply
     TestApp::reply(resp).await
 }
 
+/// On the replica at `base`, `anchor` creates a room titled `title` and starts it;
+/// returns its live_id. Panics unless both succeed.
+pub async fn live_room_at(base: &str, anchor: &str, title: &str) -> String {
+    let token = token_for(anchor);
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/client/live/room/instance"))
+        .header("Authorization", &token)
+        .body(serde_json::json!({ "title": title }).to_string())
+        .send()
+        .await
+        .expect("create room");
+    let created = TestApp::reply(resp).await.ok();
+    let id = created.data()["live_id"].as_str().unwrap().to_owned();
+    call_at(base, "PUT", &format!("/client/live/room/{id}"), &token)
+        .await
+        .ok();
+    id
+}
+
 /// A token for `user` signed with the test secret.
 pub fn token_for(user: &str) -> String {
     liveroom::auth::mint_token(
