@@ -2,18 +2,14 @@
 -- Nothing here runs on its own; each helper is O(1) unless noted.
 --
 -- Key layout (docs/DESIGN.md, invariant 3): every key of a room shares the hash tag
--- `{live_id}`: `<prefix>:{<live_id>}:room|presence|joined|uv`.
+-- `{live_id}`: `<prefix>:{<live_id>}:room|presence|joined|uv|events`. Every script
+-- touches the keys of one hash slot only (one room, one user, or the `{global}`
+-- indexes), so all of them run unchanged on Redis Cluster (issue #7).
 
 -- Redis's own clock in milliseconds (SPEC §6: one clock for every timeout).
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-
--- The keys of room `live_id` under `prefix`: room, presence, joined, uv, events.
-local function room_keys(prefix, live_id)
-  local tag = prefix .. ':{' .. live_id .. '}:'
-  return tag .. 'room', tag .. 'presence', tag .. 'joined', tag .. 'uv', tag .. 'events'
 end
 
 -- Appends a room state change to the room's event stream, trimmed to about
@@ -23,28 +19,6 @@ local EVENTS_MAXLEN = 1000
 local function record_event(events, now, kind, user_id)
   redis.call('XADD', events, 'MAXLEN', '~', EVENTS_MAXLEN, '*',
     'type', kind, 'user', user_id or '', 'at_ms', now)
-end
-
--- Creates the caller's profile on first sight (SPEC §3) with a fresh im_userid.
-local function ensure_profile(user_key, im_seq_key, nick, avatar)
-  if redis.call('HEXISTS', user_key, 'im_userid') == 0 then
-    local im_userid = redis.call('INCR', im_seq_key)
-    redis.call('HSET', user_key, 'im_userid', im_userid, 'nick', nick,
-      'avatar', avatar, 'extends', '{}')
-  end
-end
-
--- Removes `user_id` from the room it is in, unless that room is `keep_live_id`.
--- One room per user (SPEC §5 #8): the old room's count drops at once.
-local function leave_current_room(prefix, user_key, user_id, keep_live_id)
-  local current = redis.call('HGET', user_key, 'room')
-  if current and current ~= keep_live_id then
-    local _, presence, joined, _, events = room_keys(prefix, current)
-    redis.call('ZREM', joined, user_id)
-    if redis.call('ZREM', presence, user_id) == 1 then
-      record_event(events, now_ms(), 'member_left', user_id)
-    end
-  end
 end
 
 -- The anchor is back (start / join of its own room): clears the absence mark the
@@ -83,11 +57,3 @@ local function room_view(room, presence, uv, now, timeout_ms)
   if last and tonumber(last) > now - timeout_ms then anchor_present = 1 end
   return { fields, online, anchor_present, redis.call('PFCOUNT', uv), now }
 end
-
--- Score of a room in the search index: live rooms first, then newest created.
-local LIVE_BIT = 4398046511104 -- 2^42 ms, far above any created_ms
-local function search_score(created_ms, live_status)
-  if tonumber(live_status) == 1 then return tonumber(created_ms) + LIVE_BIT end
-  return tonumber(created_ms)
-end
-

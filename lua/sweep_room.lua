@@ -8,24 +8,21 @@
 --      moment the anchor's presence ran out (its last beat + timeout, or now when it
 --      has no entry) and event anchor_offline;
 --   3. a live room whose anchor has been absent for ARGV[2] ms is ended
---      (live_status 2, end_time now, out of the live index; event room_ended);
---   4. a room with no members that is not live leaves the active index (so sweeps
---      visit only rooms with members or a live status), as does a deleted room.
--- KEYS[1] room hash, KEYS[2] presence zset, KEYS[3] joined zset, KEYS[4] event stream,
--- KEYS[5] active index, KEYS[6] live index, KEYS[7] search index.
--- ARGV[1] member timeout (ms), ARGV[2] anchor close-after (ms), ARGV[3] batch size,
--- ARGV[4] live_id.
+--      (live_status 2, end_time now; event room_ended);
+--   4. reports a room with no members that is not live (or a deleted room) as idle.
+-- Only this room's keys: the caller moves an ended room out of the live index and
+-- an idle room out of the active index (so sweeps visit only rooms with members or
+-- a live status) in their own steps (src/store.rs).
+-- KEYS[1] room hash, KEYS[2] presence zset, KEYS[3] joined zset, KEYS[4] event stream.
+-- ARGV[1] member timeout (ms), ARGV[2] anchor close-after (ms), ARGV[3] batch size.
 -- Returns { expired, anchor_offline (0/1), ended (0/1), more (1 when the batch was full),
---   members left in the presence set }.
+--   members left in the presence set, idle (0/1), created_ms }.
 -- Cost: O(batch * log N).
-local timeout_ms, close_after_ms, batch, live_id =
-  tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+local timeout_ms, close_after_ms, batch =
+  tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local room = redis.call('HMGET', KEYS[1], 'anchor', 'live_status', 'created_ms',
   'anchor_absent_since_ms')
-if not room[1] then
-  redis.call('ZREM', KEYS[5], live_id)
-  return { 0, 0, 0, 0, 0 }
-end
+if not room[1] then return { 0, 0, 0, 0, 0, 1, 0 } end
 local now = now_ms()
 local cutoff = now - timeout_ms
 local anchor, status = room[1], tonumber(room[2])
@@ -60,8 +57,6 @@ if status == 1 then
     end
     if now - since >= close_after_ms then
       redis.call('HSET', KEYS[1], 'live_status', 2, 'end_time', math.floor(now / 1000))
-      redis.call('ZREM', KEYS[6], live_id)
-      redis.call('ZADD', KEYS[7], search_score(room[3], 2), live_id)
       record_event(KEYS[4], now, 'room_ended', anchor)
       ended = 1
       status = 2
@@ -70,9 +65,8 @@ if status == 1 then
 end
 
 local remaining = redis.call('ZCARD', KEYS[2])
-if status ~= 1 and remaining == 0 then
-  redis.call('ZREM', KEYS[5], live_id)
-end
+local idle = 0
+if status ~= 1 and remaining == 0 then idle = 1 end
 local more = 0
 if #stale >= batch then more = 1 end
-return { expired, offline, ended, more, remaining }
+return { expired, offline, ended, more, remaining, idle, tonumber(room[3]) or 0 }

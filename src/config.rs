@@ -56,10 +56,29 @@ pub struct ServeConfig {
     #[arg(long, env = "LIVEROOM_LISTEN", default_value = "0.0.0.0:8080")]
     pub listen: SocketAddr,
 
-    /// Redis URL (`redis://…`, `rediss://…`). Unset: a private `redis-server` child
-    /// is started on a free loopback port, without persistence.
+    /// Redis URL (`redis://…`, `rediss://…`); in cluster mode one or more seed nodes
+    /// and in sentinel mode the sentinels, comma-separated. Unset (standalone only): a
+    /// private `redis-server` child is started on a free loopback port, without
+    /// persistence.
     #[arg(long, env = "LIVEROOM_REDIS_URL")]
     pub redis_url: Option<String>,
+
+    /// What `LIVEROOM_REDIS_URL` names: `standalone`, `cluster` or `sentinel` (issue #7).
+    #[arg(
+        long,
+        env = "LIVEROOM_REDIS_MODE",
+        value_enum,
+        default_value = "standalone"
+    )]
+    pub redis_mode: crate::redis_conn::RedisMode,
+
+    /// Sentinel mode: the name the sentinels monitor the master under.
+    #[arg(
+        long,
+        env = "LIVEROOM_REDIS_SENTINEL_MASTER",
+        default_value = "mymaster"
+    )]
+    pub redis_sentinel_master: String,
 
     /// HS256 secret that verifies client tokens. Unset: a development secret, with a warning.
     #[arg(long, env = "LIVEROOM_JWT_SECRET", hide_env_values = true)]
@@ -205,6 +224,25 @@ impl ServeConfig {
             return Err("LIVEROOM_MEMBER_TIMEOUT must be at least 100ms".into());
         }
         Ok(())
+    }
+
+    /// Where Redis is: `LIVEROOM_REDIS_URL` (or `private_url`, the private server
+    /// started when it is unset) read in `LIVEROOM_REDIS_MODE`. Errors name the setting.
+    pub fn redis_target(
+        &self,
+        private_url: Option<&str>,
+    ) -> Result<crate::redis_conn::RedisTarget, String> {
+        let urls = match (&self.redis_url, private_url) {
+            (Some(url), _) => url.as_str(),
+            (None, Some(url)) => url,
+            (None, None) => {
+                return Err(format!(
+                    "LIVEROOM_REDIS_URL is required in {} mode",
+                    self.redis_mode.name()
+                ));
+            }
+        };
+        crate::redis_conn::RedisTarget::parse(self.redis_mode, urls, &self.redis_sentinel_master)
     }
 
     /// The replica id: the configured one, else `hostname-pid-random`.

@@ -17,6 +17,7 @@
 //! - [`reaper`]: the leader lease and the sweep of timed-out members and absent anchors.
 //! - [`server`]: `liveroom serve` and graceful shutdown.
 //! - [`redis_child`]: a private `redis-server` for zero-configuration runs and tests.
+//! - [`redis_conn`]: one connection type for standalone, cluster and sentinel Redis.
 
 pub mod auth;
 pub mod config;
@@ -27,6 +28,7 @@ pub mod model;
 pub mod openapi;
 pub mod reaper;
 pub mod redis_child;
+pub mod redis_conn;
 pub mod request_id;
 pub mod routes;
 pub mod search;

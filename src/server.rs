@@ -12,6 +12,7 @@ use crate::auth::mint_token;
 use crate::config::{DEV_JWT_SECRET, ServeConfig};
 use crate::reaper::{self, ReaperConfig};
 use crate::redis_child::RedisChild;
+use crate::redis_conn::RedisMode;
 use crate::store::Store;
 use crate::{AppState, app};
 
@@ -42,19 +43,17 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
     init_logging(&config.log_format);
     config.check()?;
     let mut private_redis: Option<RedisChild> = None;
-    let redis_url = match &config.redis_url {
-        Some(url) => url.clone(),
-        None => {
-            let child = RedisChild::start(&[])?;
-            tracing::warn!(
-                url = %child.url(),
-                "LIVEROOM_REDIS_URL is unset: started a private redis-server (no persistence); it stops with this process"
-            );
-            let url = child.url();
-            private_redis = Some(child);
-            url
-        }
-    };
+    let mut private_url = None;
+    if config.redis_url.is_none() && config.redis_mode == RedisMode::Standalone {
+        let child = RedisChild::start(&[])?;
+        tracing::warn!(
+            url = %child.url(),
+            "LIVEROOM_REDIS_URL is unset: started a private redis-server (no persistence); it stops with this process"
+        );
+        private_url = Some(child.url());
+        private_redis = Some(child);
+    }
+    let target = config.redis_target(private_url.as_deref())?;
     let secret = match &config.jwt_secret {
         Some(s) if !s.is_empty() => s.clone(),
         _ => {
@@ -64,14 +63,14 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
             DEV_JWT_SECRET.to_owned()
         }
     };
-    let store = Store::connect(
-        &redis_url,
+    let store = Store::connect_to(
+        &target,
         &config.key_prefix,
         config.member_timeout,
         config.redis_timeout,
     )
     .await
-    .map_err(|e| format!("cannot connect to Redis at {}: {e}", redact(&redis_url)))?;
+    .map_err(|e| format!("cannot connect to Redis ({}): {e}", target.redacted()))?;
     let state = AppState::new(store.clone(), &config, &secret)?;
     let draining = state.draining.clone();
     let listener = TcpListener::bind(config.listen)
@@ -94,7 +93,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
     };
     tracing::info!(
         listen = %config.listen,
-        redis = %redact(&redis_url),
+        redis = %target.redacted(),
         replica = %reaper_config.replica_id,
         "liveroom serving"
     );
@@ -127,14 +126,6 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
     drop(private_redis);
     tracing::info!("liveroom stopped");
     Ok(())
-}
-
-/// Hides a password in a Redis URL for logs.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => format!("{}://***@{}", &url[..s], &url[at + 1..]),
-        _ => url.to_owned(),
-    }
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

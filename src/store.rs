@@ -9,18 +9,40 @@
 //! | `{p}:{live_id}:uv` | HyperLogLog | distinct joining users |
 //! | `{p}:{live_id}:events` | stream | room state changes (the reaper's, bounded) |
 //! | `{p}:user:{user_id}` | hash | profile (`im_userid`, `nick`, `avatar`, `extends`) and current `room` |
-//! | `{p}:seq:im_userid`, `{p}:seq:chat_id` | string | id sequences |
-//! | `{p}:idx:live` | zset | live rooms → start time (ms) |
-//! | `{p}:idx:search` | zset | every room → created ms (+2^42 while live) |
-//! | `{p}:idx:active` | zset | rooms with members or live → last activity (ms), for the reaper |
-//! | `{p}:idx:anchor:{user_id}` | set | rooms of an anchor |
-//! | `{p}:idx:term:{hex}` | set | rooms whose title holds the term (see [`crate::search`]) |
-//! | `{p}:reaper:lease` | string | id of the replica that runs the reaper (`SET NX PX`) |
+//! | `{p}:{global}:seq:im_userid`, `…:seq:chat_id` | string | id sequences |
+//! | `{p}:{global}:idx:live` | zset | live rooms → start time (ms) |
+//! | `{p}:{global}:idx:search` | zset | every room → created ms (+2^42 while live) |
+//! | `{p}:{global}:idx:active` | zset | rooms with members or live → last join (ms), for the reaper |
+//! | `{p}:{global}:idx:anchor:{user_id}` | set | rooms of an anchor |
+//! | `{p}:{global}:idx:term:{hex}` | set | rooms whose title holds the term (see [`crate::search`]) |
+//! | `{p}:{global}:reaper:lease` | string | id of the replica that runs the reaper (`SET NX PX`) |
+//!
+//! Three hash slots matter (issue #7): a room's (`{live_id}`), a user's (`{user_id}`),
+//! and `{global}`, where every deployment-wide key sits so that search can `SINTER`
+//! term sets and index updates are one `MULTI`. Every script and every `MULTI`
+//! touches one slot, so the same code runs on one Redis, on Sentinel and on Cluster.
+//! Operations that span slots are ordered steps, each idempotent, so a retried request
+//! finishes what a failed one started:
+//!
+//! - **join** (room B, user in room A): 1. `join_room.lua` on B (present, PV/UV);
+//!   2. `ZADD` B to the active index; 3. `ensure_profile.lua` on the user points it
+//!   at B and returns A; 4. `leave_room.lua` on A, then re-read the pointer: when a
+//!   concurrent join pointed the user back at A, restore its presence there. Step 3
+//!   orders concurrent joins of one user; each join removes the room the previous one
+//!   (in that order) pointed at, after that join made it present, so exactly one
+//!   presence remains. The heartbeat touches only B's slot.
+//! - **start**: room script, then live/search/active indexes, then the join's steps 3–4.
+//! - **stop / delete**: check the room, update the indexes, then the room script.
+//! - **create**: the anchor's profile, `INCR` chat_id, room script, then the indexes
+//!   (the room is deleted again if indexing fails).
+//! - **reaper**: `sweep_room.lua` on the room, then index updates for a room it
+//!   ended or found idle (an idle room leaves the active index and is re-added when a
+//!   re-check finds it busy again, so a racing join is never lost).
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use crate::redis_conn::{RedisConn, RedisTarget};
 use redis::{Script, Value};
 
 use crate::auth::Claims;
@@ -90,8 +112,9 @@ impl Keys {
         format!("{}:user:{{{}}}", self.prefix, user_id)
     }
 
+    /// A deployment-wide key: `{prefix}:{global}:{name}`, all in one hash slot.
     fn named(&self, name: &str) -> String {
-        format!("{}:{name}", self.prefix)
+        format!("{}:{{global}}:{name}", self.prefix)
     }
 
     /// The im_userid sequence.
@@ -153,6 +176,7 @@ pub struct Scripts {
     page_members: Script,
     ensure_profile: Script,
     sweep_room: Script,
+    clear_room: Script,
     lease_renew: Script,
     lease_release: Script,
 }
@@ -174,12 +198,13 @@ impl Scripts {
             page_members: lua!("page_members.lua"),
             ensure_profile: lua!("ensure_profile.lua"),
             sweep_room: lua!("sweep_room.lua"),
+            clear_room: lua!("clear_room.lua"),
             lease_renew: lua!("lease_renew.lua"),
             lease_release: lua!("lease_release.lua"),
         }
     }
 
-    fn all(&self) -> [&Script; 15] {
+    fn all(&self) -> [&Script; 16] {
         [
             &self.create_room,
             &self.get_room,
@@ -194,6 +219,7 @@ impl Scripts {
             &self.page_members,
             &self.ensure_profile,
             &self.sweep_room,
+            &self.clear_room,
             &self.lease_renew,
             &self.lease_release,
         ]
@@ -256,7 +282,7 @@ pub const LIVE_BIT: f64 = 4398046511104.0;
 /// scripts. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    conn: ConnectionManager,
+    conn: RedisConn,
     keys: Keys,
     scripts: std::sync::Arc<Scripts>,
     member_timeout_ms: u64,
@@ -374,23 +400,31 @@ pub fn parse_extends(json: Option<&str>) -> BTreeMap<String, String> {
 const FORBIDDEN_ANCHOR: &str = "only the room's anchor may do this";
 
 impl Store {
-    /// Connects to `url` with `timeout` on every command and connection attempt,
-    /// and preloads every script.
+    /// Connects to one Redis server at `url` (see [`Store::connect_to`]).
     pub async fn connect(
         url: &str,
         prefix: &str,
         member_timeout: Duration,
         timeout: Duration,
     ) -> redis::RedisResult<Self> {
-        // TLS (`rediss://`) uses rustls with the ring provider; installing it twice is a no-op.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = redis::Client::open(url)?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_response_timeout(Some(timeout))
-            .set_connection_timeout(Some(timeout))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_with_config(client, config).await?;
+        Self::connect_to(
+            &RedisTarget::standalone(url),
+            prefix,
+            member_timeout,
+            timeout,
+        )
+        .await
+    }
+
+    /// Connects to `target` (standalone, cluster or sentinel) with `timeout` on every
+    /// command and connection attempt, and preloads every script (on every master).
+    pub async fn connect_to(
+        target: &RedisTarget,
+        prefix: &str,
+        member_timeout: Duration,
+        timeout: Duration,
+    ) -> redis::RedisResult<Self> {
+        let conn = RedisConn::connect(target, timeout).await?;
         let store = Self {
             conn,
             keys: Keys::new(prefix),
@@ -447,7 +481,7 @@ impl Store {
     }
 
     /// A clone of the connection, for tests and tools.
-    pub fn connection(&self) -> ConnectionManager {
+    pub fn connection(&self) -> RedisConn {
         self.conn.clone()
     }
 
@@ -458,13 +492,20 @@ impl Store {
         Ok(())
     }
 
-    /// Creates a room (`lua/create_room.lua`).
+    /// Creates a room (`lua/create_room.lua`) in four single-slot steps: the anchor's
+    /// profile, a chat_id, the room, then the search/anchor/term indexes. When the
+    /// last step fails the room is deleted again, so no room exists unlisted.
     pub async fn create_room(
         &self,
         live_id: &str,
         anchor: &Claims,
         room: &NewRoom,
     ) -> Result<RawRoom, ApiError> {
+        self.ensure_profile(anchor, None).await?;
+        let chat_id: i64 = redis::cmd("INCR")
+            .arg(self.keys.chat_id_seq())
+            .query_async(&mut self.conn.clone())
+            .await?;
         let rk = self.keys.room(live_id);
         let extends =
             serde_json::to_string(&room.extends).map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -473,18 +514,8 @@ impl Store {
             .key(&rk.presence)
             .key(&rk.joined)
             .key(&rk.uv)
-            .key(self.keys.user(&anchor.sub))
-            .key(self.keys.im_userid_seq())
-            .key(self.keys.chat_id_seq())
-            .key(self.keys.search_index())
-            .key(self.keys.anchor_index(&anchor.sub));
-        for term in crate::search::title_terms(&room.title) {
-            inv.key(self.keys.term_index(&term));
-        }
-        inv.arg(live_id)
+            .arg(live_id)
             .arg(&anchor.sub)
-            .arg(anchor.nick.as_deref().unwrap_or(""))
-            .arg(anchor.avatar.as_deref().unwrap_or(""))
             .arg(&room.title)
             .arg(&room.notice)
             .arg(&room.cover_url)
@@ -492,9 +523,31 @@ impl Store {
             .arg(room.start_at)
             .arg(room.end_at)
             .arg(room.publish_expire_at)
+            .arg(chat_id)
             .arg(self.member_timeout_ms);
         let reply: Value = self.invoke("create_room", &inv).await?;
-        first_room(checked(reply, FORBIDDEN_ANCHOR, "room id already taken")?)
+        let raw = first_room(checked(reply, FORBIDDEN_ANCHOR, "room id already taken")?)?;
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .zadd(
+                self.keys.search_index(),
+                live_id,
+                raw.number("created_ms") as f64,
+            )
+            .ignore()
+            .sadd(self.keys.anchor_index(&anchor.sub), live_id)
+            .ignore();
+        for term in crate::search::title_terms(&room.title) {
+            pipe.sadd(self.keys.term_index(&term), live_id).ignore();
+        }
+        if let Err(err) = pipe.query_async::<()>(&mut self.conn.clone()).await {
+            // Best effort: take the room away again rather than leave it unlisted.
+            let _ = self
+                .unindex_and_delete(live_id, &anchor.sub, &room.title)
+                .await;
+            return Err(err.into());
+        }
+        Ok(raw)
     }
 
     /// Reads a room (`lua/get_room.lua`); 40400 when it does not exist.
@@ -531,8 +584,10 @@ impl Store {
         Ok(rooms)
     }
 
-    /// Starts a room (`lua/start_room.lua`).
-    pub async fn start_room(&self, live_id: &str, user_id: &str) -> Result<RawRoom, ApiError> {
+    /// Starts a room (`lua/start_room.lua`), then lists it (live, search and active
+    /// indexes: idempotent, so a retried start completes them) and moves the anchor
+    /// out of any other room (see [`Store::join_room`]).
+    pub async fn start_room(&self, live_id: &str, user: &Claims) -> Result<RawRoom, ApiError> {
         let rk = self.keys.room(live_id);
         let reply: Value = self
             .invoke(
@@ -543,35 +598,64 @@ impl Store {
                     .key(&rk.presence)
                     .key(&rk.joined)
                     .key(&rk.uv)
-                    .key(self.keys.user(user_id))
-                    .key(self.keys.live_index())
-                    .key(self.keys.search_index())
-                    .key(self.keys.active_index())
                     .key(&rk.events)
-                    .arg(user_id)
-                    .arg(self.member_timeout_ms)
-                    .arg(self.keys.prefix())
-                    .arg(live_id),
+                    .arg(&user.sub)
+                    .arg(self.member_timeout_ms),
             )
             .await?;
-        first_room(checked(
+        let items = checked(
             reply,
             "only the room's anchor may start it",
             "room has ended and cannot start again",
-        )?)
+        )?;
+        let mut items = items.into_iter();
+        let raw = raw_room(items.next().ok_or_else(|| malformed("start view"))?)?;
+        let started_ms = int(&items.next().ok_or_else(|| malformed("started_ms"))?)?;
+        let created_ms = int(&items.next().ok_or_else(|| malformed("created_ms"))?)?;
+        redis::pipe()
+            .atomic()
+            .zadd(self.keys.live_index(), live_id, started_ms as f64)
+            .ignore()
+            .zadd(
+                self.keys.search_index(),
+                live_id,
+                created_ms as f64 + LIVE_BIT,
+            )
+            .ignore()
+            .zadd(self.keys.active_index(), live_id, raw.now_ms as f64)
+            .ignore()
+            .query_async::<()>(&mut self.conn.clone())
+            .await?;
+        self.point_user_at(user, live_id).await?;
+        Ok(raw)
     }
 
-    /// Stops a live room (`lua/stop_room.lua`).
+    /// Stops a live room: checks it, takes it out of the live index (and ranks it as
+    /// ended in search), then ends it (`lua/stop_room.lua`). In that order a retried
+    /// stop finishes what a failed one started.
     pub async fn stop_room(&self, live_id: &str, user_id: &str) -> Result<(), ApiError> {
         let rk = self.keys.room(live_id);
+        let (anchor, status, created): (Option<String>, Option<u8>, Option<i64>) =
+            redis::cmd("HMGET")
+                .arg(&rk.room)
+                .arg(&["anchor", "live_status", "created_ms"])
+                .query_async(&mut self.conn.clone())
+                .await?;
+        match (anchor, status) {
+            (None, _) => return Err(ApiError::RoomNotFound),
+            (Some(a), _) if a != user_id => {
+                return Err(ApiError::Forbidden("only the room's anchor may stop it"));
+            }
+            (_, Some(1)) => {}
+            _ => return Err(ApiError::Conflict("room is not live")),
+        }
+        self.index_ended(live_id, created.unwrap_or(0)).await?;
         let reply: Value = self
             .invoke(
                 "stop_room",
                 self.scripts
                     .stop_room
                     .key(&rk.room)
-                    .key(self.keys.live_index())
-                    .key(self.keys.search_index())
                     .key(&rk.events)
                     .arg(user_id),
             )
@@ -584,37 +668,98 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes a room and all its state (`lua/delete_room.lua`).
+    /// An ended room leaves the live index and ranks as not live in search.
+    async fn index_ended(&self, live_id: &str, created_ms: i64) -> Result<(), ApiError> {
+        redis::pipe()
+            .atomic()
+            .zrem(self.keys.live_index(), live_id)
+            .ignore()
+            .zadd(self.keys.search_index(), live_id, created_ms as f64)
+            .ignore()
+            .query_async::<()>(&mut self.conn.clone())
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes a room and all its state: checks it, takes it out of every index, then
+    /// deletes its keys (`lua/delete_room.lua`); a retried delete finishes the work.
     pub async fn delete_room(&self, live_id: &str, user_id: &str) -> Result<(), ApiError> {
         let rk = self.keys.room(live_id);
-        let mut conn = self.conn.clone();
-        let title: Option<String> = redis::cmd("HGET")
+        let (anchor, title): (Option<String>, Option<String>) = redis::cmd("HMGET")
             .arg(&rk.room)
-            .arg("title")
-            .query_async(&mut conn)
+            .arg(&["anchor", "title"])
+            .query_async(&mut self.conn.clone())
             .await?;
-        let title = title.ok_or(ApiError::RoomNotFound)?;
-        let mut inv = self.scripts.delete_room.prepare_invoke();
-        inv.key(&rk.room)
-            .key(&rk.presence)
-            .key(&rk.joined)
-            .key(&rk.uv)
-            .key(self.keys.live_index())
-            .key(self.keys.search_index())
-            .key(self.keys.anchor_index(user_id))
-            .key(self.keys.active_index())
-            .key(&rk.events);
-        for term in crate::search::title_terms(&title) {
-            inv.key(self.keys.term_index(&term));
+        match (anchor, title) {
+            (Some(anchor), Some(title)) if anchor == user_id => {
+                self.unindex_and_delete(live_id, user_id, &title).await
+            }
+            (Some(_), _) => Err(ApiError::Forbidden("only the room's anchor may delete it")),
+            _ => Err(ApiError::RoomNotFound),
         }
-        inv.arg(user_id).arg(live_id);
-        let reply: Value = self.invoke("delete_room", &inv).await?;
+    }
+
+    async fn unindex_and_delete(
+        &self,
+        live_id: &str,
+        anchor: &str,
+        title: &str,
+    ) -> Result<(), ApiError> {
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .zrem(self.keys.live_index(), live_id)
+            .ignore()
+            .zrem(self.keys.search_index(), live_id)
+            .ignore()
+            .zrem(self.keys.active_index(), live_id)
+            .ignore()
+            .srem(self.keys.anchor_index(anchor), live_id)
+            .ignore();
+        for term in crate::search::title_terms(title) {
+            pipe.srem(self.keys.term_index(&term), live_id).ignore();
+        }
+        pipe.query_async::<()>(&mut self.conn.clone()).await?;
+        let rk = self.keys.room(live_id);
+        let reply: Value = self
+            .invoke(
+                "delete_room",
+                self.scripts
+                    .delete_room
+                    .key(&rk.room)
+                    .key(&rk.presence)
+                    .key(&rk.joined)
+                    .key(&rk.uv)
+                    .key(&rk.events)
+                    .arg(anchor),
+            )
+            .await?;
         checked(reply, "only the room's anchor may delete it", "")?;
         Ok(())
     }
 
-    /// Joins a room (`lua/join_room.lua`), leaving the previous one.
+    /// Joins a room (SPEC §5 #8): present in it, listed for the reaper, and out of
+    /// the previous room — the join protocol in the module docs. One room per user
+    /// holds once every join of a user has returned, however they interleave (the
+    /// tests race joins through several replicas).
     pub async fn join_room(&self, live_id: &str, user: &Claims) -> Result<RawRoom, ApiError> {
+        let raw = self.room_join(live_id, &user.sub, true).await?;
+        redis::cmd("ZADD")
+            .arg(self.keys.active_index())
+            .arg(raw.now_ms)
+            .arg(live_id)
+            .query_async::<()>(&mut self.conn.clone())
+            .await?;
+        self.point_user_at(user, live_id).await?;
+        Ok(raw)
+    }
+
+    /// `lua/join_room.lua`: presence in one room; `count_view` false = a restore.
+    async fn room_join(
+        &self,
+        live_id: &str,
+        user_id: &str,
+        count_view: bool,
+    ) -> Result<RawRoom, ApiError> {
         let rk = self.keys.room(live_id);
         let reply: Value = self
             .invoke(
@@ -625,23 +770,60 @@ impl Store {
                     .key(&rk.presence)
                     .key(&rk.joined)
                     .key(&rk.uv)
-                    .key(self.keys.user(&user.sub))
-                    .key(self.keys.im_userid_seq())
-                    .key(self.keys.active_index())
                     .key(&rk.events)
-                    .arg(&user.sub)
-                    .arg(user.nick.as_deref().unwrap_or(""))
-                    .arg(user.avatar.as_deref().unwrap_or(""))
+                    .arg(user_id)
                     .arg(self.member_timeout_ms)
-                    .arg(self.keys.prefix())
-                    .arg(live_id),
+                    .arg(if count_view { "1" } else { "0" }),
             )
             .await?;
         first_room(checked(reply, FORBIDDEN_ANCHOR, "room has ended")?)
     }
 
-    /// Leaves a room (`lua/leave_room.lua`).
-    pub async fn leave_room(&self, live_id: &str, user_id: &str) -> Result<(), ApiError> {
+    /// Join steps 3–4: points the user at `live_id` (creating its profile on first
+    /// sight) and takes it out of the room it was in before.
+    async fn point_user_at(&self, user: &Claims, live_id: &str) -> Result<(), ApiError> {
+        let (_, previous) = self.profile_step(user, None, live_id).await?;
+        if previous.is_empty() || previous == live_id {
+            return Ok(());
+        }
+        // Bounded: each round either finds the pointer elsewhere (done) or restores
+        // a presence a concurrent join of `previous` wanted; a third race is left to
+        // the member timeout (the client heartbeats only its latest room).
+        for _ in 0..3 {
+            self.room_leave(&previous, &user.sub).await?;
+            if self.pointer(&user.sub).await? != previous {
+                return Ok(());
+            }
+            match self.room_join(&previous, &user.sub, false).await {
+                Ok(_) | Err(ApiError::RoomNotFound) | Err(ApiError::Conflict(_)) => {}
+                Err(e) => return Err(e),
+            }
+            if self.pointer(&user.sub).await? == previous {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// The room the user was last pointed at ("" when none).
+    async fn pointer(&self, user_id: &str) -> Result<String, ApiError> {
+        let room: Option<String> = redis::cmd("HGET")
+            .arg(self.keys.user(user_id))
+            .arg("room")
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(room.unwrap_or_default())
+    }
+
+    /// `lua/leave_room.lua`, ignoring "not present" and "no such room" (a move out).
+    async fn room_leave(&self, live_id: &str, user_id: &str) -> Result<(), ApiError> {
+        match self.leave_script(live_id, user_id).await {
+            Ok(()) | Err(ApiError::NotInRoom) | Err(ApiError::RoomNotFound) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn leave_script(&self, live_id: &str, user_id: &str) -> Result<(), ApiError> {
         let rk = self.keys.room(live_id);
         let reply: Value = self
             .invoke(
@@ -651,15 +833,31 @@ impl Store {
                     .key(&rk.room)
                     .key(&rk.presence)
                     .key(&rk.joined)
-                    .key(self.keys.user(user_id))
                     .key(&rk.events)
                     .arg(user_id)
-                    .arg(self.member_timeout_ms)
-                    .arg(live_id),
+                    .arg(self.member_timeout_ms),
             )
             .await?;
         checked(reply, FORBIDDEN_ANCHOR, "")?;
         Ok(())
+    }
+
+    /// Leaves a room (`lua/leave_room.lua`), then drops the user's pointer to it
+    /// (`lua/clear_room.lua`) unless the user has moved on.
+    pub async fn leave_room(&self, live_id: &str, user_id: &str) -> Result<(), ApiError> {
+        let left = self.leave_script(live_id, user_id).await;
+        if matches!(left, Ok(()) | Err(ApiError::NotInRoom)) {
+            let _: i64 = self
+                .invoke(
+                    "clear_room",
+                    self.scripts
+                        .clear_room
+                        .key(self.keys.user(user_id))
+                        .arg(live_id),
+                )
+                .await?;
+        }
+        left
     }
 
     /// Refreshes presence (`lua/heartbeat.lua`): one round trip, one room's keys.
@@ -796,17 +994,15 @@ impl Store {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut pipe = redis::pipe();
-        for id in &ids {
-            pipe.cmd("HMGET").arg(self.keys.room(id).room).arg(&[
-                "title",
-                "live_status",
-                "created_ms",
-                "anchor",
-            ]);
-        }
         type Row = (Option<String>, Option<u8>, Option<i64>, Option<String>);
-        let rows: Vec<Row> = pipe.query_async(&mut conn).await?;
+        let reads = ids.iter().map(|id| async move {
+            redis::cmd("HMGET")
+                .arg(self.keys.room(id).room)
+                .arg(&["title", "live_status", "created_ms", "anchor"])
+                .query_async::<Row>(&mut self.conn.clone())
+                .await
+        });
+        let rows = futures::future::try_join_all(reads).await?;
         Ok(ids
             .into_iter()
             .zip(rows)
@@ -827,11 +1023,15 @@ impl Store {
         if user_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut pipe = redis::pipe();
-        for id in user_ids {
-            pipe.cmd("HGETALL").arg(self.keys.user(id));
-        }
-        let hashes: Vec<HashMap<String, String>> = pipe.query_async(&mut self.conn.clone()).await?;
+        // One command per user (each user's key has its own slot), sent concurrently
+        // on the multiplexed connection: pipelined on the wire, routed per node.
+        let reads = user_ids.iter().map(|id| async move {
+            redis::cmd("HGETALL")
+                .arg(self.keys.user(id))
+                .query_async::<HashMap<String, String>>(&mut self.conn.clone())
+                .await
+        });
+        let hashes = futures::future::try_join_all(reads).await?;
         Ok(user_ids
             .iter()
             .zip(hashes)
@@ -846,37 +1046,65 @@ impl Store {
         user: &Claims,
         update: Option<&crate::model::UpdateProfileBody>,
     ) -> Result<UserProfile, ApiError> {
-        let mut inv = self.scripts.ensure_profile.prepare_invoke();
-        inv.key(self.keys.user(&user.sub))
-            .key(self.keys.im_userid_seq())
-            .arg(user.nick.as_deref().unwrap_or(""))
-            .arg(user.avatar.as_deref().unwrap_or(""));
+        Ok(self.profile_step(user, update, "").await?.0)
+    }
+
+    /// `lua/ensure_profile.lua` on the user's slot: the profile (created on first
+    /// sight with an im_userid from the global sequence, asked for only then),
+    /// `update` applied, and the pointer moved to `join` when not empty. Returns the
+    /// profile and the room the user was pointed at before ("" when none).
+    async fn profile_step(
+        &self,
+        user: &Claims,
+        update: Option<&crate::model::UpdateProfileBody>,
+        join: &str,
+    ) -> Result<(UserProfile, String), ApiError> {
         let flag = |o: bool| if o { "1" } else { "0" };
         let nick = update.and_then(|u| u.nick.clone());
         let avatar = update.and_then(|u| u.avatar.clone());
-        let extends = update.and_then(|u| u.extends.as_ref());
-        inv.arg(flag(nick.is_some()))
-            .arg(nick.unwrap_or_default())
-            .arg(flag(avatar.is_some()))
-            .arg(avatar.unwrap_or_default())
-            .arg(flag(extends.is_some()))
-            .arg(
-                extends
-                    .map(|e| serde_json::to_string(e).unwrap_or_else(|_| "{}".into()))
-                    .unwrap_or_else(|| "{}".into()),
-            )
-            .arg(limits::EXTENDS_KEYS_MAX);
-        let reply: Value = self.invoke("ensure_profile", &inv).await?;
-        let items = checked(reply, FORBIDDEN_ANCHOR, "")?;
-        let hash: HashMap<String, String> = pairs(
-            items
-                .into_iter()
-                .next()
-                .ok_or_else(|| malformed("profile"))?,
-        )?
-        .into_iter()
-        .collect();
-        Ok(profile_from_hash(&user.sub, &hash))
+        let extends = update
+            .and_then(|u| u.extends.as_ref())
+            .map(|e| serde_json::to_string(e).unwrap_or_else(|_| "{}".into()));
+        let mut im_userid = String::new();
+        loop {
+            let mut inv = self.scripts.ensure_profile.prepare_invoke();
+            inv.key(self.keys.user(&user.sub))
+                .arg(&im_userid)
+                .arg(user.nick.as_deref().unwrap_or(""))
+                .arg(user.avatar.as_deref().unwrap_or(""))
+                .arg(flag(nick.is_some()))
+                .arg(nick.as_deref().unwrap_or_default())
+                .arg(flag(avatar.is_some()))
+                .arg(avatar.as_deref().unwrap_or_default())
+                .arg(flag(extends.is_some()))
+                .arg(extends.as_deref().unwrap_or("{}"))
+                .arg(limits::EXTENDS_KEYS_MAX)
+                .arg(join);
+            let reply: Value = self.invoke("ensure_profile", &inv).await?;
+            let mut items = array(reply)?.into_iter();
+            let code = int(&items.next().ok_or_else(|| malformed("empty reply"))?)?;
+            if code == 1 && im_userid.is_empty() {
+                // First sight: an im_userid from the sequence (its own slot), then again.
+                let id: i64 = redis::cmd("INCR")
+                    .arg(self.keys.im_userid_seq())
+                    .query_async(&mut self.conn.clone())
+                    .await?;
+                im_userid = id.to_string();
+                continue;
+            }
+            if code != 0 {
+                return Err(ApiError::from_script_code(code, FORBIDDEN_ANCHOR, ""));
+            }
+            let hash: HashMap<String, String> =
+                pairs(items.next().ok_or_else(|| malformed("profile"))?)?
+                    .into_iter()
+                    .collect();
+            let previous = items.next().map(|v| text(&v)).transpose()?;
+            return Ok((
+                profile_from_hash(&user.sub, &hash),
+                previous.unwrap_or_default(),
+            ));
+        }
     }
 }
 
@@ -913,25 +1141,55 @@ impl Store {
                     .key(&rk.presence)
                     .key(&rk.joined)
                     .key(&rk.events)
-                    .key(self.keys.active_index())
-                    .key(self.keys.live_index())
-                    .key(self.keys.search_index())
                     .arg(self.member_timeout_ms)
                     .arg(close_after_ms)
-                    .arg(batch)
-                    .arg(live_id),
+                    .arg(batch),
             )
             .await?;
-        match reply[..] {
-            [expired, offline, ended, more, remaining] => Ok(RoomSweep {
-                expired: expired.max(0) as u64,
-                anchor_offline: offline.max(0) as u64,
-                ended: ended.max(0) as u64,
-                more: more == 1,
-                remaining: remaining.max(0) as u64,
-            }),
-            _ => Err(malformed("sweep")),
+        let [expired, offline, ended, more, remaining, idle, created_ms] = reply[..] else {
+            return Err(malformed("sweep"));
+        };
+        if ended == 1 {
+            self.index_ended(live_id, created_ms).await?;
         }
+        if idle == 1 {
+            self.drop_if_idle(live_id).await?;
+        }
+        Ok(RoomSweep {
+            expired: expired.max(0) as u64,
+            anchor_offline: offline.max(0) as u64,
+            ended: ended.max(0) as u64,
+            more: more == 1,
+            remaining: remaining.max(0) as u64,
+        })
+    }
+
+    /// Takes an idle room out of the active index, then re-checks it: a join that
+    /// made it busy again meanwhile may have added it before the removal, so a room
+    /// with members or live goes back in (a join after the re-check adds it itself).
+    async fn drop_if_idle(&self, live_id: &str) -> Result<(), ApiError> {
+        let mut conn = self.conn.clone();
+        redis::cmd("ZREM")
+            .arg(self.keys.active_index())
+            .arg(live_id)
+            .query_async::<()>(&mut conn)
+            .await?;
+        let rk = self.keys.room(live_id);
+        let (status, members): (Option<u8>, u64) = redis::pipe()
+            .hget(&rk.room, "live_status")
+            .zcard(&rk.presence)
+            .query_async(&mut conn)
+            .await?;
+        if status == Some(1) || (status.is_some() && members > 0) {
+            let (secs, micros): (i64, i64) = redis::cmd("TIME").query_async(&mut conn).await?;
+            redis::cmd("ZADD")
+                .arg(self.keys.active_index())
+                .arg(secs * 1000 + micros / 1000)
+                .arg(live_id)
+                .query_async::<()>(&mut conn)
+                .await?;
+        }
+        Ok(())
     }
 
     /// One `ZSCAN` step over the active room index: (next cursor, live_ids).

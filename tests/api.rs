@@ -1576,11 +1576,11 @@ async fn joins_survive_script_flush() {
     let app = TestApp::start().await;
     let id = app.live_room("alice", "flush").await;
     assert_eq!(app.join("bob", &id).await["online_count"], 2);
-    app.redis_cmd::<()>(&["SCRIPT", "FLUSH"]).await;
+    app.flush_scripts().await;
     let room = app.join("carol", &id).await;
     assert_eq!(room["online_count"], 3);
     assert_eq!(room["pv"], 2);
-    app.redis_cmd::<()>(&["SCRIPT", "FLUSH"]).await;
+    app.flush_scripts().await;
     heartbeat(&app, "bob", &id).await.ok();
     assert_eq!(app.info("viewer", &id).await["online_count"], 3);
 }
@@ -1679,7 +1679,7 @@ async fn delete_removes_every_key_and_releases_members() {
     let after: Vec<String> = app.redis_cmd(&["KEYS", &pattern]).await;
     assert!(after.is_empty(), "keys left: {after:?}");
     // No index (set or sorted set) still names the room.
-    let all: Vec<String> = app.redis_cmd(&["KEYS", "*"]).await;
+    let all: Vec<String> = app.keys("*").await;
     for key in all {
         let kind: String = app.redis_cmd(&["TYPE", &key]).await;
         let holds = match kind.as_str() {
@@ -1715,7 +1715,7 @@ async fn delete_removes_every_key_and_releases_members() {
         after.is_empty(),
         "joining elsewhere recreated keys: {after:?}"
     );
-    let set_keys = HashSet::<String>::from_iter(app.redis_cmd::<Vec<String>>(&["KEYS", "*"]).await);
+    let set_keys = HashSet::<String>::from_iter(app.keys("*").await);
     assert!(
         !set_keys.iter().any(|k| k.contains(&id)),
         "a key still names {id}: {set_keys:?}"

@@ -27,7 +27,7 @@ const UNKNOWN: &str = "live_00000000000000000000";
 type Snapshot = BTreeMap<String, Vec<u8>>;
 
 async fn snapshot(app: &TestApp) -> Snapshot {
-    let keys: Vec<String> = app.redis_cmd(&["KEYS", "*"]).await;
+    let keys: Vec<String> = app.keys("*").await;
     let mut out = BTreeMap::new();
     for key in keys {
         let dump: Vec<u8> = app.redis_cmd(&["DUMP", &key]).await;

@@ -5,6 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::TestRedis;
 use common::{Replica, TestApp, call_at, live_room_at, token_for};
 use liveroom::redis_child::RedisChild;
 use serde_json::json;
@@ -14,10 +15,10 @@ use serde_json::json;
 /// resumes within 2 s without a restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_redis_gives_bounded_503s_then_resumes() {
-    let app = TestApp::start_with(|c| c.redis_timeout = Duration::from_millis(400)).await;
+    let app = TestApp::start_private_with(|c| c.redis_timeout = Duration::from_millis(400)).await;
     let id = app.live_room("alice", "stall").await;
     app.join("bob", &id).await;
-    app.redis.signal(libc::SIGSTOP);
+    app.redis.child().signal(libc::SIGSTOP);
     let paths = [
         ("GET", format!("/client/live/room/heartbeat/{id}")),
         ("GET", format!("/client/live/room/info/{id}")),
@@ -40,7 +41,7 @@ async fn stalled_redis_gives_bounded_503s_then_resumes() {
     }
     let ready = reqwest::get(format!("{}/readyz", app.base)).await.unwrap();
     assert_eq!(ready.status(), 503);
-    app.redis.signal(libc::SIGCONT);
+    app.redis.child().signal(libc::SIGCONT);
     let resumed = Instant::now();
     loop {
         let r = app
@@ -82,10 +83,11 @@ async fn redis_restart_with_aof_keeps_every_room_and_the_service_resumes() {
         "--appendfsync",
         "everysec",
     ];
-    let mut app = TestApp::start_with(|c| c.redis_timeout = Duration::from_millis(500)).await;
+    let mut app =
+        TestApp::start_private_with(|c| c.redis_timeout = Duration::from_millis(500)).await;
     // Move the app onto an AOF Redis on a port we control.
-    let port = app.redis.port();
-    app.redis = RedisChild::start(&[]).unwrap(); // frees `port` (old child killed)
+    let port = app.redis.child().port();
+    app.redis = TestRedis::private(); // frees `port` (old child killed)
     let _aof_redis = RedisChild::start_on_port(port, &aof).unwrap();
     // Wait until the app reconnects to the new server.
     let reconnected = Instant::now();
@@ -155,7 +157,7 @@ async fn redis_restart_with_aof_keeps_every_room_and_the_service_resumes() {
 #[tokio::test]
 async fn script_flush_before_every_request_costs_nothing_visible() {
     let app = TestApp::start().await;
-    let flush = || app.redis_cmd::<()>(&["SCRIPT", "FLUSH"]);
+    let flush = || app.flush_scripts();
     flush().await;
     let id = app.create_room("alice", "flush").await;
     flush().await;
@@ -204,14 +206,14 @@ async fn script_flush_before_every_request_costs_nothing_visible() {
 /// fails cleanly (503) or succeeds, and the connection recovers on its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_redis_connections_fail_cleanly_and_recover() {
-    let app = TestApp::start().await;
+    let app = TestApp::start_private_with(|_| {}).await;
     let id = app.live_room("alice", "kill").await;
     for i in 0..20 {
         app.join(&format!("u{i}"), &id).await;
     }
     let path = format!("/client/live/room/heartbeat/{id}");
     // A connection of our own: the harness's `redis_cmd` shares the app's connection.
-    let admin = redis::Client::open(app.redis.url()).unwrap();
+    let admin = redis::Client::open(app.redis.child().url()).unwrap();
     let admin = admin.get_multiplexed_async_connection().await.unwrap();
     let mut kinds = std::collections::BTreeMap::new();
     for round in 0..10 {
@@ -262,10 +264,10 @@ async fn killed_redis_connections_fail_cleanly_and_recover() {
 /// Retry-After; probes are never shed; memory stays bounded under a flood.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overload_is_shed_quickly_and_memory_stays_bounded() {
-    let redis = RedisChild::start(&[]).unwrap();
+    let redis = TestRedis::private();
     let replica = Replica::start(
         "r1",
-        &redis.url(),
+        &redis,
         &[
             ("LIVEROOM_MAX_IN_FLIGHT", "4"),
             ("LIVEROOM_REDIS_TIMEOUT", "1s"),
@@ -287,7 +289,7 @@ async fn overload_is_shed_quickly_and_memory_stays_bounded() {
             .unwrap()
     };
     // Stall Redis: the 4 admitted requests wait for the 1 s timeout; the rest must be shed.
-    redis.signal(libc::SIGSTOP);
+    redis.child().signal(libc::SIGSTOP);
     let path = format!("/client/live/room/heartbeat/{id}");
     let started = Instant::now();
     let flood = futures::future::join_all((0..60).map(|_| {
@@ -306,7 +308,7 @@ async fn overload_is_shed_quickly_and_memory_stays_bounded() {
             .status()
     };
     let (results, livez_status) = tokio::join!(flood, livez);
-    redis.signal(libc::SIGCONT);
+    redis.child().signal(libc::SIGCONT);
     assert_eq!(livez_status, 200, "/livez must not be shed");
     let shed: Vec<_> = results.iter().filter(|(r, _)| r.status == 429).collect();
     let admitted: Vec<_> = results.iter().filter(|(r, _)| r.status != 429).collect();
@@ -366,7 +368,7 @@ async fn delete_racing_join_never_resurrects_a_room() {
             "{:?}",
             join.body
         );
-        let left: Vec<String> = app.redis_cmd(&["KEYS", &format!("lr:{{{id}}}:*")]).await;
+        let left: Vec<String> = app.keys(&format!("{{{id}}}:*")).await;
         assert!(
             left.is_empty(),
             "iteration {i}: keys left after delete: {left:?}"

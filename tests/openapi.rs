@@ -997,7 +997,7 @@ async fn error_responses_match_the_document() {
 
 #[tokio::test]
 async fn storage_outage_responses_match_the_document() {
-    let app = TestApp::start_with(|c| c.redis_timeout = Duration::from_millis(500)).await;
+    let app = TestApp::start_private_with(|c| c.redis_timeout = Duration::from_millis(500)).await;
     let (spec, _) = served_spec(&app).await;
     let mut c = Checker {
         spec: &spec,
@@ -1005,7 +1005,7 @@ async fn storage_outage_responses_match_the_document() {
     };
     let id = app.create_room("alice", "outage").await;
     // SIGKILL the test's own redis-server (started by the harness for this test only).
-    let pid = app.redis.pid() as libc::pid_t;
+    let pid = app.redis.child().pid() as libc::pid_t;
     assert!(pid > 0);
     // SAFETY: kill(2) on the pid of a child process this test owns.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);

@@ -63,7 +63,7 @@ async fn probes_answer_and_readyz_reloads_flushed_scripts() {
     let app = TestApp::start().await;
     let live = reqwest::get(format!("{}/livez", app.base)).await.unwrap();
     assert_eq!(live.status(), 200);
-    app.redis_cmd::<()>(&["SCRIPT", "FLUSH"]).await;
+    app.flush_scripts().await;
     let ready = reqwest::get(format!("{}/readyz", app.base)).await.unwrap();
     assert_eq!(ready.status(), 200);
     let shas: Vec<i64> = app
@@ -75,10 +75,11 @@ async fn probes_answer_and_readyz_reloads_flushed_scripts() {
 #[tokio::test]
 async fn readyz_fails_when_redis_is_gone_and_livez_does_not() {
     let mut app =
-        TestApp::start_with(|c| c.redis_timeout = std::time::Duration::from_millis(300)).await;
+        TestApp::start_private_with(|c| c.redis_timeout = std::time::Duration::from_millis(300))
+            .await;
     // Replace the app's Redis by an unrelated one: the old one is dropped (killed),
     // so the app's Redis address has nothing listening any more.
-    app.redis = liveroom::redis_child::RedisChild::start(&[]).unwrap();
+    app.redis = common::TestRedis::private();
     let ready = reqwest::get(format!("{}/readyz", app.base)).await.unwrap();
     assert_eq!(ready.status(), 503);
     assert!(ready.headers().contains_key("retry-after"));
@@ -139,7 +140,13 @@ async fn serves_over_a_tls_redis() {
     ])
     .unwrap();
     let url = format!("rediss://127.0.0.1:{tls_port}/#insecure");
-    let replica = common::Replica::start("tls", &url, &[]).await;
+    let target = common::TestRedis {
+        child: None,
+        target: liveroom::redis_conn::RedisTarget::standalone(url),
+        prefix: "lr".into(),
+        masters: Vec::new(),
+    };
+    let replica = common::Replica::start("tls", &target, &[]).await;
     let ready = reqwest::get(format!("{}/readyz", replica.base))
         .await
         .unwrap();

@@ -6,9 +6,9 @@ mod common;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use common::TestRedis;
 use common::{Replica, TestApp, call_at, live_room_at, token_for};
 use liveroom::reaper::sweep_once;
-use liveroom::redis_child::RedisChild;
 use liveroom::store::Store;
 
 /// Short settings: member timeout 1 s (heartbeat interval 300 ms), close-after 3 s,
@@ -21,10 +21,10 @@ const FAST: &[(&str, &str)] = &[
     ("LIVEROOM_REAPER_INTERVAL", "200ms"),
 ];
 
-async fn store_for(redis: &RedisChild) -> Store {
-    Store::connect(
-        &redis.url(),
-        "lr",
+async fn store_for(redis: &TestRedis) -> Store {
+    Store::connect_to(
+        &redis.target,
+        &redis.prefix,
         Duration::from_secs(1),
         Duration::from_secs(2),
     )
@@ -75,10 +75,10 @@ where
 
 #[tokio::test]
 async fn silent_members_leave_counts_at_once_and_redis_after_a_sweep() {
-    let redis = RedisChild::start(&[]).unwrap();
+    let redis = TestRedis::new();
     let store = store_for(&redis).await;
-    let r1 = Replica::start("r1", &redis.url(), FAST).await;
-    let r2 = Replica::start("r2", &redis.url(), FAST).await;
+    let r1 = Replica::start("r1", &redis, FAST).await;
+    let r2 = Replica::start("r2", &redis, FAST).await;
     let id = live_room_at(&r1.base, "anchor", "replica test").await;
     for v in ["v1", "v2", "v3"] {
         call_at(
@@ -138,10 +138,10 @@ async fn silent_members_leave_counts_at_once_and_redis_after_a_sweep() {
 
 #[tokio::test]
 async fn absent_anchor_goes_offline_then_room_ends_after_close_after_never_earlier() {
-    let redis = RedisChild::start(&[]).unwrap();
+    let redis = TestRedis::new();
     let store = store_for(&redis).await;
-    let r1 = Replica::start("r1", &redis.url(), FAST).await;
-    let _r2 = Replica::start("r2", &redis.url(), FAST).await;
+    let r1 = Replica::start("r1", &redis, FAST).await;
+    let _r2 = Replica::start("r2", &redis, FAST).await;
     let id = live_room_at(&r1.base, "anchor", "replica test").await;
     let last_beat = Instant::now();
     let viewer = token_for("viewer");
@@ -197,12 +197,12 @@ async fn absent_anchor_goes_offline_then_room_ends_after_close_after_never_earli
 
 #[tokio::test]
 async fn kill9_of_the_lease_holder_hands_over_within_one_ttl_and_sweeping_goes_on() {
-    let redis = RedisChild::start(&[]).unwrap();
+    let redis = TestRedis::new();
     let store = store_for(&redis).await;
     let mut replicas = [
-        Replica::start("r1", &redis.url(), FAST).await,
-        Replica::start("r2", &redis.url(), FAST).await,
-        Replica::start("r3", &redis.url(), FAST).await,
+        Replica::start("r1", &redis, FAST).await,
+        Replica::start("r2", &redis, FAST).await,
+        Replica::start("r3", &redis, FAST).await,
     ];
     assert!(
         wait_until(Duration::from_secs(3), || async {
@@ -254,7 +254,7 @@ async fn kill9_of_the_lease_holder_hands_over_within_one_ttl_and_sweeping_goes_o
 
 #[tokio::test]
 async fn sigterm_exits_zero_and_releases_the_lease_at_once() {
-    let redis = RedisChild::start(&[]).unwrap();
+    let redis = TestRedis::new();
     let store = store_for(&redis).await;
     // A long TTL: only a release (not expiry) can hand over quickly.
     let slow: Vec<(&str, &str)> = vec![
@@ -262,8 +262,8 @@ async fn sigterm_exits_zero_and_releases_the_lease_at_once() {
         ("LIVEROOM_REAPER_INTERVAL", "100ms"),
     ];
     let mut replicas = [
-        Replica::start("r1", &redis.url(), &slow).await,
-        Replica::start("r2", &redis.url(), &slow).await,
+        Replica::start("r1", &redis, &slow).await,
+        Replica::start("r2", &redis, &slow).await,
     ];
     assert!(
         wait_until(Duration::from_secs(3), || async {
@@ -289,10 +289,10 @@ async fn sigterm_exits_zero_and_releases_the_lease_at_once() {
 
 #[tokio::test]
 async fn join_a_and_b_at_the_same_instant_through_two_replicas_leaves_one_presence() {
-    let redis = RedisChild::start(&[]).unwrap();
+    let redis = TestRedis::new();
     let store = store_for(&redis).await;
-    let r1 = Replica::start("r1", &redis.url(), &[]).await;
-    let r2 = Replica::start("r2", &redis.url(), &[]).await;
+    let r1 = Replica::start("r1", &redis, &[]).await;
+    let r2 = Replica::start("r2", &redis, &[]).await;
     let a = live_room_at(&r1.base, "anchor_a", "replica test").await;
     let b = live_room_at(&r2.base, "anchor_b", "replica test").await;
     let (pa, pb) = (
@@ -362,16 +362,7 @@ async fn concurrent_sweepers_record_each_transition_once() {
     // Four sweepers with their own connections, as if the lease were disabled.
     let mut stores = Vec::new();
     for _ in 0..4 {
-        stores.push(
-            Store::connect(
-                &app.redis.url(),
-                "lr",
-                Duration::from_secs(1),
-                Duration::from_secs(2),
-            )
-            .await
-            .unwrap(),
-        );
+        stores.push(store_for(&app.redis).await);
     }
     let reports = futures::future::join_all(
         stores
@@ -436,14 +427,7 @@ async fn leave_racing_expiry_counts_zero_and_records_one_event() {
         app.put("anchor", &format!("/client/live/room/{id}"), None)
             .await
             .ok();
-        let sweeper = Store::connect(
-            &app.redis.url(),
-            "lr",
-            Duration::from_secs(1),
-            Duration::from_secs(2),
-        )
-        .await
-        .unwrap();
+        let sweeper = store_for(&app.redis).await;
         let leave_path = format!("/client/live/room/user/{id}");
         let leaves = futures::future::join_all(users.iter().map(|u| app.delete(u, &leave_path)));
         let (replies, sweep) = tokio::join!(leaves, sweeper.sweep_room(&id, 3_600_000, 10));

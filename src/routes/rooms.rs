@@ -111,7 +111,7 @@ pub async fn start(
     user: AuthUser,
     LiveIdPath(live_id): LiveIdPath,
 ) -> ApiResult<RoomView> {
-    let raw = state.store.start_room(&live_id, user.id()).await?;
+    let raw = state.store.start_room(&live_id, &user.0).await?;
     room_view(&state, raw, user.id()).await
 }
 

@@ -1,14 +1,144 @@
 //! Test harness: a real `redis-server` per test (free loopback port, killed on drop)
 //! and the app served in-process on a real socket, spoken to over HTTP.
+//!
+//! `LIVEROOM_TEST_REDIS=cluster` runs the same tests on Redis Cluster instead: one
+//! local cluster of three masters per test binary (`redis-server --cluster-enabled
+//! yes` + `redis-cli --cluster create`, stopped when the binary exits), each test
+//! under its own key prefix. Tests that stop, stall or restart "the" Redis process
+//! ask for a private server with [`TestRedis::private`] in both modes.
 #![allow(dead_code)]
 
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use liveroom::config::ServeConfig;
-use liveroom::redis_child::RedisChild;
+use liveroom::redis_child::{RedisChild, RedisCluster};
+use liveroom::redis_conn::{RedisMode, RedisTarget};
 use liveroom::store::Store;
 use liveroom::{AppState, app};
 use serde_json::Value;
+
+/// Whether this run uses the shared cluster (`LIVEROOM_TEST_REDIS=cluster`).
+pub fn on_cluster() -> bool {
+    std::env::var("LIVEROOM_TEST_REDIS").is_ok_and(|v| v == "cluster")
+}
+
+/// The cluster shared by every test of this binary: started once, on a thread that
+/// lives as long as the process, so the children's parent-death signal stops them
+/// when the test binary exits (and not when the first test's thread ends).
+fn shared_cluster() -> &'static (String, Vec<u16>) {
+    static CLUSTER: OnceLock<(String, Vec<u16>)> = OnceLock::new();
+    CLUSTER.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || match RedisCluster::start(3, 0) {
+            Ok(cluster) => {
+                let _ = tx.send(Ok((cluster.url_list(), cluster.master_ports())));
+                loop {
+                    std::thread::park();
+                }
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e));
+            }
+        });
+        rx.recv()
+            .expect("cluster thread")
+            .unwrap_or_else(|e| panic!("cannot start the test cluster: {e}"))
+    })
+}
+
+/// The Redis a test runs on: a private server, or the shared cluster under a key
+/// prefix of its own.
+pub struct TestRedis {
+    /// The private server (None on the shared cluster).
+    pub child: Option<RedisChild>,
+    /// Where it is, as the service is configured.
+    pub target: RedisTarget,
+    /// Key prefix of this test (`lr` on a private server).
+    pub prefix: String,
+    /// Ports of the cluster's masters (empty on a private server).
+    pub masters: Vec<u16>,
+}
+
+impl TestRedis {
+    /// The suite's Redis: private standalone, or the shared cluster when
+    /// `LIVEROOM_TEST_REDIS=cluster`.
+    pub fn new() -> Self {
+        if !on_cluster() {
+            return Self::private();
+        }
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let (urls, masters) = shared_cluster();
+        Self {
+            child: None,
+            target: RedisTarget::parse(RedisMode::Cluster, urls, "").unwrap(),
+            prefix: format!(
+                "t{}-{}",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::SeqCst)
+            ),
+            masters: masters.clone(),
+        }
+    }
+
+    /// A private `redis-server` for this test alone (in both modes).
+    pub fn private() -> Self {
+        let child = RedisChild::start(&[]).expect("start redis-server");
+        Self {
+            target: RedisTarget::standalone(child.url()),
+            child: Some(child),
+            prefix: "lr".into(),
+            masters: Vec::new(),
+        }
+    }
+
+    /// The private server; panics on the shared cluster.
+    #[track_caller]
+    pub fn child(&self) -> &RedisChild {
+        self.child.as_ref().expect("a private redis-server")
+    }
+
+    /// `LIVEROOM_*` settings that point a replica process here.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("LIVEROOM_REDIS_URL", self.target.urls.join(",")),
+            ("LIVEROOM_REDIS_MODE", self.target.mode.name().to_owned()),
+            ("LIVEROOM_KEY_PREFIX", self.prefix.clone()),
+        ]
+    }
+
+    /// A store on this Redis with `config`'s member timeout.
+    pub async fn store(&self, config: &ServeConfig) -> Store {
+        Store::connect_to(
+            &self.target,
+            &self.prefix,
+            config.member_timeout,
+            config.redis_timeout,
+        )
+        .await
+        .expect("connect to redis")
+    }
+
+    /// Standalone connections to every server holding data (the private one, or each
+    /// cluster master), for per-server commands like `INFO`.
+    pub async fn each_server(&self) -> Vec<redis::aio::MultiplexedConnection> {
+        let urls: Vec<String> = match &self.child {
+            Some(c) => vec![c.url()],
+            None => self
+                .masters
+                .iter()
+                .map(|p| format!("redis://127.0.0.1:{p}"))
+                .collect(),
+        };
+        let mut conns = Vec::new();
+        for url in urls {
+            let client = redis::Client::open(url).unwrap();
+            conns.push(client.get_multiplexed_async_connection().await.unwrap());
+        }
+        conns
+    }
+}
 
 /// The HS256 secret every test app uses.
 pub const SECRET: &str = "test-secret-0123456789";
@@ -17,8 +147,8 @@ pub const SECRET: &str = "test-secret-0123456789";
 pub struct TestApp {
     /// Base URL, e.g. `http://127.0.0.1:PORT`.
     pub base: String,
-    /// The Redis behind the app (killed when the test ends).
-    pub redis: RedisChild,
+    /// The Redis behind the app (a private server is killed when the test ends).
+    pub redis: TestRedis,
     /// The store the app uses (for direct Redis inspection).
     pub store: Store,
     /// The configuration the app runs with.
@@ -84,21 +214,26 @@ impl TestApp {
         Self::start_with(|_| {}).await
     }
 
-    /// Starts Redis and the app, letting `tweak` change the configuration first.
+    /// Starts the app on the suite's Redis (see [`TestRedis::new`]), letting `tweak`
+    /// change the configuration first.
     pub async fn start_with(tweak: impl FnOnce(&mut ServeConfig)) -> Self {
-        let redis = RedisChild::start(&[]).expect("start redis-server");
+        Self::start_on(TestRedis::new(), tweak).await
+    }
+
+    /// Starts the app on a private `redis-server` (tests that stop or restart it).
+    pub async fn start_private_with(tweak: impl FnOnce(&mut ServeConfig)) -> Self {
+        Self::start_on(TestRedis::private(), tweak).await
+    }
+
+    /// Starts the app on `redis`.
+    pub async fn start_on(redis: TestRedis, tweak: impl FnOnce(&mut ServeConfig)) -> Self {
         let mut config = ServeConfig::defaults();
-        config.redis_url = Some(redis.url());
+        config.redis_url = Some(redis.target.urls.join(","));
+        config.redis_mode = redis.target.mode;
+        config.key_prefix = redis.prefix.clone();
         config.jwt_secret = Some(SECRET.into());
         tweak(&mut config);
-        let store = Store::connect(
-            &redis.url(),
-            &config.key_prefix,
-            config.member_timeout,
-            config.redis_timeout,
-        )
-        .await
-        .expect("connect to redis");
+        let store = redis.store(&config).await;
         let state = AppState::new(store.clone(), &config, SECRET).expect("state");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -262,9 +397,42 @@ impl TestApp {
         cmd.query_async(&mut conn).await.expect("redis command")
     }
 
-    /// Number of keys in Redis (to check that a refused request wrote nothing).
+    /// The keys under this app's prefix matching `pattern` (after the prefix), on
+    /// every server (`KEYS` fans out to every master on a cluster).
+    pub async fn keys(&self, pattern: &str) -> Vec<String> {
+        let full = format!("{}:{pattern}", self.config.key_prefix);
+        self.redis_cmd(&["KEYS", &full]).await
+    }
+
+    /// Number of keys of this app (to check that a refused request wrote nothing).
     pub async fn key_count(&self) -> i64 {
-        self.redis_cmd::<i64>(&["DBSIZE"]).await
+        self.keys("*").await.len() as i64
+    }
+
+    /// `INFO section` of every server holding data.
+    pub async fn info_each_node(&self, section: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for mut conn in self.redis.each_server().await {
+            out.push(
+                redis::cmd("INFO")
+                    .arg(section)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap(),
+            );
+        }
+        out
+    }
+
+    /// `SCRIPT FLUSH` on every server holding data.
+    pub async fn flush_scripts(&self) {
+        for mut conn in self.redis.each_server().await {
+            redis::cmd("SCRIPT")
+                .arg("FLUSH")
+                .query_async::<()>(&mut conn)
+                .await
+                .unwrap();
+        }
     }
 }
 
@@ -285,8 +453,8 @@ pub struct Replica {
 
 impl Replica {
     /// Starts `liveroom serve` with `LIVEROOM_REPLICA_ID=id`, the test secret, the
-    /// given Redis URL and extra `LIVEROOM_*` settings; waits for `/livez`.
-    pub async fn start(id: &str, redis_url: &str, env: &[(&str, &str)]) -> Self {
+    /// given Redis and extra `LIVEROOM_*` settings; waits for `/livez`.
+    pub async fn start(id: &str, redis: &TestRedis, env: &[(&str, &str)]) -> Self {
         let port = liveroom::redis_child::free_port().unwrap();
         // The replica's log, quoted when it fails to start.
         let log = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
@@ -294,7 +462,7 @@ impl Replica {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_liveroom"));
         cmd.arg("serve")
             .env("LIVEROOM_LISTEN", format!("127.0.0.1:{port}"))
-            .env("LIVEROOM_REDIS_URL", redis_url)
+            .envs(redis.env())
             .env("LIVEROOM_JWT_SECRET", SECRET)
             .env("LIVEROOM_REPLICA_ID", id)
             .env("RUST_LOG", "warn")

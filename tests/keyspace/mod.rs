@@ -1,16 +1,17 @@
 //! The Redis key space after hostile traffic (issue #6): every key must be one the
-//! service itself names, under the `lr:` prefix, with hash tags only of ids the
+//! service itself names, under the app's key prefix, with hash tags only of ids the
 //! service generated (`live_` + 20 hex digits) or of the test's own token subjects.
 //! Shared by `tests/properties.rs` and `tests/hostile.rs`.
 #![allow(dead_code)]
 
 use crate::common::TestApp;
 
-/// Why `key` is not a key the service would name, or `None` when it is. `users`
-/// are the token subjects the test used (the only user-chosen text allowed in keys).
-pub fn key_problem(key: &str, users: &[&str]) -> Option<String> {
-    let Some(rest) = key.strip_prefix("lr:") else {
-        return Some("outside the lr: namespace".into());
+/// Why `key` is not a key the service would name under `prefix`, or `None` when it
+/// is. `users` are the token subjects the test used (the only user-chosen text
+/// allowed in keys).
+pub fn key_problem(key: &str, prefix: &str, users: &[&str]) -> Option<String> {
+    let Some(rest) = key.strip_prefix(prefix).and_then(|k| k.strip_prefix(':')) else {
+        return Some(format!("outside the {prefix}: namespace"));
     };
     if !key.bytes().all(|b| b.is_ascii_graphic()) {
         return Some("has a byte that is not visible ASCII".into());
@@ -22,7 +23,27 @@ pub fn key_problem(key: &str, users: &[&str]) -> Option<String> {
                 .bytes()
                 .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     };
-    let ok = if let Some(tagged) = rest.strip_prefix('{') {
+    let ok = if let Some(global) = rest.strip_prefix("{global}:") {
+        if let Some(user) = global.strip_prefix("idx:anchor:") {
+            users.contains(&user)
+        } else if let Some(hex) = global.strip_prefix("idx:term:") {
+            !hex.is_empty()
+                && hex.len() % 2 == 0
+                && hex
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        } else {
+            [
+                "idx:live",
+                "idx:search",
+                "idx:active",
+                "seq:im_userid",
+                "seq:chat_id",
+                "reaper:lease",
+            ]
+            .contains(&global)
+        }
+    } else if let Some(tagged) = rest.strip_prefix('{') {
         // lr:{live_…}:room | presence | joined | uv | events
         match tagged.split_once("}:") {
             Some((id, kind)) => {
@@ -32,24 +53,8 @@ pub fn key_problem(key: &str, users: &[&str]) -> Option<String> {
         }
     } else if let Some(user) = rest.strip_prefix("user:{") {
         user.strip_suffix('}').is_some_and(|u| users.contains(&u))
-    } else if let Some(user) = rest.strip_prefix("idx:anchor:") {
-        users.contains(&user)
-    } else if let Some(hex) = rest.strip_prefix("idx:term:") {
-        !hex.is_empty()
-            && hex.len() % 2 == 0
-            && hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     } else {
-        [
-            "idx:live",
-            "idx:search",
-            "idx:active",
-            "seq:im_userid",
-            "seq:chat_id",
-            "reaper:lease",
-        ]
-        .contains(&rest)
+        false
     };
     if ok {
         None
@@ -61,10 +66,11 @@ pub fn key_problem(key: &str, users: &[&str]) -> Option<String> {
 /// Asserts every key of the app's Redis passes [`key_problem`]; returns how many
 /// keys there were.
 pub async fn assert_keyspace(app: &TestApp, users: &[&str]) -> usize {
-    let keys: Vec<String> = app.redis_cmd(&["KEYS", "*"]).await;
+    let keys = app.keys("*").await;
+    let prefix = &app.config.key_prefix;
     let bad: Vec<String> = keys
         .iter()
-        .filter_map(|k| key_problem(k, users).map(|p| format!("{k:?}: {p}")))
+        .filter_map(|k| key_problem(k, prefix, users).map(|p| format!("{k:?}: {p}")))
         .collect();
     assert!(bad.is_empty(), "unexpected Redis keys: {bad:#?}");
     keys.len()
@@ -73,12 +79,17 @@ pub async fn assert_keyspace(app: &TestApp, users: &[&str]) -> usize {
 /// The number of writes Redis has applied since it started (its "dirty" counter,
 /// `rdb_changes_since_last_save`; the test Redis never saves). Unchanged across a
 /// request means the request wrote nothing, not even a value put back as it was.
+/// On a cluster: the sum over its nodes.
 pub async fn writes(app: &TestApp) -> u64 {
-    let info: String = app.redis_cmd(&["INFO", "persistence"]).await;
-    info.lines()
-        .find_map(|l| l.strip_prefix("rdb_changes_since_last_save:"))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("INFO persistence has rdb_changes_since_last_save")
+    let mut total = 0;
+    for info in app.info_each_node("persistence").await {
+        total += info
+            .lines()
+            .find_map(|l| l.strip_prefix("rdb_changes_since_last_save:"))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .expect("INFO persistence has rdb_changes_since_last_save");
+    }
+    total
 }
 
 #[cfg(test)]
@@ -91,11 +102,11 @@ mod tests {
         for good in [
             "lr:{live_0123456789abcdef0123}:room",
             "lr:user:{alice}",
-            "lr:idx:anchor:alice",
-            "lr:idx:term:e995bf",
-            "lr:seq:chat_id",
+            "lr:{global}:idx:anchor:alice",
+            "lr:{global}:idx:term:e995bf",
+            "lr:{global}:seq:chat_id",
         ] {
-            assert_eq!(key_problem(good, &users), None, "{good}");
+            assert_eq!(key_problem(good, "lr", &users), None, "{good}");
         }
         for bad in [
             "x:{live_0123456789abcdef0123}:room",
@@ -103,13 +114,15 @@ mod tests {
             "lr:{live_1}:room",
             "lr:{live_0123456789abcdef0123}:other",
             "lr:user:{mallory}",
-            "lr:idx:term:zz",
-            "lr:idx:term:abc",
-            "lr:seq:other",
-            "lr:idx:anchor:a b",
+            "lr:{global}:idx:term:zz",
+            "lr:{global}:idx:term:abc",
+            "lr:{global}:seq:other",
+            "lr:{global}:idx:anchor:a b",
+            "lr:idx:live",
+            "lrx:{global}:idx:live",
             "lr:{live_0123456789abcdef0123}:room\0",
         ] {
-            assert!(key_problem(bad, &users).is_some(), "{bad}");
+            assert!(key_problem(bad, "lr", &users).is_some(), "{bad}");
         }
     }
 }
