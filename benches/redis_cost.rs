@@ -99,7 +99,9 @@ async fn main() {
                 store
                     .create_room(&id, &claims(&format!("anchor{r}")), &room)
                     .await?;
-                store.start_room(&id, &claims(&format!("anchor{r}"))).await?;
+                store
+                    .start_room(&id, &claims(&format!("anchor{r}")))
+                    .await?;
                 Ok::<_, liveroom::error::ApiError>(id)
             }
         }))

@@ -107,7 +107,26 @@ impl ApiError {
 
 impl From<redis::RedisError> for ApiError {
     fn from(err: redis::RedisError) -> Self {
-        if err.is_timeout()
+        use redis::{ErrorKind, ServerErrorKind};
+        // A failover in progress: the node is a replica now, its master is down, the
+        // cluster is re-electing or moving slots, the sentinels know no live master
+        // yet, or the node is loading its data. Retry later (issue #7).
+        let failing_over = matches!(
+            err.kind(),
+            ErrorKind::Server(
+                ServerErrorKind::ReadOnly
+                    | ServerErrorKind::MasterDown
+                    | ServerErrorKind::ClusterDown
+                    | ServerErrorKind::TryAgain
+                    | ServerErrorKind::BusyLoading
+                    | ServerErrorKind::Moved
+                    | ServerErrorKind::Ask
+            ) | ErrorKind::ClusterConnectionNotFound
+                | ErrorKind::MasterNameNotFoundBySentinel
+                | ErrorKind::NoValidReplicasFoundBySentinel
+        );
+        if failing_over
+            || err.is_timeout()
             || err.is_connection_dropped()
             || err.is_connection_refusal()
             || err.is_io_error()

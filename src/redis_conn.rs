@@ -210,6 +210,37 @@ async fn sentinel_connection(
     })
 }
 
+/// The pooled connection still talks to a server that is no longer the master
+/// (demoted by a failover): `READONLY` or `MASTERDOWN`. Nothing ran, so the command
+/// may be sent again on a fresh connection, which asks the sentinels for the master.
+fn stale_master(err: &RedisError) -> bool {
+    use redis::{ErrorKind, ServerErrorKind};
+    matches!(
+        err.kind(),
+        ErrorKind::Server(ServerErrorKind::ReadOnly | ServerErrorKind::MasterDown)
+    )
+}
+
+/// The same, for a reply: redis-rs hands server errors back as
+/// `Value::ServerError` and turns them into `Err` only when the reply is parsed.
+fn stale_master_value(value: &Value) -> bool {
+    use redis::ServerErrorKind;
+    matches!(value, Value::ServerError(e)
+        if matches!(e.kind(), Some(ServerErrorKind::ReadOnly | ServerErrorKind::MasterDown)))
+}
+
+fn replied_stale_master(reply: &RedisResult<Value>) -> bool {
+    match reply {
+        Ok(value) => stale_master_value(value),
+        Err(e) => stale_master(e),
+    }
+}
+
+/// Drops a pooled connection instead of returning it to the pool.
+fn discard(conn: deadpool_redis::sentinel::Connection) {
+    drop(deadpool_redis::sentinel::Connection::take(conn));
+}
+
 async fn within<T>(
     timeout: Duration,
     work: impl std::future::Future<Output = RedisResult<T>>,
@@ -231,8 +262,25 @@ impl ConnectionLike for RedisConn {
             Self::Sentinel(pool, timeout) => {
                 let (pool, timeout) = (pool.clone(), *timeout);
                 Box::pin(within(timeout, async move {
-                    let mut conn = sentinel_connection(&pool).await?;
-                    conn.req_packed_command(cmd).await
+                    let mut attempts = 0;
+                    loop {
+                        let mut conn = sentinel_connection(&pool).await?;
+                        let reply = conn.req_packed_command(cmd).await;
+                        if replied_stale_master(&reply) {
+                            // Every idle connection went to the same old master.
+                            discard(conn);
+                            pool.retain(|_, _| false);
+                            attempts += 1;
+                            if attempts < 3 {
+                                continue;
+                            }
+                        } else if let Err(e) = &reply
+                            && (e.is_unrecoverable_error() || e.is_connection_dropped())
+                        {
+                            discard(conn);
+                        }
+                        return reply;
+                    }
                 }))
             }
         }
@@ -251,7 +299,20 @@ impl ConnectionLike for RedisConn {
                 let (pool, timeout) = (pool.clone(), *timeout);
                 Box::pin(within(timeout, async move {
                     let mut conn = sentinel_connection(&pool).await?;
-                    conn.req_packed_commands(pipeline, offset, count).await
+                    let result = conn.req_packed_commands(pipeline, offset, count).await;
+                    let stale = match &result {
+                        Ok(values) => values.iter().any(stale_master_value),
+                        Err(e) => stale_master(e),
+                    };
+                    if stale {
+                        discard(conn);
+                        pool.retain(|_, _| false);
+                    } else if let Err(e) = &result
+                        && (e.is_unrecoverable_error() || e.is_connection_dropped())
+                    {
+                        discard(conn);
+                    }
+                    result
                 }))
             }
         }

@@ -25,12 +25,13 @@
 //! finishes what a failed one started:
 //!
 //! - **join** (room B, user in room A): 1. `join_room.lua` on B (present, PV/UV);
-//!   2. `ZADD` B to the active index; 3. `ensure_profile.lua` on the user points it
-//!   at B and returns A; 4. `leave_room.lua` on A, then re-read the pointer: when a
-//!   concurrent join pointed the user back at A, restore its presence there. Step 3
-//!   orders concurrent joins of one user; each join removes the room the previous one
-//!   (in that order) pointed at, after that join made it present, so exactly one
-//!   presence remains. The heartbeat touches only B's slot.
+//!   2. `ZADD` B to the active index; 3. `ensure_profile.lua` on the user's slot
+//!   points it at B and returns A; 4. *settle* A (out) and B (in): remove or restore
+//!   the presence, then re-read the pointer, and redo the opposite when a concurrent
+//!   join moved it meanwhile. Every presence change is confirmed by a later pointer
+//!   read, so once all joins of a user have returned it is present exactly in the
+//!   room its pointer names (tests race joins across three masters). No step spans
+//!   two slots; the heartbeat touches only B's slot.
 //! - **start**: room script, then live/search/active indexes, then the join's steps 3–4.
 //! - **stop / delete**: check the room, update the indexes, then the room script.
 //! - **create**: the anchor's profile, `INCR` chat_id, room script, then the indexes
@@ -444,7 +445,20 @@ impl Store {
         invocation: &redis::ScriptInvocation<'_>,
     ) -> Result<T, ApiError> {
         let timer = crate::metrics::ScriptTimer::start(script);
-        let result = invocation.invoke_async(&mut self.conn.clone()).await;
+        let mut result = invocation.invoke_async(&mut self.conn.clone()).await;
+        // redis-rs reloads a script once on NOSCRIPT; a `SCRIPT FLUSH` (or a failover
+        // to a node that never saw the script) racing that reload can still end in
+        // NOSCRIPT, so try again a couple of times before giving up.
+        for _ in 0..2 {
+            match &result {
+                Err(e)
+                    if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
+                {
+                    result = invocation.invoke_async(&mut self.conn.clone()).await;
+                }
+                _ => break,
+            }
+        }
         timer.finish(result.is_err());
         result.map_err(ApiError::from)
     }
@@ -780,27 +794,47 @@ impl Store {
     }
 
     /// Join steps 3–4: points the user at `live_id` (creating its profile on first
-    /// sight) and takes it out of the room it was in before.
+    /// sight), then settles the room it was in before (out) and `live_id` (in).
     async fn point_user_at(&self, user: &Claims, live_id: &str) -> Result<(), ApiError> {
         let (_, previous) = self.profile_step(user, None, live_id).await?;
-        if previous.is_empty() || previous == live_id {
-            return Ok(());
-        }
-        // Bounded: each round either finds the pointer elsewhere (done) or restores
-        // a presence a concurrent join of `previous` wanted; a third race is left to
-        // the member timeout (the client heartbeats only its latest room).
+        let leave_previous = async {
+            if previous.is_empty() || previous == live_id {
+                Ok(())
+            } else {
+                self.settle(&user.sub, &previous, false).await
+            }
+        };
+        let (left, stayed) = tokio::join!(leave_previous, self.settle(&user.sub, live_id, true));
+        left.and(stayed)
+    }
+
+    /// Brings the user's presence in `live_id` in line with its pointer: restores it
+    /// (`present`) or removes it, then re-reads the pointer; when a concurrent join
+    /// moved the pointer in between, does the opposite and checks again. Every
+    /// action on a room is thus confirmed by a later pointer read, so once all joins
+    /// of a user have returned it is present exactly where its pointer says. Bounded
+    /// to three rounds: a longer race is left to the member timeout (the client
+    /// heartbeats only its latest room).
+    async fn settle(
+        &self,
+        user_id: &str,
+        live_id: &str,
+        mut present: bool,
+    ) -> Result<(), ApiError> {
         for _ in 0..3 {
-            self.room_leave(&previous, &user.sub).await?;
-            if self.pointer(&user.sub).await? != previous {
+            if present {
+                match self.room_join(live_id, user_id, false).await {
+                    Ok(_) | Err(ApiError::RoomNotFound) | Err(ApiError::Conflict(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            } else {
+                self.room_leave(live_id, user_id).await?;
+            }
+            let pointed = self.pointer(user_id).await? == live_id;
+            if pointed == present {
                 return Ok(());
             }
-            match self.room_join(&previous, &user.sub, false).await {
-                Ok(_) | Err(ApiError::RoomNotFound) | Err(ApiError::Conflict(_)) => {}
-                Err(e) => return Err(e),
-            }
-            if self.pointer(&user.sub).await? == previous {
-                return Ok(());
-            }
+            present = pointed;
         }
         Ok(())
     }

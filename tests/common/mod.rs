@@ -409,21 +409,6 @@ impl TestApp {
         self.keys("*").await.len() as i64
     }
 
-    /// `INFO section` of every server holding data.
-    pub async fn info_each_node(&self, section: &str) -> Vec<String> {
-        let mut out = Vec::new();
-        for mut conn in self.redis.each_server().await {
-            out.push(
-                redis::cmd("INFO")
-                    .arg(section)
-                    .query_async(&mut conn)
-                    .await
-                    .unwrap(),
-            );
-        }
-        out
-    }
-
     /// `SCRIPT FLUSH` on every server holding data.
     pub async fn flush_scripts(&self) {
         for mut conn in self.redis.each_server().await {

@@ -1,0 +1,447 @@
+//! liveroom on Redis Cluster and Sentinel (issue #7), each test on a topology of
+//! its own (real `redis-server` processes on loopback ports, stopped at the end):
+//!
+//! - a join from room A to room B when A, B and the user's key sit on three
+//!   different masters: never a CROSSSLOT, exactly one presence, sequential and raced;
+//! - keys spread over the masters;
+//! - `CLUSTER FAILOVER` of the master holding a live room while clients beat and
+//!   join: requests resume, scripts are loaded again on the new master;
+//! - Sentinel (one master, one replica, three sentinels): failover during traffic,
+//!   and the service resumes on the new master.
+//!
+//! The rest of the suite also runs on a cluster with `LIVEROOM_TEST_REDIS=cluster`
+//! (see tests/common); `scripts/test` runs it both ways.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{TestApp, TestRedis};
+use liveroom::redis_child::{RedisCluster, RedisSentinels};
+use liveroom::redis_conn::{RedisMode, RedisTarget};
+
+/// An app on `target` (key prefix `lr`), 1 s member timeout.
+async fn app_on(target: RedisTarget, masters: Vec<u16>) -> TestApp {
+    let redis = TestRedis {
+        child: None,
+        target,
+        prefix: "lr".into(),
+        masters,
+    };
+    TestApp::start_on(redis, |c| {
+        c.member_timeout = Duration::from_secs(2);
+        c.heartbeat_interval = Duration::from_millis(500);
+    })
+    .await
+}
+
+/// A plain connection to one node (no cluster routing).
+async fn node(port: u16) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(format!("redis://127.0.0.1:{port}"))
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+/// The master that owns `key`: the only one that answers `EXISTS` instead of `MOVED`.
+async fn owner(masters: &[u16], key: &str) -> u16 {
+    for &port in masters {
+        let reply: redis::RedisResult<i64> = redis::cmd("EXISTS")
+            .arg(key)
+            .query_async(&mut node(port).await)
+            .await;
+        if reply.is_ok() {
+            return port;
+        }
+    }
+    panic!("no master owns {key}");
+}
+
+/// Whether `user` is present (fresh heartbeat) in room `id`.
+async fn present(app: &TestApp, id: &str, user: &str) -> bool {
+    let presence = app.store.keys().room(id).presence;
+    let score: Option<f64> = app.redis_cmd(&["ZSCORE", &presence, user]).await;
+    let now: (i64, i64) = app.redis_cmd(&["TIME"]).await;
+    let now_ms = (now.0 * 1000 + now.1 / 1000) as f64;
+    score.is_some_and(|s| s > now_ms - 2000.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn join_across_three_masters_never_crossslots_and_leaves_one_presence() {
+    let cluster = RedisCluster::start(3, 0).expect("cluster");
+    let masters = cluster.master_ports();
+    let target = RedisTarget::parse(RedisMode::Cluster, &cluster.url_list(), "").unwrap();
+    let app = app_on(target, masters.clone()).await;
+    let keys = app.store.keys().clone();
+    // Two rooms on two masters, a user on the third.
+    let a = app.create_room("anchor_a", "room A").await;
+    let a_node = owner(&masters, &keys.room(&a).room).await;
+    let mut b = app.create_room("anchor_b", "room B").await;
+    let mut b_node = owner(&masters, &keys.room(&b).room).await;
+    while b_node == a_node {
+        b = app.create_room("anchor_b", "room B").await;
+        b_node = owner(&masters, &keys.room(&b).room).await;
+    }
+    let mut user = String::new();
+    for i in 0.. {
+        user = format!("viewer{i}");
+        let u_node = owner(&masters, &keys.user(&user)).await;
+        if u_node != a_node && u_node != b_node {
+            break;
+        }
+    }
+    eprintln!("room A on :{a_node}, room B on :{b_node}, {user} on the third master");
+
+    // One at a time: always exactly in the room joined last.
+    for round in 0..20 {
+        let (to, other) = if round % 2 == 0 { (&a, &b) } else { (&b, &a) };
+        let r = app
+            .post(&user, &format!("/client/live/room/user/{to}"), None)
+            .await;
+        assert_eq!(r.status, 200, "round {round}: {:?}", r.body);
+        assert!(present(&app, to, &user).await, "round {round}: not in {to}");
+        assert!(
+            !present(&app, other, &user).await,
+            "round {round}: still in {other}"
+        );
+        let counts = (
+            app.info("x", &a).await["online_count"].as_i64().unwrap(),
+            app.info("x", &b).await["online_count"].as_i64().unwrap(),
+        );
+        assert_eq!(counts.0 + counts.1, 1, "round {round}: counts {counts:?}");
+    }
+
+    // Raced: A and B at once; once both return, the user is in exactly one room and
+    // the user's pointer names it.
+    let (path_a, path_b) = (
+        format!("/client/live/room/user/{a}"),
+        format!("/client/live/room/user/{b}"),
+    );
+    for round in 0..60 {
+        let (ra, rb) = tokio::join!(
+            app.post(&user, &path_a, None),
+            app.post(&user, &path_b, None),
+        );
+        assert_eq!(
+            (ra.status, rb.status),
+            (200, 200),
+            "{:?} {:?}",
+            ra.body,
+            rb.body
+        );
+        let (in_a, in_b) = (
+            present(&app, &a, &user).await,
+            present(&app, &b, &user).await,
+        );
+        assert!(in_a ^ in_b, "round {round}: in A {in_a}, in B {in_b}");
+        let pointer: Option<String> = app.redis_cmd(&["HGET", &keys.user(&user), "room"]).await;
+        let expected = if in_a { &a } else { &b };
+        assert_eq!(pointer.as_ref(), Some(expected), "round {round}");
+    }
+    // Counts never go negative, and leaving empties both rooms.
+    let room = if present(&app, &a, &user).await {
+        &a
+    } else {
+        &b
+    };
+    app.delete(&user, &format!("/client/live/room/user/{room}"))
+        .await
+        .ok();
+    for id in [&a, &b] {
+        assert_eq!(app.info("x", id).await["online_count"], 0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_spread_over_the_masters() {
+    let cluster = RedisCluster::start(3, 0).expect("cluster");
+    let masters = cluster.master_ports();
+    let target = RedisTarget::parse(RedisMode::Cluster, &cluster.url_list(), "").unwrap();
+    let app = app_on(target, masters.clone()).await;
+    for r in 0..60 {
+        let id = app.live_room(&format!("anchor{r}"), "spread").await;
+        for m in 0..3 {
+            app.join(&format!("m{r}_{m}"), &id).await;
+        }
+    }
+    let mut sizes = Vec::new();
+    for &port in &masters {
+        let n: u64 = redis::cmd("DBSIZE")
+            .query_async(&mut node(port).await)
+            .await
+            .unwrap();
+        sizes.push(n);
+    }
+    let total: u64 = sizes.iter().sum();
+    eprintln!("keys per master: {sizes:?} of {total}");
+    for n in &sizes {
+        assert!(
+            *n * 5 >= total,
+            "a master holds under 20% of the keys: {sizes:?}"
+        );
+    }
+}
+
+/// Heartbeats (and now and then a rejoin) of `users` in room `id`, until `stop`;
+/// returns (ms since start, HTTP status, envelope code) of every request.
+fn traffic(
+    app: Arc<TestApp>,
+    id: String,
+    users: Vec<String>,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<Vec<(u128, u16, i64)>> {
+    tokio::spawn(async move {
+        let started = Instant::now();
+        let mut out = Vec::new();
+        let mut n = 0usize;
+        while !stop.load(Ordering::SeqCst) {
+            let user = &users[n % users.len()];
+            let r = if n.is_multiple_of(10) {
+                app.post(user, &format!("/client/live/room/user/{id}"), None)
+                    .await
+            } else {
+                app.get(user, &format!("/client/live/room/heartbeat/{id}"))
+                    .await
+            };
+            out.push((started.elapsed().as_millis(), r.status, r.code()));
+            n += 1;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        out
+    })
+}
+
+/// Checks a traffic record around a failover: every failure is a clean 503 (or a
+/// 40401 for a beat that lost its presence to the outage, answered by a rejoin), and
+/// the last `tail` requests all succeeded. Returns (requests, failures, longest
+/// run of failures in ms).
+fn check_resumed(record: &[(u128, u16, i64)], tail: usize) -> (usize, usize, u128) {
+    let mut failures = 0;
+    let mut longest = 0;
+    let mut since: Option<u128> = None;
+    for &(at, status, code) in record {
+        if status == 200 {
+            if let Some(s) = since.take() {
+                longest = longest.max(at - s);
+            }
+            continue;
+        }
+        assert!(
+            (status == 503 && code == 50300) || (status == 404 && code == 40401),
+            "unclean failure during failover: {status} {code}"
+        );
+        failures += 1;
+        since.get_or_insert(at);
+    }
+    assert!(record.len() > tail, "too little traffic: {}", record.len());
+    let last = &record[record.len() - tail..];
+    assert!(
+        last.iter().all(|&(_, s, _)| s == 200),
+        "requests did not resume: {last:?}"
+    );
+    (record.len(), failures, longest)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_master_failover_during_traffic_resumes_and_reloads_scripts() {
+    let cluster = RedisCluster::start(3, 1).expect("cluster");
+    let masters = cluster.master_ports();
+    let target = RedisTarget::parse(RedisMode::Cluster, &cluster.url_list(), "").unwrap();
+    let app = Arc::new(app_on(target, masters.clone()).await);
+    let id = app.live_room("anchor", "failover").await;
+    let users: Vec<String> = (0..8).map(|i| format!("v{i}")).collect();
+    for u in &users {
+        app.join(u, &id).await;
+    }
+    let old_master = owner(&masters, &app.store.keys().room(&id).room).await;
+    let replica = cluster.replica_ports(old_master)[0];
+    // The replica never ran a script of ours: flush its cache to be sure, so the new
+    // master has to be sent them again.
+    redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query_async::<()>(&mut node(replica).await)
+        .await
+        .unwrap();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut beating = users.clone();
+    beating.push("anchor".into());
+    let load = traffic(app.clone(), id.clone(), beating, stop.clone());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let began = Instant::now();
+    let new_master = tokio::task::block_in_place(|| cluster.failover(old_master)).unwrap();
+    eprintln!(
+        "CLUSTER FAILOVER :{old_master} → :{new_master} took {:?}",
+        began.elapsed()
+    );
+    assert_eq!(new_master, replica);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, Ordering::SeqCst);
+    let record = load.await.unwrap();
+    let (requests, failures, longest) = check_resumed(&record, 50);
+    eprintln!("{requests} requests, {failures} failed, longest outage {longest} ms");
+
+    // The scripts run on the new master (loaded again on NOSCRIPT).
+    let sha = redis::Script::new(include_str!("../lua/heartbeat.lua"))
+        .get_hash()
+        .to_owned();
+    let loaded: Vec<i64> = redis::cmd("SCRIPT")
+        .arg("EXISTS")
+        .arg(&sha)
+        .query_async(&mut node(new_master).await)
+        .await
+        .unwrap();
+    assert_eq!(loaded, vec![1], "heartbeat script not on the new master");
+    // No data lost: everyone is still in the room, and the room is live.
+    let info = app.info("x", &id).await;
+    assert_eq!(info["online_count"], 9, "{info}");
+    assert_eq!(info["live_status"], 1);
+    let ready = reqwest::get(format!("{}/readyz", app.base)).await.unwrap();
+    assert_eq!(ready.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinel_failover_during_traffic_resumes_on_the_new_master() {
+    let sentinels = RedisSentinels::start("liveroom").expect("sentinels");
+    let target =
+        RedisTarget::parse(RedisMode::Sentinel, &sentinels.url_list(), "liveroom").unwrap();
+    let old_master = sentinels.master_port().unwrap();
+    let app = Arc::new(app_on(target, vec![old_master]).await);
+    let id = app.live_room("anchor", "sentinel").await;
+    let users: Vec<String> = (0..8).map(|i| format!("v{i}")).collect();
+    for u in &users {
+        app.join(u, &id).await;
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut beating = users.clone();
+    beating.push("anchor".into());
+    let load = traffic(app.clone(), id.clone(), beating, stop.clone());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let began = Instant::now();
+    let new_master = tokio::task::block_in_place(|| sentinels.failover()).unwrap();
+    eprintln!(
+        "SENTINEL FAILOVER :{old_master} → :{new_master} took {:?}",
+        began.elapsed()
+    );
+    assert_ne!(new_master, old_master);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, Ordering::SeqCst);
+    let record = load.await.unwrap();
+    let (requests, failures, longest) = check_resumed(&record, 50);
+    eprintln!("{requests} requests, {failures} failed, longest outage {longest} ms");
+
+    // Writes after the failover went to the new master.
+    let r = app
+        .post("late", &format!("/client/live/room/user/{id}"), None)
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let presence = app.store.keys().room(&id).presence;
+    let score: Option<f64> = redis::cmd("ZSCORE")
+        .arg(&presence)
+        .arg("late")
+        .query_async(&mut node(new_master).await)
+        .await
+        .unwrap();
+    assert!(score.is_some(), "the join did not reach the new master");
+    let info = app.info("x", &id).await;
+    assert_eq!(info["online_count"], 10, "{info}");
+    assert_eq!(info["live_status"], 1);
+}
+
+/// Waits (≤ `limit`) until `check` holds, polling every 100 ms.
+async fn wait_for(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_master_killed_during_traffic_fails_over_on_its_own() {
+    let mut cluster = RedisCluster::start(3, 1).expect("cluster");
+    let masters = cluster.master_ports();
+    let target = RedisTarget::parse(RedisMode::Cluster, &cluster.url_list(), "").unwrap();
+    let app = Arc::new(app_on(target, masters.clone()).await);
+    let id = app.live_room("anchor", "kill -9").await;
+    let users: Vec<String> = (0..8).map(|i| format!("v{i}")).collect();
+    for u in &users {
+        app.join(u, &id).await;
+    }
+    let old_master = owner(&masters, &app.store.keys().room(&id).room).await;
+    let replica = cluster.replica_ports(old_master)[0];
+    let mut beating = users.clone();
+    beating.push("anchor".into());
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = traffic(app.clone(), id.clone(), beating, stop.clone());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let killed = Instant::now();
+    cluster.node_mut(old_master).unwrap().kill();
+    // No operator action: the replica is elected once the node timeout (2 s) passes.
+    let promoted = wait_for(Duration::from_secs(20), || {
+        cluster.master_ports().contains(&replica)
+    })
+    .await;
+    assert!(promoted, "the replica of a killed master was not promoted");
+    eprintln!(
+        "replica :{replica} promoted {:?} after kill -9",
+        killed.elapsed()
+    );
+    // Traffic resumes: beats that lost their presence to the outage are answered by
+    // the traffic's own rejoins, as a client would.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    stop.store(true, Ordering::SeqCst);
+    let record = load.await.unwrap();
+    let (requests, failures, longest) = check_resumed(&record, 30);
+    eprintln!("{requests} requests, {failures} failed, longest outage {longest} ms");
+    assert!(failures > 0, "a killed master went unnoticed?");
+    let info = app.info("x", &id).await;
+    assert_eq!(info["live_status"], 1, "{info}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinel_master_killed_during_traffic_fails_over_on_its_own() {
+    let mut sentinels = RedisSentinels::start("liveroom").expect("sentinels");
+    let target =
+        RedisTarget::parse(RedisMode::Sentinel, &sentinels.url_list(), "liveroom").unwrap();
+    let old_master = sentinels.master_port().unwrap();
+    let app = Arc::new(app_on(target, vec![old_master]).await);
+    let id = app.live_room("anchor", "sentinel kill -9").await;
+    let users: Vec<String> = (0..8).map(|i| format!("v{i}")).collect();
+    for u in &users {
+        app.join(u, &id).await;
+    }
+    // Let the replica catch up, so the room survives the loss of the master.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut beating = users.clone();
+    beating.push("anchor".into());
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = traffic(app.clone(), id.clone(), beating, stop.clone());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let killed = Instant::now();
+    sentinels.node_mut(old_master).unwrap().kill();
+    // No operator action: the sentinels agree the master is down (1 s) and elect.
+    let moved = wait_for(Duration::from_secs(30), || {
+        sentinels.master_port().is_ok_and(|p| p != old_master)
+    })
+    .await;
+    assert!(moved, "the sentinels did not fail over");
+    eprintln!(
+        "sentinels moved the master {:?} after kill -9",
+        killed.elapsed()
+    );
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    stop.store(true, Ordering::SeqCst);
+    let record = load.await.unwrap();
+    let (requests, failures, longest) = check_resumed(&record, 30);
+    eprintln!("{requests} requests, {failures} failed, longest outage {longest} ms");
+    assert!(failures > 0, "a killed master went unnoticed?");
+    let info = app.info("x", &id).await;
+    assert_eq!(info["live_status"], 1, "{info}");
+}
