@@ -231,3 +231,41 @@ impl<T: Serialize> IntoResponse for ApiOk<T> {
 
 /// Result of every handler.
 pub type ApiResult<T> = Result<ApiOk<T>, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server_error(reply: &str) -> redis::RedisError {
+        // The way redis-rs builds a server error from a reply line.
+        let value = redis::Value::ServerError(
+            redis::parse_redis_value(format!("-{reply}\r\n").as_bytes())
+                .ok()
+                .and_then(|v| match v {
+                    redis::Value::ServerError(e) => Some(e),
+                    _ => None,
+                })
+                .expect("a server error"),
+        );
+        value.extract_error().unwrap_err()
+    }
+
+    #[test]
+    fn failover_errors_are_503_and_script_bugs_500() {
+        for reply in [
+            "READONLY You can't write against a read only replica.",
+            "MASTERDOWN Link with MASTER is down",
+            "CLUSTERDOWN The cluster is down",
+            "TRYAGAIN Multiple keys request during rehashing of slot",
+            "LOADING Redis is loading the dataset in memory",
+            "MOVED 3999 127.0.0.1:6381",
+        ] {
+            let err = ApiError::from(server_error(reply));
+            assert_eq!(err.code(), 50300, "{reply}: {err:?}");
+        }
+        let err = ApiError::from(server_error(
+            "ERR user_script:1: Script attempted to access a non local key",
+        ));
+        assert_eq!(err.code(), 50000, "{err:?}");
+    }
+}

@@ -17,12 +17,18 @@
 //! | `{p}:{global}:idx:term:{hex}` | set | rooms whose title holds the term (see [`crate::search`]) |
 //! | `{p}:{global}:reaper:lease` | string | id of the replica that runs the reaper (`SET NX PX`) |
 //!
+//! **On one Redis** (standalone or Sentinel) a join and a start move the user in one
+//! atomic script (`join_room_single.lua`, `start_room_single.lua`): the user is never
+//! present in two rooms, not even for an instant (docs/DESIGN.md invariant 2). **On
+//! Redis Cluster** a user's key, two rooms and the indexes sit in different slots, so
+//! a join or a start is a sequence of single-slot steps (below).
+//!
 //! Three hash slots matter (issue #7): a room's (`{live_id}`), a user's (`{user_id}`),
 //! and `{global}`, where every deployment-wide key sits so that search can `SINTER`
 //! term sets and index updates are one `MULTI`. Every script and every `MULTI`
-//! touches one slot, so the same code runs on one Redis, on Sentinel and on Cluster.
-//! Operations that span slots are ordered steps, each idempotent, so a retried request
-//! finishes what a failed one started:
+//! touches one slot. Operations that span slots are ordered steps, each idempotent, so
+//! a retried request finishes what a failed one started (create, stop, delete and the
+//! reaper take these steps on every deployment; join and start only on Cluster):
 //!
 //! - **join** (room B, user in room A): 1. `join_room.lua` on B (present, PV/UV);
 //!   2. `ZADD` B to the active index; 3. `ensure_profile.lua` on the user's slot
@@ -159,6 +165,13 @@ macro_rules! lua {
             include_str!(concat!("../lua/", $file))
         ))
     };
+    (single $file:literal) => {
+        Script::new(concat!(
+            include_str!("../lua/lib.lua"),
+            include_str!("../lua/lib_single.lua"),
+            include_str!(concat!("../lua/", $file))
+        ))
+    };
 }
 
 /// The room scripts of `lua/`, each with `lib.lua` prepended. `redis::Script` sends
@@ -178,6 +191,8 @@ pub struct Scripts {
     ensure_profile: Script,
     sweep_room: Script,
     clear_room: Script,
+    join_room_single: Script,
+    start_room_single: Script,
     lease_renew: Script,
     lease_release: Script,
 }
@@ -200,12 +215,14 @@ impl Scripts {
             ensure_profile: lua!("ensure_profile.lua"),
             sweep_room: lua!("sweep_room.lua"),
             clear_room: lua!("clear_room.lua"),
+            join_room_single: lua!(single "join_room_single.lua"),
+            start_room_single: lua!(single "start_room_single.lua"),
             lease_renew: lua!("lease_renew.lua"),
             lease_release: lua!("lease_release.lua"),
         }
     }
 
-    fn all(&self) -> [&Script; 16] {
+    fn all(&self) -> [&Script; 18] {
         [
             &self.create_room,
             &self.get_room,
@@ -221,6 +238,8 @@ impl Scripts {
             &self.ensure_profile,
             &self.sweep_room,
             &self.clear_room,
+            &self.join_room_single,
+            &self.start_room_single,
             &self.lease_renew,
             &self.lease_release,
         ]
@@ -287,6 +306,9 @@ pub struct Store {
     keys: Keys,
     scripts: std::sync::Arc<Scripts>,
     member_timeout_ms: u64,
+    /// One Redis (standalone or Sentinel): join and start move the user in one atomic
+    /// script. False on Cluster, where they are ordered single-slot steps.
+    single_redis: bool,
 }
 
 fn malformed(what: &str) -> ApiError {
@@ -427,6 +449,7 @@ impl Store {
     ) -> redis::RedisResult<Self> {
         let conn = RedisConn::connect(target, timeout).await?;
         let store = Self {
+            single_redis: conn.mode() != crate::redis_conn::RedisMode::Cluster,
             conn,
             keys: Keys::new(prefix),
             scripts: std::sync::Arc::new(Scripts::new()),
@@ -602,6 +625,9 @@ impl Store {
     /// indexes: idempotent, so a retried start completes them) and moves the anchor
     /// out of any other room (see [`Store::join_room`]).
     pub async fn start_room(&self, live_id: &str, user: &Claims) -> Result<RawRoom, ApiError> {
+        if self.single_redis {
+            return self.start_room_single(live_id, user).await;
+        }
         let rk = self.keys.room(live_id);
         let reply: Value = self
             .invoke(
@@ -642,6 +668,39 @@ impl Store {
             .await?;
         self.point_user_at(user, live_id).await?;
         Ok(raw)
+    }
+
+    /// `lua/start_room_single.lua`: the whole start in one script (one Redis only).
+    async fn start_room_single(&self, live_id: &str, user: &Claims) -> Result<RawRoom, ApiError> {
+        let rk = self.keys.room(live_id);
+        let reply: Value = self
+            .invoke(
+                "start_room",
+                self.scripts
+                    .start_room_single
+                    .key(&rk.room)
+                    .key(&rk.presence)
+                    .key(&rk.joined)
+                    .key(&rk.uv)
+                    .key(self.keys.user(&user.sub))
+                    .key(self.keys.live_index())
+                    .key(self.keys.search_index())
+                    .key(self.keys.active_index())
+                    .key(&rk.events)
+                    .key(self.keys.im_userid_seq())
+                    .arg(&user.sub)
+                    .arg(self.member_timeout_ms)
+                    .arg(self.keys.prefix())
+                    .arg(live_id)
+                    .arg(user.nick.as_deref().unwrap_or(""))
+                    .arg(user.avatar.as_deref().unwrap_or("")),
+            )
+            .await?;
+        first_room(checked(
+            reply,
+            "only the room's anchor may start it",
+            "room has ended and cannot start again",
+        )?)
     }
 
     /// Stops a live room: checks it, takes it out of the live index (and ranks it as
@@ -756,6 +815,9 @@ impl Store {
     /// holds once every join of a user has returned, however they interleave (the
     /// tests race joins through several replicas).
     pub async fn join_room(&self, live_id: &str, user: &Claims) -> Result<RawRoom, ApiError> {
+        if self.single_redis {
+            return self.join_room_single(live_id, user).await;
+        }
         let raw = self.room_join(live_id, &user.sub, true).await?;
         redis::cmd("ZADD")
             .arg(self.keys.active_index())
@@ -765,6 +827,33 @@ impl Store {
             .await?;
         self.point_user_at(user, live_id).await?;
         Ok(raw)
+    }
+
+    /// `lua/join_room_single.lua`: the whole join in one script (one Redis only).
+    async fn join_room_single(&self, live_id: &str, user: &Claims) -> Result<RawRoom, ApiError> {
+        let rk = self.keys.room(live_id);
+        let reply: Value = self
+            .invoke(
+                "join_room",
+                self.scripts
+                    .join_room_single
+                    .key(&rk.room)
+                    .key(&rk.presence)
+                    .key(&rk.joined)
+                    .key(&rk.uv)
+                    .key(self.keys.user(&user.sub))
+                    .key(self.keys.im_userid_seq())
+                    .key(self.keys.active_index())
+                    .key(&rk.events)
+                    .arg(&user.sub)
+                    .arg(user.nick.as_deref().unwrap_or(""))
+                    .arg(user.avatar.as_deref().unwrap_or(""))
+                    .arg(self.member_timeout_ms)
+                    .arg(self.keys.prefix())
+                    .arg(live_id),
+            )
+            .await?;
+        first_room(checked(reply, FORBIDDEN_ANCHOR, "room has ended")?)
     }
 
     /// `lua/join_room.lua`: presence in one room; `count_view` false = a restore.

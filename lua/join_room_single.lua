@@ -1,0 +1,25 @@
+-- join_room_single.lua: a user joins a room on a single Redis (SPEC §5 #8), in one
+-- atomic script: one room per user, the previous room left in the same script, so
+-- the user is never present in two rooms, not even for an instant (docs/DESIGN.md
+-- invariant 2). Redis Cluster uses join_room.lua and ordered steps instead.
+-- Rejoining is idempotent for presence (join time kept) but counts a PV.
+-- KEYS[1] room hash, KEYS[2] presence zset, KEYS[3] joined zset, KEYS[4] uv hll,
+-- KEYS[5] caller's user hash, KEYS[6] im_userid sequence, KEYS[7] active room index,
+-- KEYS[8] room event stream.
+-- ARGV: user id, nick, avatar (profile on first sight), member timeout (ms),
+--       key prefix, live_id.
+-- Returns { 0, room_view } | { 40400 } | { 40900 } (ended). Cost: O(log N).
+local user_id, timeout_ms, prefix, live_id = ARGV[1], tonumber(ARGV[4]), ARGV[5], ARGV[6]
+local status = redis.call('HGET', KEYS[1], 'live_status')
+if not status then return { 40400 } end
+if tonumber(status) == 2 then return { 40900 } end
+ensure_profile(KEYS[5], KEYS[6], ARGV[2], ARGV[3])
+leave_current_room(prefix, KEYS[5], user_id, live_id, timeout_ms)
+local now = now_ms()
+make_present(KEYS[2], KEYS[3], user_id, now, timeout_ms)
+redis.call('HSET', KEYS[5], 'room', live_id)
+redis.call('HINCRBY', KEYS[1], 'pv', 1)
+redis.call('PFADD', KEYS[4], user_id)
+redis.call('ZADD', KEYS[7], now, live_id)
+mark_anchor_back(KEYS[1], KEYS[8], user_id, now)
+return { 0, room_view(KEYS[1], KEYS[2], KEYS[4], now, timeout_ms) }

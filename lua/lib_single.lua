@@ -1,0 +1,48 @@
+-- lib_single.lua: helpers of the scripts that run only on a single Redis (standalone
+-- or Sentinel), where one script may touch a user's key, two rooms and the indexes
+-- at once (src/store.rs, "one Redis"). Prepended after lib.lua to *_single.lua.
+
+-- The keys of room `live_id` under `prefix`: room, presence, joined, uv, events.
+local function room_keys(prefix, live_id)
+  local tag = prefix .. ':{' .. live_id .. '}:'
+  return tag .. 'room', tag .. 'presence', tag .. 'joined', tag .. 'uv', tag .. 'events'
+end
+
+-- Creates the caller's profile on first sight (SPEC §3) with a fresh im_userid.
+local function ensure_profile(user_key, im_seq_key, nick, avatar)
+  if redis.call('HEXISTS', user_key, 'im_userid') == 0 then
+    local im_userid = redis.call('INCR', im_seq_key)
+    redis.call('HSET', user_key, 'im_userid', im_userid, 'nick', nick,
+      'avatar', avatar, 'extends', '{}')
+  end
+end
+
+-- Removes `user_id` from the room it is in, unless that room is `keep_live_id`.
+-- One room per user (SPEC §5 #8): the old room's count drops at once. As in
+-- leave_room.lua, an anchor moving out of its live room starts its absence now.
+local function leave_current_room(prefix, user_key, user_id, keep_live_id, timeout_ms)
+  local current = redis.call('HGET', user_key, 'room')
+  if current and current ~= keep_live_id then
+    local room, presence, joined, _, events = room_keys(prefix, current)
+    local now = now_ms()
+    local last = redis.call('ZSCORE', presence, user_id)
+    local present = last and tonumber(last) > now - timeout_ms
+    redis.call('ZREM', joined, user_id)
+    if redis.call('ZREM', presence, user_id) == 1 then
+      record_event(events, now, present and 'member_left' or 'member_expired', user_id)
+    end
+    local state = redis.call('HMGET', room, 'anchor', 'live_status')
+    if present and state[1] == user_id and tonumber(state[2]) == 1
+      and redis.call('HSETNX', room, 'anchor_absent_since_ms', now) == 1 then
+      record_event(events, now, 'anchor_offline', user_id)
+    end
+  end
+end
+
+-- Score of a room in the search index: live rooms first, then newest created
+-- (must match LIVE_BIT in src/store.rs).
+local LIVE_BIT = 4398046511104 -- 2^42 ms, far above any created_ms
+local function search_score(created_ms, live_status)
+  if tonumber(live_status) == 1 then return tonumber(created_ms) + LIVE_BIT end
+  return tonumber(created_ms)
+end
