@@ -168,7 +168,8 @@ impl RedisConn {
                     target.urls.clone(),
                     target.sentinel_master.clone(),
                     SentinelServerType::Master,
-                );
+                )
+                .with_node_connection_info(Some(data_node_info(&target.urls[0])?));
                 let mut pool = deadpool_redis::PoolConfig::new(16);
                 pool.timeouts.wait = Some(timeout);
                 pool.timeouts.create = Some(timeout);
@@ -195,6 +196,31 @@ impl RedisConn {
             Self::Sentinel(..) => RedisMode::Sentinel,
         }
     }
+}
+
+/// Sentinel: the master is reached with the first sentinel URL's user, password,
+/// database and TLS (`rediss://`, `#insecure`), the way the sentinels are.
+fn data_node_info(url: &str) -> RedisResult<deadpool_redis::sentinel::SentinelNodeConnectionInfo> {
+    use deadpool_redis::sentinel::{SentinelNodeConnectionInfo, TlsMode};
+    use redis::IntoConnectionInfo;
+    let info = url.into_connection_info()?;
+    let settings = info.redis_settings();
+    let tls_mode = url.starts_with("rediss://").then(|| {
+        if url.ends_with("#insecure") {
+            TlsMode::Insecure
+        } else {
+            TlsMode::Secure
+        }
+    });
+    Ok(SentinelNodeConnectionInfo {
+        tls_mode,
+        redis_connection_info: Some(deadpool_redis::RedisConnectionInfo {
+            db: settings.db(),
+            username: settings.username().map(str::to_owned),
+            password: settings.password().map(str::to_owned),
+            protocol: Default::default(),
+        }),
+    })
 }
 
 fn io_error(message: String) -> RedisError {
@@ -351,6 +377,27 @@ mod tests {
         assert!(e.contains("redis://"), "{e}");
         let e = RedisTarget::parse(RedisMode::Sentinel, "redis://s", " ").unwrap_err();
         assert!(e.contains("LIVEROOM_REDIS_SENTINEL_MASTER"), "{e}");
+    }
+
+    #[test]
+    fn sentinel_data_nodes_get_the_first_urls_credentials() {
+        let info = data_node_info("rediss://app:pw@s1:26379/2#insecure").unwrap();
+        let redis = info.redis_connection_info.unwrap();
+        assert_eq!(
+            (
+                redis.db,
+                redis.username.as_deref(),
+                redis.password.as_deref()
+            ),
+            (2, Some("app"), Some("pw"))
+        );
+        assert!(matches!(
+            info.tls_mode,
+            Some(deadpool_redis::sentinel::TlsMode::Insecure)
+        ));
+        let plain = data_node_info("redis://s1:26379").unwrap();
+        assert!(plain.tls_mode.is_none());
+        assert_eq!(plain.redis_connection_info.unwrap().password, None);
     }
 
     #[test]
