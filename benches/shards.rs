@@ -227,21 +227,32 @@ fn tail(path: &Path) -> String {
 // ---------------------------------------------------------------------------
 // Redis figures.
 
-/// One master's figures over the measured window.
-struct MasterFigures {
-    port: u16,
+/// Where the keys are on one master, read once the tool's setup is done (all rooms
+/// created, all users joined) and before the measured window: the tool deletes its
+/// rooms as soon as the window ends.
+#[derive(Clone, Copy, Default)]
+struct KeyCensus {
+    /// Hash slots this master serves (`CLUSTER NODES`, its `myself` line).
+    slots: u64,
     /// Rooms whose keys live here (`…:{live_id}:room` hashes found by `SCAN`).
     rooms: u64,
     /// Keys under the `{global}` hash tag here (all on one master).
     global_keys: u64,
-    /// `DBSIZE` at the end of the window.
+    /// `DBSIZE`.
     keys: u64,
+}
+
+/// One master's figures: the key census, then the measured window.
+struct MasterFigures {
+    port: u16,
+    census: KeyCensus,
     /// `cmdstat_evalsha` calls in the window.
     evalsha_calls: u64,
     /// `cmdstat_evalsha` µs in the window (time inside the scripts).
     evalsha_usec: u64,
-    /// Calls of every command in the window.
-    all_calls: u64,
+    /// Calls of every other command in the window: mostly those run inside the
+    /// scripts (commandstats counts them too, and their µs within the script's).
+    other_calls: u64,
     /// Process CPU (`used_cpu_user + used_cpu_sys`) used in the window, seconds.
     cpu_s: f64,
 }
@@ -250,6 +261,7 @@ struct MasterFigures {
 struct Master {
     port: u16,
     conn: redis::Connection,
+    census: KeyCensus,
     cpu_before: f64,
 }
 
@@ -261,6 +273,7 @@ impl Master {
         Self {
             port,
             conn,
+            census: KeyCensus::default(),
             cpu_before: 0.0,
         }
     }
@@ -292,27 +305,40 @@ impl Master {
         self.cpu_before = self.cpu_s();
     }
 
-    /// The window's figures: CPU first (so the reads below are not counted), then
-    /// commandstats, then the key distribution.
+    /// The window's figures: CPU first (so the read below is not counted), then
+    /// commandstats.
     fn end(&mut self) -> MasterFigures {
         let cpu_s = self.cpu_s() - self.cpu_before;
         let stats = parse_commandstats(&self.info("commandstats"));
         let (evalsha_calls, evalsha_usec) = stats.get("evalsha").copied().unwrap_or((0, 0));
-        let all_calls = stats.values().map(|(calls, _)| calls).sum();
+        let all_calls: u64 = stats.values().map(|(calls, _)| calls).sum();
+        MasterFigures {
+            port: self.port,
+            census: self.census,
+            evalsha_calls,
+            evalsha_usec,
+            other_calls: all_calls - evalsha_calls,
+            cpu_s,
+        }
+    }
+
+    /// Takes the [`KeyCensus`] (before [`begin`](Self::begin): its `SCAN` is not
+    /// part of the window).
+    fn take_census(&mut self) {
         let keys: u64 = redis::cmd("DBSIZE")
             .query(&mut self.conn)
             .unwrap_or_else(|e| panic!("DBSIZE on {}: {e}", self.port));
+        let nodes: String = redis::cmd("CLUSTER")
+            .arg("NODES")
+            .query(&mut self.conn)
+            .unwrap_or_else(|e| panic!("CLUSTER NODES on {}: {e}", self.port));
         let (rooms, global_keys) = self.count_keys();
-        MasterFigures {
-            port: self.port,
+        self.census = KeyCensus {
+            slots: own_slots(&nodes),
             rooms,
             global_keys,
             keys,
-            evalsha_calls,
-            evalsha_usec,
-            all_calls,
-            cpu_s,
-        }
+        };
     }
 
     /// Rooms (room hashes, `…}:room`) and `{global}` keys on this master, by `SCAN`.
@@ -339,6 +365,46 @@ impl Master {
             cursor = next;
         }
     }
+}
+
+/// Slots served by the `myself` node of a `CLUSTER NODES` reply (fields 9 on:
+/// `first-last` ranges or single slots; `[…]` entries are slots in migration).
+fn own_slots(nodes: &str) -> u64 {
+    let Some(line) = nodes.lines().find(|l| {
+        l.split_whitespace()
+            .nth(2)
+            .is_some_and(|flags| flags.split(',').any(|f| f == "myself"))
+    }) else {
+        return 0;
+    };
+    line.split_whitespace()
+        .skip(8)
+        .filter(|r| !r.starts_with('['))
+        .map(|r| match r.split_once('-') {
+            Some((a, b)) => match (a.parse::<u64>(), b.parse::<u64>()) {
+                (Ok(a), Ok(b)) if b >= a => b - a + 1,
+                _ => 0,
+            },
+            None => u64::from(r.parse::<u64>().is_ok()),
+        })
+        .sum()
+}
+
+/// Machine-wide CPU from the first line of `/proc/stat`: (busy, total) in ticks.
+fn machine_cpu_ticks() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let fields: Vec<f64> = stat
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let total: f64 = fields.iter().sum();
+    // idle and iowait are the 4th and 5th fields.
+    let idle = fields.get(3).unwrap_or(&0.0) + fields.get(4).unwrap_or(&0.0);
+    (total - idle, total)
 }
 
 /// `cmdstat_<name>:calls=…,usec=…,…` lines → name → (calls, usec).
@@ -372,6 +438,8 @@ struct ConfigResult {
     liveroom_cpu_s: f64,
     /// CPU seconds the load tool used in the window.
     loadtest_cpu_s: f64,
+    /// Cores busy in the window, machine-wide (every process, also ones not ours).
+    machine_busy_cores: f64,
 }
 
 impl ConfigResult {
@@ -464,6 +532,10 @@ fn run_config(masters: usize, settings: &Settings, bins: &Binaries) -> ConfigRes
             ),
         }
     };
+    // Every room and user exists now; the keys do not change under heartbeats.
+    for m in &mut conns {
+        m.take_census();
+    }
     std::thread::sleep((traffic_start + WARMUP).saturating_duration_since(Instant::now()));
     eprintln!("shards: load {} s…", settings.seconds);
     for m in &mut conns {
@@ -472,12 +544,16 @@ fn run_config(masters: usize, settings: &Settings, bins: &Binaries) -> ConfigRes
     let window_start = Instant::now();
     let liveroom_cpu0 = process_cpu_s(service.pid());
     let loadtest_cpu0 = process_cpu_s(tool.pid());
+    let machine0 = machine_cpu_ticks();
     let window_end = traffic_start + WARMUP + Duration::from_secs(settings.seconds);
     std::thread::sleep(window_end.saturating_duration_since(Instant::now()));
     let liveroom_cpu_s = process_cpu_s(service.pid()) - liveroom_cpu0;
     let loadtest_cpu_s = process_cpu_s(tool.pid()) - loadtest_cpu0;
+    let machine1 = machine_cpu_ticks();
     let per_master: Vec<MasterFigures> = conns.iter_mut().map(Master::end).collect();
     let window_s = window_start.elapsed().as_secs_f64();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let machine_busy_cores = cores * (machine1.0 - machine0.0) / (machine1.1 - machine0.1).max(1.0);
 
     let mut out = String::new();
     tool.child
@@ -511,6 +587,7 @@ fn run_config(masters: usize, settings: &Settings, bins: &Binaries) -> ConfigRes
         report,
         liveroom_cpu_s,
         loadtest_cpu_s,
+        machine_busy_cores,
     }
 }
 
@@ -557,10 +634,9 @@ fn viewers_per_core(usec_per_heartbeat: f64) -> f64 {
 }
 
 fn print_config(r: &ConfigResult, s: &Settings) {
-    let (keys, calls) = (
-        r.per_master.iter().map(|m| m.keys).sum::<u64>(),
-        r.total_calls(),
-    );
+    let census = |f: fn(&KeyCensus) -> u64| r.per_master.iter().map(|m| f(&m.census)).sum();
+    let (keys, calls): (u64, u64) = (census(|c| c.keys), r.total_calls());
+    let other_calls: u64 = r.per_master.iter().map(|m| m.other_calls).sum();
     let lat = &r.report["latency_ms"];
     println!();
     println!(
@@ -574,18 +650,20 @@ fn print_config(r: &ConfigResult, s: &Settings) {
     );
     println!();
     println!(
-        "| master | rooms | `{{global}}` keys | keys (DBSIZE) | key share | EVALSHA calls | call share \
-         | µs/EVALSHA (commandstats) | Redis CPU s (process) | CPU µs/EVALSHA (process) | CPU per s of run |"
+        "| master | slots | rooms | `{{global}}` keys | keys (DBSIZE) | key share | EVALSHA calls \
+         | call share | µs/EVALSHA (commandstats) | Redis CPU s (process) \
+         | CPU µs/EVALSHA (process) | CPU per s of run |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for m in &r.per_master {
         println!(
-            "| :{} | {} | {} | {} | {} | {} | {} | {} | {:.3} | {} | {} |",
+            "| :{} | {} | {} | {} | {} | {} | {} | {} | {} | {:.3} | {} | {} |",
             m.port,
-            m.rooms,
-            m.global_keys,
-            m.keys,
-            pct(m.keys as f64, keys as f64),
+            m.census.slots,
+            m.census.rooms,
+            m.census.global_keys,
+            m.census.keys,
+            pct(m.census.keys as f64, keys as f64),
             m.evalsha_calls,
             pct(m.evalsha_calls as f64, calls as f64),
             ratio(m.evalsha_usec as f64, m.evalsha_calls as f64, 2),
@@ -595,20 +673,22 @@ fn print_config(r: &ConfigResult, s: &Settings) {
         );
     }
     println!(
-        "| **all** | {} | {} | {keys} | 100% | {calls} | 100% | {} | {:.3} | {} | {} |",
-        r.per_master.iter().map(|m| m.rooms).sum::<u64>(),
-        r.per_master.iter().map(|m| m.global_keys).sum::<u64>(),
+        "| **all** | {} | {} | {} | {keys} | 100% | {calls} | 100% | {} | {:.3} | {} | {} |",
+        census(|c| c.slots),
+        census(|c| c.rooms),
+        census(|c| c.global_keys),
         ratio(r.total_usec() as f64, calls as f64, 2),
         r.total_cpu_s(),
         ratio(r.total_cpu_s() * 1e6, calls as f64, 2),
         pct(r.total_cpu_s(), r.window_s),
     );
     println!();
-    let other_calls: u64 = r
-        .per_master
-        .iter()
-        .map(|m| m.all_calls - m.evalsha_calls)
-        .sum();
+    println!(
+        "Keys counted after setup, before the window (users' profiles spread by user id, \
+         rooms by live id; `{{global}}` is one slot). \"CPU per s of run\" is the share of \
+         one core."
+    );
+    println!();
     println!("| total | value |");
     println!("|---|---|");
     println!(
@@ -618,7 +698,7 @@ fn print_config(r: &ConfigResult, s: &Settings) {
         r.report["duration_s"].as_f64().unwrap_or(0.0)
     );
     println!(
-        "| errors | {} (errors_by_status {}, transport {}) |",
+        "| errors | {} (by status {}, transport {}) |",
         r.report["errors"], r.report["errors_by_status"], r.report["transport_errors"]
     );
     println!(
@@ -626,14 +706,20 @@ fn print_config(r: &ConfigResult, s: &Settings) {
         lat["p50"], lat["p99"], lat["max"]
     );
     println!(
-        "| EVALSHA calls ÷ heartbeats (the rest: reaper sweeps, anchors' beats) | {} |",
+        "| EVALSHA calls ÷ heartbeats (the extra: reaper sweeps, anchors' beats) | {} |",
         ratio(calls as f64, r.heartbeats(), 4)
     );
-    println!("| other Redis commands in the window (all masters) | {other_calls} |");
     println!(
-        "| liveroom replica CPU / load tool CPU per s of run | {} / {} |",
-        pct(r.liveroom_cpu_s, r.window_s),
-        pct(r.loadtest_cpu_s, r.window_s)
+        "| other commands ÷ EVALSHA calls (mostly the 4 inside each heartbeat script) | {} |",
+        ratio(other_calls as f64, calls as f64, 2)
+    );
+    println!(
+        "| CPU per s of run: liveroom replica / load tool / all Redis masters / whole machine | \
+         {:.2} / {:.2} / {:.2} / {:.2} cores |",
+        r.liveroom_cpu_s / r.window_s,
+        r.loadtest_cpu_s / r.window_s,
+        r.total_cpu_s() / r.window_s,
+        r.machine_busy_cores
     );
     if let Some(notes) = r.report["notes"].as_array().filter(|n| !n.is_empty()) {
         println!("| load tool notes | {notes:?} |");
@@ -684,12 +770,12 @@ fn print_summary(results: &[ConfigResult]) {
         )
     );
     println!(
-        "| all masters: Redis CPU per second of run | {} | {} |",
+        "| all masters: Redis CPU per second of run (share of one core) | {} | {} |",
         pct(one.total_cpu_s(), one.window_s),
         pct(three.total_cpu_s(), three.window_s)
     );
     println!(
-        "| liveroom replica CPU per second of run | {} | {} |",
+        "| liveroom replica CPU per second of run (share of one core) | {} | {} |",
         pct(one.liveroom_cpu_s, one.window_s),
         pct(three.liveroom_cpu_s, three.window_s)
     );

@@ -33,6 +33,7 @@ fn shared_cluster() -> &'static (String, Vec<u16>) {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || match RedisCluster::start(3, 0) {
             Ok(cluster) => {
+                let _ = SHARED_DIR.set(cluster.dir().to_owned());
                 let _ = tx.send(Ok((cluster.url_list(), cluster.master_ports())));
                 loop {
                     std::thread::park();
@@ -42,10 +43,26 @@ fn shared_cluster() -> &'static (String, Vec<u16>) {
                 let _ = tx.send(Err(e));
             }
         });
-        rx.recv()
+        let started = rx
+            .recv()
             .expect("cluster thread")
-            .unwrap_or_else(|e| panic!("cannot start the test cluster: {e}"))
+            .unwrap_or_else(|e| panic!("cannot start the test cluster: {e}"));
+        // The cluster is never dropped (its thread parks until the process exits), so
+        // its directory (node files, logs) is removed at exit instead.
+        // SAFETY: registers a plain `extern "C" fn` without arguments.
+        unsafe {
+            libc::atexit(remove_shared_dir);
+        }
+        started
     })
+}
+
+static SHARED_DIR: OnceLock<std::path::PathBuf> = OnceLock::new();
+
+extern "C" fn remove_shared_dir() {
+    if let Some(dir) = SHARED_DIR.get() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
 
 /// The Redis a test runs on: a private server, or the shared cluster under a key
