@@ -31,7 +31,7 @@
 //! reaper take these steps on every deployment; join and start only on Cluster):
 //!
 //! - **join** (room B, user in room A): 1. `join_room.lua` on B (present, PV/UV);
-//!   2. `ZADD` B to the active index; 3. `ensure_profile.lua` on the user's slot
+//!   then, concurrently, 2. `ZADD` B to the active index and 3. `ensure_profile.lua` on the user's slot
 //!   points it at B and returns A; 4. *settle* A (out) and B (in): remove or restore
 //!   the presence, then re-read the pointer, and redo the opposite when a concurrent
 //!   join moved it meanwhile. Every presence change is confirmed by a later pointer
@@ -819,13 +819,17 @@ impl Store {
             return self.join_room_single(live_id, user).await;
         }
         let raw = self.room_join(live_id, &user.sub, true).await?;
-        redis::cmd("ZADD")
-            .arg(self.keys.active_index())
-            .arg(raw.now_ms)
-            .arg(live_id)
-            .query_async::<()>(&mut self.conn.clone())
-            .await?;
-        self.point_user_at(user, live_id).await?;
+        let listed = async {
+            redis::cmd("ZADD")
+                .arg(self.keys.active_index())
+                .arg(raw.now_ms)
+                .arg(live_id)
+                .query_async::<()>(&mut self.conn.clone())
+                .await
+                .map_err(ApiError::from)
+        };
+        let (listed, pointed) = tokio::join!(listed, self.point_user_at(user, live_id));
+        listed.and(pointed)?;
         Ok(raw)
     }
 

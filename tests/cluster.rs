@@ -245,17 +245,49 @@ fn check_resumed(record: &[(u128, u16, i64)], tail: usize) -> (usize, usize, u12
     (record.len(), failures, longest)
 }
 
+/// Heartbeat traffic on a live room: stopped and checked by [`Traffic::finish`].
+struct Traffic {
+    stop: Arc<AtomicBool>,
+    load: tokio::task::JoinHandle<Vec<(u128, u16, i64)>>,
+}
+
+/// `anchor` creates and starts a room titled `title`, eight viewers join, the replica
+/// catches up (300 ms), and traffic (theirs and the anchor's beats) runs for 500 ms.
+async fn room_under_traffic(app: &Arc<TestApp>, title: &str) -> (String, Traffic) {
+    let id = app.live_room("anchor", title).await;
+    let mut users: Vec<String> = (0..8).map(|i| format!("v{i}")).collect();
+    for u in &users {
+        app.join(u, &id).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    users.push("anchor".into());
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = traffic(app.clone(), id.clone(), users, stop.clone());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    (id, Traffic { stop, load })
+}
+
+impl Traffic {
+    /// Lets the traffic run `settle` longer, stops it and checks that it resumed
+    /// (the last `tail` requests succeeded; see [`check_resumed`]). Prints and
+    /// returns (requests, failures, longest outage ms).
+    async fn finish(self, settle: Duration, tail: usize) -> (usize, usize, u128) {
+        tokio::time::sleep(settle).await;
+        self.stop.store(true, Ordering::SeqCst);
+        let record = self.load.await.unwrap();
+        let (requests, failures, longest) = check_resumed(&record, tail);
+        eprintln!("{requests} requests, {failures} failed, longest outage {longest} ms");
+        (requests, failures, longest)
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_master_failover_during_traffic_resumes_and_reloads_scripts() {
     let cluster = RedisCluster::start(3, 1).expect("cluster");
     let masters = cluster.master_ports();
     let target = RedisTarget::parse(RedisMode::Cluster, &cluster.url_list(), "").unwrap();
     let app = Arc::new(app_on(target, masters.clone()).await);
-    let id = app.live_room("anchor", "failover").await;
-    let users: Vec<String> = (0..8).map(|i| format!("v{i}")).collect();
-    for u in &users {
-        app.join(u, &id).await;
-    }
+    let (id, load) = room_under_traffic(&app, "failover").await;
     let old_master = owner(&masters, &app.store.keys().room(&id).room).await;
     let replica = cluster.replica_ports(old_master)[0];
     // The replica never ran a script of ours: flush its cache to be sure, so the new
@@ -265,12 +297,6 @@ async fn cluster_master_failover_during_traffic_resumes_and_reloads_scripts() {
         .query_async::<()>(&mut node(replica).await)
         .await
         .unwrap();
-
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut beating = users.clone();
-    beating.push("anchor".into());
-    let load = traffic(app.clone(), id.clone(), beating, stop.clone());
-    tokio::time::sleep(Duration::from_millis(500)).await;
     let began = Instant::now();
     let new_master = tokio::task::block_in_place(|| cluster.failover(old_master)).unwrap();
     eprintln!(
@@ -278,11 +304,7 @@ async fn cluster_master_failover_during_traffic_resumes_and_reloads_scripts() {
         began.elapsed()
     );
     assert_eq!(new_master, replica);
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    stop.store(true, Ordering::SeqCst);
-    let record = load.await.unwrap();
-    let (requests, failures, longest) = check_resumed(&record, 50);
-    eprintln!("{requests} requests, {failures} failed, longest outage {longest} ms");
+    load.finish(Duration::from_secs(2), 50).await;
 
     // The scripts run on the new master (loaded again on NOSCRIPT).
     let sha = redis::Script::new(include_str!("../lua/heartbeat.lua"))
@@ -310,16 +332,7 @@ async fn sentinel_failover_during_traffic_resumes_on_the_new_master() {
         RedisTarget::parse(RedisMode::Sentinel, &sentinels.url_list(), "liveroom").unwrap();
     let old_master = sentinels.master_port().unwrap();
     let app = Arc::new(app_on(target, vec![old_master]).await);
-    let id = app.live_room("anchor", "sentinel").await;
-    let users: Vec<String> = (0..8).map(|i| format!("v{i}")).collect();
-    for u in &users {
-        app.join(u, &id).await;
-    }
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut beating = users.clone();
-    beating.push("anchor".into());
-    let load = traffic(app.clone(), id.clone(), beating, stop.clone());
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (id, load) = room_under_traffic(&app, "sentinel").await;
     let began = Instant::now();
     let new_master = tokio::task::block_in_place(|| sentinels.failover()).unwrap();
     eprintln!(
@@ -327,11 +340,7 @@ async fn sentinel_failover_during_traffic_resumes_on_the_new_master() {
         began.elapsed()
     );
     assert_ne!(new_master, old_master);
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    stop.store(true, Ordering::SeqCst);
-    let record = load.await.unwrap();
-    let (requests, failures, longest) = check_resumed(&record, 50);
-    eprintln!("{requests} requests, {failures} failed, longest outage {longest} ms");
+    load.finish(Duration::from_secs(2), 50).await;
 
     // Writes after the failover went to the new master.
     let r = app
@@ -369,18 +378,9 @@ async fn cluster_master_killed_during_traffic_fails_over_on_its_own() {
     let masters = cluster.master_ports();
     let target = RedisTarget::parse(RedisMode::Cluster, &cluster.url_list(), "").unwrap();
     let app = Arc::new(app_on(target, masters.clone()).await);
-    let id = app.live_room("anchor", "kill -9").await;
-    let users: Vec<String> = (0..8).map(|i| format!("v{i}")).collect();
-    for u in &users {
-        app.join(u, &id).await;
-    }
+    let (id, load) = room_under_traffic(&app, "kill -9").await;
     let old_master = owner(&masters, &app.store.keys().room(&id).room).await;
     let replica = cluster.replica_ports(old_master)[0];
-    let mut beating = users.clone();
-    beating.push("anchor".into());
-    let stop = Arc::new(AtomicBool::new(false));
-    let load = traffic(app.clone(), id.clone(), beating, stop.clone());
-    tokio::time::sleep(Duration::from_millis(500)).await;
     let killed = Instant::now();
     cluster.node_mut(old_master).unwrap().kill();
     // No operator action: the replica is elected once the node timeout (2 s) passes.
@@ -395,11 +395,7 @@ async fn cluster_master_killed_during_traffic_fails_over_on_its_own() {
     );
     // Traffic resumes: beats that lost their presence to the outage are answered by
     // the traffic's own rejoins, as a client would.
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    stop.store(true, Ordering::SeqCst);
-    let record = load.await.unwrap();
-    let (requests, failures, longest) = check_resumed(&record, 30);
-    eprintln!("{requests} requests, {failures} failed, longest outage {longest} ms");
+    let (_, failures, _) = load.finish(Duration::from_secs(4), 30).await;
     assert!(failures > 0, "a killed master went unnoticed?");
     let info = app.info("x", &id).await;
     assert_eq!(info["live_status"], 1, "{info}");
@@ -412,18 +408,7 @@ async fn sentinel_master_killed_during_traffic_fails_over_on_its_own() {
         RedisTarget::parse(RedisMode::Sentinel, &sentinels.url_list(), "liveroom").unwrap();
     let old_master = sentinels.master_port().unwrap();
     let app = Arc::new(app_on(target, vec![old_master]).await);
-    let id = app.live_room("anchor", "sentinel kill -9").await;
-    let users: Vec<String> = (0..8).map(|i| format!("v{i}")).collect();
-    for u in &users {
-        app.join(u, &id).await;
-    }
-    // Let the replica catch up, so the room survives the loss of the master.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut beating = users.clone();
-    beating.push("anchor".into());
-    let stop = Arc::new(AtomicBool::new(false));
-    let load = traffic(app.clone(), id.clone(), beating, stop.clone());
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (id, load) = room_under_traffic(&app, "sentinel kill -9").await;
     let killed = Instant::now();
     sentinels.node_mut(old_master).unwrap().kill();
     // No operator action: the sentinels agree the master is down (1 s) and elect.
@@ -436,11 +421,7 @@ async fn sentinel_master_killed_during_traffic_fails_over_on_its_own() {
         "sentinels moved the master {:?} after kill -9",
         killed.elapsed()
     );
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    stop.store(true, Ordering::SeqCst);
-    let record = load.await.unwrap();
-    let (requests, failures, longest) = check_resumed(&record, 30);
-    eprintln!("{requests} requests, {failures} failed, longest outage {longest} ms");
+    let (_, failures, _) = load.finish(Duration::from_secs(4), 30).await;
     assert!(failures > 0, "a killed master went unnoticed?");
     let info = app.info("x", &id).await;
     assert_eq!(info["live_status"], 1, "{info}");
