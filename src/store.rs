@@ -1273,10 +1273,23 @@ impl Store {
                     .arg(batch),
             )
             .await?;
-        let [expired, offline, ended, more, remaining, idle, created_ms] = reply[..] else {
+        let [
+            expired,
+            offline,
+            ended,
+            more,
+            remaining,
+            idle,
+            created_ms,
+            status,
+        ] = reply[..]
+        else {
             return Err(malformed("sweep"));
         };
-        if ended == 1 {
+        // An ended room leaves the live index when this step ended it, and again
+        // (idempotent) before it leaves the active index: if the first update failed,
+        // the room is still visited, so the live list heals by then at the latest.
+        if ended == 1 || (status == 2 && idle == 1) {
             self.index_ended(live_id, created_ms).await?;
         }
         if idle == 1 {

@@ -446,3 +446,34 @@ async fn leave_racing_expiry_counts_zero_and_records_one_event() {
         }
     }
 }
+
+/// The reaper ended a room but its live-index update was lost (simulated: the room
+/// put back into the live and active indexes): the next sweep takes it out of the
+/// live list before dropping it from the active index.
+#[tokio::test]
+async fn an_ended_room_left_in_the_live_index_heals_on_the_next_sweep() {
+    let app = TestApp::start_with(|c| c.member_timeout = Duration::from_secs(1)).await;
+    let id = app.live_room("anchor", "heal").await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let store = store_for(&app.redis).await;
+    let first = sweep_once(&store, Duration::from_millis(1), || true)
+        .await
+        .unwrap();
+    assert_eq!(first.rooms_ended, 1);
+    let (live, active) = (
+        app.store.keys().live_index(),
+        app.store.keys().active_index(),
+    );
+    app.redis_cmd::<()>(&["ZADD", &live, "1", &id]).await;
+    app.redis_cmd::<()>(&["ZADD", &active, "1", &id]).await;
+    let list = app.get("x", "/client/live/room/list").await.ok();
+    assert_eq!(list.data()["total_count"], 1, "the simulated stale entry");
+    sweep_once(&store, Duration::from_millis(1), || true)
+        .await
+        .unwrap();
+    let in_live: Option<f64> = app.redis_cmd(&["ZSCORE", &live, &id]).await;
+    let in_active: Option<f64> = app.redis_cmd(&["ZSCORE", &active, &id]).await;
+    assert_eq!((in_live, in_active), (None, None));
+    let list = app.get("x", "/client/live/room/list").await.ok();
+    assert_eq!(list.data()["total_count"], 0);
+}
