@@ -16,13 +16,14 @@
 -- KEYS[1] room hash, KEYS[2] presence zset, KEYS[3] joined zset, KEYS[4] event stream.
 -- ARGV[1] member timeout (ms), ARGV[2] anchor close-after (ms), ARGV[3] batch size.
 -- Returns { expired, anchor_offline (0/1), ended (0/1), more (1 when the batch was full),
---   members left in the presence set, idle (0/1), created_ms, live_status after the step }.
+--   members left in the presence set, idle (0/1), created_ms, live_status after the
+--   step (-1: the room does not exist) }.
 -- Cost: O(batch * log N).
 local timeout_ms, close_after_ms, batch =
   tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local room = redis.call('HMGET', KEYS[1], 'anchor', 'live_status', 'created_ms',
   'anchor_absent_since_ms')
-if not room[1] then return { 0, 0, 0, 0, 0, 1, 0, 0 } end
+if not room[1] then return { 0, 0, 0, 0, 0, 1, 0, -1 } end
 local now = now_ms()
 local cutoff = now - timeout_ms
 local anchor, status = room[1], tonumber(room[2])

@@ -125,7 +125,11 @@ impl From<redis::RedisError> for ApiError {
                 | ErrorKind::MasterNameNotFoundBySentinel
                 | ErrorKind::NoValidReplicasFoundBySentinel
         );
+        // `min-replicas-to-write` not met: the master refuses writes until a replica
+        // is back, a failover-time condition too.
+        let no_replicas = err.code() == Some("NOREPLICAS");
         if failing_over
+            || no_replicas
             || err.is_timeout()
             || err.is_connection_dropped()
             || err.is_connection_refusal()
@@ -259,6 +263,7 @@ mod tests {
             "TRYAGAIN Multiple keys request during rehashing of slot",
             "LOADING Redis is loading the dataset in memory",
             "MOVED 3999 127.0.0.1:6381",
+            "NOREPLICAS Not enough good replicas to write.",
         ] {
             let err = ApiError::from(server_error(reply));
             assert_eq!(err.code(), 50300, "{reply}: {err:?}");

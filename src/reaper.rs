@@ -50,6 +50,8 @@ pub struct SweepReport {
     /// Members left in the visited rooms' presence sets (present, or stale beyond
     /// what this sweep removed).
     pub members_remaining: u64,
+    /// Rooms whose step failed (logged; visited again by the next sweep).
+    pub rooms_failed: u64,
 }
 
 /// One full sweep over the active room index, in bounded batches. Safe to run from
@@ -75,7 +77,16 @@ pub async fn sweep_once(
             .await;
             let mut again = Vec::new();
             for (id, result) in pending.into_iter().zip(results) {
-                let step = result?;
+                // One room's error (e.g. its master failing over) must not stop the
+                // sweep of every other room: count it, log it, visit it next sweep.
+                let step = match result {
+                    Ok(step) => step,
+                    Err(err) => {
+                        tracing::warn!(live_id = %id, error = %err, "reaper: room sweep failed");
+                        report.rooms_failed += 1;
+                        continue;
+                    }
+                };
                 report.members_expired += step.expired;
                 report.anchors_offline += step.anchor_offline;
                 report.rooms_ended += step.ended;
@@ -142,7 +153,12 @@ pub async fn run(store: Store, config: ReaperConfig, shutdown: watch::Receiver<b
                     Ok(report) => {
                         record_sweep(&store, &report, started.elapsed()).await;
                         let took_ms = started.elapsed().as_millis() as u64;
-                        if report.members_expired + report.anchors_offline + report.rooms_ended > 0
+                        if report.rooms_failed > 0 {
+                            tracing::warn!(?report, took_ms, "sweep skipped rooms after errors");
+                        } else if report.members_expired
+                            + report.anchors_offline
+                            + report.rooms_ended
+                            > 0
                         {
                             tracing::info!(?report, took_ms, "sweep");
                         } else {

@@ -193,6 +193,8 @@ pub struct Scripts {
     clear_room: Script,
     join_room_single: Script,
     start_room_single: Script,
+    leave_room_single: Script,
+    index_room: Script,
     lease_renew: Script,
     lease_release: Script,
 }
@@ -217,12 +219,14 @@ impl Scripts {
             clear_room: lua!("clear_room.lua"),
             join_room_single: lua!(single "join_room_single.lua"),
             start_room_single: lua!(single "start_room_single.lua"),
+            leave_room_single: lua!(single "leave_room_single.lua"),
+            index_room: lua!("index_room.lua"),
             lease_renew: lua!("lease_renew.lua"),
             lease_release: lua!("lease_release.lua"),
         }
     }
 
-    fn all(&self) -> [&Script; 18] {
+    fn all(&self) -> [&Script; 20] {
         [
             &self.create_room,
             &self.get_room,
@@ -240,6 +244,8 @@ impl Scripts {
             &self.clear_room,
             &self.join_room_single,
             &self.start_room_single,
+            &self.leave_room_single,
+            &self.index_room,
             &self.lease_renew,
             &self.lease_release,
         ]
@@ -280,6 +286,33 @@ pub enum RoomIndex {
     Live,
     /// All rooms, live first then newest (SPEC §5 #6, empty keyword).
     All,
+}
+
+/// A change to a room's index entries (`lua/index_room.lua`).
+#[derive(Debug, Clone, Copy)]
+enum IndexOp {
+    /// Listed in search, the anchor's set and the term sets.
+    Create,
+    /// In the live index, ranked live in search.
+    Live,
+    /// Out of the live index, ranked not live in search.
+    Ended,
+    /// Out of every index.
+    Delete,
+    /// Found missing by the reaper: out of the live, search and active indexes.
+    Gone,
+}
+
+impl IndexOp {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::Live => "live",
+            Self::Ended => "ended",
+            Self::Delete => "delete",
+            Self::Gone => "gone",
+        }
+    }
 }
 
 /// A search candidate's sort data.
@@ -564,25 +597,28 @@ impl Store {
             .arg(self.member_timeout_ms);
         let reply: Value = self.invoke("create_room", &inv).await?;
         let raw = first_room(checked(reply, FORBIDDEN_ANCHOR, "room id already taken")?)?;
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .zadd(
-                self.keys.search_index(),
+        let listed = self
+            .index(
+                IndexOp::Create,
                 live_id,
-                raw.number("created_ms") as f64,
+                Some((&anchor.sub, &room.title)),
+                raw.number("created_ms"),
+                0,
             )
-            .ignore()
-            .sadd(self.keys.anchor_index(&anchor.sub), live_id)
-            .ignore();
-        for term in crate::search::title_terms(&room.title) {
-            pipe.sadd(self.keys.term_index(&term), live_id).ignore();
-        }
-        if let Err(err) = pipe.query_async::<()>(&mut self.conn.clone()).await {
+            .await;
+        if let Err(err) = listed {
             // Best effort: take the room away again rather than leave it unlisted.
+            let _ = self.delete_script(live_id, &anchor.sub).await;
             let _ = self
-                .unindex_and_delete(live_id, &anchor.sub, &room.title)
+                .index(
+                    IndexOp::Delete,
+                    live_id,
+                    Some((&anchor.sub, &room.title)),
+                    0,
+                    0,
+                )
                 .await;
-            return Err(err.into());
+            return Err(err);
         }
         Ok(raw)
     }
@@ -629,6 +665,25 @@ impl Store {
             return self.start_room_single(live_id, user).await;
         }
         let rk = self.keys.room(live_id);
+        // Checked before anything is written (a refused start writes nothing), then
+        // listed for the reaper first: should a later step fail, a live room is still
+        // visited (and ended if its anchor stays away); a stray entry is dropped as idle.
+        let (anchor, status): (Option<String>, Option<u8>) = redis::cmd("HMGET")
+            .arg(&rk.room)
+            .arg(&["anchor", "live_status"])
+            .query_async(&mut self.conn.clone())
+            .await?;
+        match (anchor, status) {
+            (None, _) => return Err(ApiError::RoomNotFound),
+            (Some(a), _) if a != user.sub => {
+                return Err(ApiError::Forbidden("only the room's anchor may start it"));
+            }
+            (_, Some(2)) => {
+                return Err(ApiError::Conflict("room has ended and cannot start again"));
+            }
+            _ => {}
+        }
+        self.mark_active(live_id).await?;
         let reply: Value = self
             .invoke(
                 "start_room",
@@ -652,20 +707,19 @@ impl Store {
         let raw = raw_room(items.next().ok_or_else(|| malformed("start view"))?)?;
         let started_ms = int(&items.next().ok_or_else(|| malformed("started_ms"))?)?;
         let created_ms = int(&items.next().ok_or_else(|| malformed("created_ms"))?)?;
-        redis::pipe()
-            .atomic()
-            .zadd(self.keys.live_index(), live_id, started_ms as f64)
-            .ignore()
-            .zadd(
-                self.keys.search_index(),
-                live_id,
-                created_ms as f64 + LIVE_BIT,
-            )
-            .ignore()
-            .zadd(self.keys.active_index(), live_id, raw.now_ms as f64)
-            .ignore()
-            .query_async::<()>(&mut self.conn.clone())
+        self.index(IndexOp::Live, live_id, None, created_ms, started_ms)
             .await?;
+        // A stop that ran between the script and the index step has already taken
+        // the room out of the live index; re-check so this step does not undo it.
+        let status: Option<u8> = redis::cmd("HGET")
+            .arg(&rk.room)
+            .arg("live_status")
+            .query_async(&mut self.conn.clone())
+            .await?;
+        if status != Some(1) {
+            self.index(IndexOp::Ended, live_id, None, created_ms, 0)
+                .await?;
+        }
         self.point_user_at(user, live_id).await?;
         Ok(raw)
     }
@@ -722,7 +776,9 @@ impl Store {
             (_, Some(1)) => {}
             _ => return Err(ApiError::Conflict("room is not live")),
         }
-        self.index_ended(live_id, created.unwrap_or(0)).await?;
+        let created = created.unwrap_or(0);
+        self.index(IndexOp::Ended, live_id, None, created, 0)
+            .await?;
         let reply: Value = self
             .invoke(
                 "stop_room",
@@ -738,20 +794,9 @@ impl Store {
             "only the room's anchor may stop it",
             "room is not live",
         )?;
-        Ok(())
-    }
-
-    /// An ended room leaves the live index and ranks as not live in search.
-    async fn index_ended(&self, live_id: &str, created_ms: i64) -> Result<(), ApiError> {
-        redis::pipe()
-            .atomic()
-            .zrem(self.keys.live_index(), live_id)
-            .ignore()
-            .zadd(self.keys.search_index(), live_id, created_ms as f64)
-            .ignore()
-            .query_async::<()>(&mut self.conn.clone())
-            .await?;
-        Ok(())
+        // Again, after the room ended: a start racing this stop may have listed it
+        // in between (start re-checks too; both orders end unlisted).
+        self.index(IndexOp::Ended, live_id, None, created, 0).await
     }
 
     /// Deletes a room and all its state: checks it, takes it out of every index, then
@@ -772,26 +817,22 @@ impl Store {
         }
     }
 
+    /// Out of every index, the room's keys deleted, then out of every index again (a
+    /// start racing the delete may have listed it in between).
     async fn unindex_and_delete(
         &self,
         live_id: &str,
         anchor: &str,
         title: &str,
     ) -> Result<(), ApiError> {
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .zrem(self.keys.live_index(), live_id)
-            .ignore()
-            .zrem(self.keys.search_index(), live_id)
-            .ignore()
-            .zrem(self.keys.active_index(), live_id)
-            .ignore()
-            .srem(self.keys.anchor_index(anchor), live_id)
-            .ignore();
-        for term in crate::search::title_terms(title) {
-            pipe.srem(self.keys.term_index(&term), live_id).ignore();
-        }
-        pipe.query_async::<()>(&mut self.conn.clone()).await?;
+        let all = Some((anchor, title));
+        self.index(IndexOp::Delete, live_id, all, 0, 0).await?;
+        self.delete_script(live_id, anchor).await?;
+        self.index(IndexOp::Delete, live_id, all, 0, 0).await
+    }
+
+    /// `lua/delete_room.lua`: the room's keys, if `anchor` is its anchor.
+    async fn delete_script(&self, live_id: &str, anchor: &str) -> Result<(), ApiError> {
         let rk = self.keys.room(live_id);
         let reply: Value = self
             .invoke(
@@ -810,6 +851,49 @@ impl Store {
         Ok(())
     }
 
+    /// `lua/index_room.lua`: one change to a room's index entries (`{global}` slot).
+    /// `listing` = (anchor, title) for create and delete (the anchor's set and the
+    /// title's term sets). Times in ms.
+    async fn index(
+        &self,
+        op: IndexOp,
+        live_id: &str,
+        listing: Option<(&str, &str)>,
+        created_ms: i64,
+        started_ms: i64,
+    ) -> Result<(), ApiError> {
+        let mut inv = self.scripts.index_room.prepare_invoke();
+        inv.key(self.keys.live_index())
+            .key(self.keys.search_index())
+            .key(self.keys.active_index());
+        if let Some((anchor, title)) = listing {
+            inv.key(self.keys.anchor_index(anchor));
+            for term in crate::search::title_terms(title) {
+                inv.key(self.keys.term_index(&term));
+            }
+        }
+        inv.arg(op.name())
+            .arg(live_id)
+            .arg(created_ms)
+            .arg(started_ms);
+        let _: i64 = self.invoke("index_room", &inv).await?;
+        Ok(())
+    }
+
+    /// `ZADD` to the active index (the reaper visits the room), score = now (ms).
+    async fn mark_active(&self, live_id: &str) -> Result<(), ApiError> {
+        let (secs, micros): (i64, i64) = redis::cmd("TIME")
+            .query_async(&mut self.conn.clone())
+            .await?;
+        redis::cmd("ZADD")
+            .arg(self.keys.active_index())
+            .arg(secs * 1000 + micros / 1000)
+            .arg(live_id)
+            .query_async::<()>(&mut self.conn.clone())
+            .await?;
+        Ok(())
+    }
+
     /// Joins a room (SPEC §5 #8): present in it, listed for the reaper, and out of
     /// the previous room — the join protocol in the module docs. One room per user
     /// holds once every join of a user has returned, however they interleave (the
@@ -819,17 +903,7 @@ impl Store {
             return self.join_room_single(live_id, user).await;
         }
         let raw = self.room_join(live_id, &user.sub, true).await?;
-        let listed = async {
-            redis::cmd("ZADD")
-                .arg(self.keys.active_index())
-                .arg(raw.now_ms)
-                .arg(live_id)
-                .query_async::<()>(&mut self.conn.clone())
-                .await
-                .map_err(ApiError::from)
-        };
-        let (listed, pointed) = tokio::join!(listed, self.point_user_at(user, live_id));
-        listed.and(pointed)?;
+        self.point_user_at(user, live_id).await?;
         Ok(raw)
     }
 
@@ -902,34 +976,45 @@ impl Store {
     }
 
     /// Brings the user's presence in `live_id` in line with its pointer: restores it
-    /// (`present`) or removes it, then re-reads the pointer; when a concurrent join
-    /// moved the pointer in between, does the opposite and checks again. Every
-    /// action on a room is thus confirmed by a later pointer read, so once all joins
-    /// of a user have returned it is present exactly where its pointer says. Bounded
-    /// to three rounds: a longer race is left to the member timeout (the client
-    /// heartbeats only its latest room).
-    async fn settle(
+    /// (`present`) or removes it, then [confirms](Store::confirm) against the pointer.
+    async fn settle(&self, user_id: &str, live_id: &str, present: bool) -> Result<(), ApiError> {
+        self.act(user_id, live_id, present).await?;
+        self.confirm(user_id, live_id, present).await
+    }
+
+    /// Re-reads the pointer after an action that left the user `present` in
+    /// `live_id` or not; when a concurrent join or leave moved the pointer in between,
+    /// does the opposite and reads again. Every action on a room is thus followed by
+    /// a pointer read, so once all requests of a user have returned it is present
+    /// exactly where its pointer says. Bounded to three rounds (the last one acts on
+    /// its read without another); a longer race is left to the member timeout.
+    async fn confirm(
         &self,
         user_id: &str,
         live_id: &str,
         mut present: bool,
     ) -> Result<(), ApiError> {
         for _ in 0..3 {
-            if present {
-                match self.room_join(live_id, user_id, false).await {
-                    Ok(_) | Err(ApiError::RoomNotFound) | Err(ApiError::Conflict(_)) => {}
-                    Err(e) => return Err(e),
-                }
-            } else {
-                self.room_leave(live_id, user_id).await?;
-            }
             let pointed = self.pointer(user_id).await? == live_id;
             if pointed == present {
                 return Ok(());
             }
             present = pointed;
+            self.act(user_id, live_id, present).await?;
         }
         Ok(())
+    }
+
+    /// Restores (and lists for the reaper) or removes the user's presence in a room.
+    async fn act(&self, user_id: &str, live_id: &str, present: bool) -> Result<(), ApiError> {
+        if !present {
+            return self.room_leave(live_id, user_id).await;
+        }
+        match self.room_join(live_id, user_id, false).await {
+            Ok(_) => self.mark_active(live_id).await,
+            Err(ApiError::RoomNotFound) | Err(ApiError::Conflict(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// The room the user was last pointed at ("" when none).
@@ -969,20 +1054,45 @@ impl Store {
         Ok(())
     }
 
-    /// Leaves a room (`lua/leave_room.lua`), then drops the user's pointer to it
-    /// (`lua/clear_room.lua`) unless the user has moved on.
+    /// Leaves a room (SPEC §5 #9). One Redis: `lua/leave_room_single.lua` removes the
+    /// presence and the user's pointer to the room at once. Cluster: the pointer is
+    /// dropped first (`lua/clear_room.lua`, only if it still names the room), then the
+    /// presence (`lua/leave_room.lua`), then [confirmed](Store::confirm) against the
+    /// pointer, so a join racing the leave ends with the user either in the room and
+    /// pointed at it, or in neither.
     pub async fn leave_room(&self, live_id: &str, user_id: &str) -> Result<(), ApiError> {
-        let left = self.leave_script(live_id, user_id).await;
-        if matches!(left, Ok(()) | Err(ApiError::NotInRoom)) {
-            let _: i64 = self
+        if self.single_redis {
+            let rk = self.keys.room(live_id);
+            let reply: Value = self
                 .invoke(
-                    "clear_room",
+                    "leave_room",
                     self.scripts
-                        .clear_room
+                        .leave_room_single
+                        .key(&rk.room)
+                        .key(&rk.presence)
+                        .key(&rk.joined)
+                        .key(&rk.events)
                         .key(self.keys.user(user_id))
+                        .arg(user_id)
+                        .arg(self.member_timeout_ms)
                         .arg(live_id),
                 )
                 .await?;
+            checked(reply, FORBIDDEN_ANCHOR, "")?;
+            return Ok(());
+        }
+        let _: i64 = self
+            .invoke(
+                "clear_room",
+                self.scripts
+                    .clear_room
+                    .key(self.keys.user(user_id))
+                    .arg(live_id),
+            )
+            .await?;
+        let left = self.leave_script(live_id, user_id).await;
+        if matches!(left, Ok(()) | Err(ApiError::NotInRoom)) {
+            self.confirm(user_id, live_id, false).await?;
         }
         left
     }
@@ -1100,20 +1210,17 @@ impl Store {
             .iter()
             .map(|t| self.keys.term_index(t))
             .collect();
-        let mut pipe = redis::pipe();
-        pipe.cmd("SINTER").arg(&term_keys);
-        if crate::auth::is_valid_user_id(keyword) {
-            pipe.cmd("SMEMBERS").arg(self.keys.anchor_index(keyword));
-        } else {
-            pipe.cmd("ECHO").arg("");
-        }
-        let (by_title, by_anchor): (Vec<String>, redis::Value) =
-            pipe.query_async(&mut conn).await?;
+        let by_title: Vec<String> = redis::cmd("SINTER")
+            .arg(&term_keys)
+            .query_async(&mut conn)
+            .await?;
         let mut ids: std::collections::BTreeSet<String> = by_title.into_iter().collect();
-        if let Value::Array(items) | Value::Set(items) = by_anchor {
-            for v in &items {
-                ids.insert(text(v)?);
-            }
+        if crate::auth::is_valid_user_id(keyword) {
+            let by_anchor: Vec<String> = redis::cmd("SMEMBERS")
+                .arg(self.keys.anchor_index(keyword))
+                .query_async(&mut conn)
+                .await?;
+            ids.extend(by_anchor);
         }
         if crate::extract::check_live_id(&lower).is_ok() {
             ids.insert(lower.clone());
@@ -1286,14 +1393,20 @@ impl Store {
         else {
             return Err(malformed("sweep"));
         };
-        // An ended room leaves the live index when this step ended it, and again
-        // (idempotent) before it leaves the active index: if the first update failed,
-        // the room is still visited, so the live list heals by then at the latest.
-        if ended == 1 || (status == 2 && idle == 1) {
-            self.index_ended(live_id, created_ms).await?;
-        }
-        if idle == 1 {
-            self.drop_if_idle(live_id).await?;
+        if status == -1 {
+            // Deleted: whatever a racing start listed goes too.
+            self.index(IndexOp::Gone, live_id, None, 0, 0).await?;
+        } else {
+            // An ended room leaves the live index when this step ended it, and again
+            // (idempotent) before it leaves the active index: if the first update
+            // failed, the room is still visited, so the live list heals by then.
+            if ended == 1 || (status == 2 && idle == 1) {
+                self.index(IndexOp::Ended, live_id, None, created_ms, 0)
+                    .await?;
+            }
+            if idle == 1 {
+                self.drop_if_idle(live_id).await?;
+            }
         }
         Ok(RoomSweep {
             expired: expired.max(0) as u64,
@@ -1315,19 +1428,17 @@ impl Store {
             .query_async::<()>(&mut conn)
             .await?;
         let rk = self.keys.room(live_id);
-        let (status, members): (Option<u8>, u64) = redis::pipe()
-            .hget(&rk.room, "live_status")
-            .zcard(&rk.presence)
+        let status: Option<u8> = redis::cmd("HGET")
+            .arg(&rk.room)
+            .arg("live_status")
+            .query_async(&mut conn)
+            .await?;
+        let members: u64 = redis::cmd("ZCARD")
+            .arg(&rk.presence)
             .query_async(&mut conn)
             .await?;
         if status == Some(1) || (status.is_some() && members > 0) {
-            let (secs, micros): (i64, i64) = redis::cmd("TIME").query_async(&mut conn).await?;
-            redis::cmd("ZADD")
-                .arg(self.keys.active_index())
-                .arg(secs * 1000 + micros / 1000)
-                .arg(live_id)
-                .query_async::<()>(&mut conn)
-                .await?;
+            self.mark_active(live_id).await?;
         }
         Ok(())
     }
