@@ -962,13 +962,12 @@ impl RedisSentinels {
 
     /// Forces a failover with `SENTINEL FAILOVER <name>` (retried while the sentinel
     /// has no suitable replica yet), then waits (≤ 30 s) until every live sentinel
-    /// reports the same, different master port, that node reports `role:master`,
-    /// and the old master (unless killed) replicates it with its link up.
+    /// reports the same, different master port and that node reports `role:master`.
     /// Returns the new master's port.
     ///
-    /// Left alone, the old master would keep `role:master` (and accept writes) for
-    /// about 10 s until a sentinel converts it; this sends it the same
-    /// `REPLICAOF <new master>` at once, so the set is settled when this returns.
+    /// The old master is left to the sentinels, as in production: it keeps
+    /// `role:master` (and accepts writes from clients still connected to it) until a
+    /// sentinel converts it, about 10 s later; see [`RedisSentinels::wait_demoted`].
     ///
     /// Errors: no sentinel answered, the command failed, or the failover did not
     /// complete in time (with the last unmet condition).
@@ -1011,23 +1010,31 @@ impl RedisSentinels {
                     *reason = format!("{new} is not master yet");
                     return Ok(None);
                 }
-                let old_alive = self.nodes.iter().any(|n| n.port == old && !n.killed);
-                if old_alive {
-                    let repl = cli(old, &["INFO", "replication"])?;
-                    if info_field(&repl, "role") == Some("master") {
-                        // What a sentinel sends (+convert-to-slave) ~10 s later.
-                        cli(old, &["REPLICAOF", "127.0.0.1", &new.to_string()])?;
-                    }
-                    if info_field(&repl, "master_port") != Some(&new.to_string())
-                        || info_field(&repl, "master_link_status") != Some("up")
-                    {
-                        *reason = format!("old master {old} is not replicating {new} yet");
-                        return Ok(None);
-                    }
-                }
                 Ok(Some(new))
             },
         )
+    }
+
+    /// Waits (≤ 30 s) until the master on `old` (if alive) has been turned into a
+    /// replica of `new` by the sentinels themselves (`+convert-to-slave`, which Sentinel
+    /// does seconds after a failover) and its link is up. Until then the old master
+    /// still accepts writes; whatever it took is discarded when it resynchronises.
+    ///
+    /// Errors: the conversion did not happen in time (with the last unmet condition).
+    pub fn wait_demoted(&self, old: u16, new: u16) -> Result<(), String> {
+        if !self.nodes.iter().any(|n| n.port == old && !n.killed) {
+            return Ok(());
+        }
+        wait_until(&format!("sentinels demote {old}"), SETTLE_LIMIT, |reason| {
+            let repl = cli(old, &["INFO", "replication"])?;
+            if info_field(&repl, "master_port") != Some(&new.to_string())
+                || info_field(&repl, "master_link_status") != Some("up")
+            {
+                *reason = format!("old master {old} is not replicating {new} yet");
+                return Ok(None);
+            }
+            Ok(Some(()))
+        })
     }
 
     /// The master or replica child on `port` (see [`data_ports`](Self::data_ports)),

@@ -5,11 +5,12 @@
 //! |------|----------------------|------------|
 //! | `standalone` | one `redis://` or `rediss://` URL | redis-rs [`ConnectionManager`] (multiplexed, reconnects) |
 //! | `cluster` | one or more seed node URLs, comma-separated | redis-rs [`ClusterConnection`] (slot routing, `MOVED`/`ASK`, topology refresh on failover) |
-//! | `sentinel` | the sentinels' URLs, comma-separated, + `LIVEROOM_REDIS_SENTINEL_MASTER` | a deadpool-redis sentinel pool (every new connection asks the sentinels for the current master) |
+//! | `sentinel` | the sentinels' URLs, comma-separated, + `LIVEROOM_REDIS_SENTINEL_MASTER` | redis-rs's `SentinelClient` (asks the sentinels for the master and checks its role) behind [`SentinelConn`], which follows the master when it moves |
 //!
 //! All routing is the libraries'; this module only picks one and forwards commands.
 //! Every room script touches a single hash slot, so the same scripts run on all three.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager};
@@ -131,7 +132,9 @@ pub enum RedisConn {
     Cluster(ClusterConnection),
     /// Redis Sentinel: a pool of connections to the current master, and the
     /// per-command timeout (the pool has none of its own).
-    Sentinel(deadpool_redis::sentinel::Pool, Duration),
+    /// Redis Sentinel: one multiplexed connection to the master the sentinels name,
+    /// replaced when they move it.
+    Sentinel(SentinelConn),
 }
 
 impl RedisConn {
@@ -163,26 +166,12 @@ impl RedisConn {
                 Ok(Self::Cluster(client.get_async_connection().await?))
             }
             RedisMode::Sentinel => {
-                use deadpool_redis::sentinel::{Config, Runtime, SentinelServerType};
-                let mut config = Config::from_urls(
-                    target.urls.clone(),
-                    target.sentinel_master.clone(),
-                    SentinelServerType::Master,
-                )
-                .with_node_connection_info(Some(data_node_info(&target.urls[0])?));
-                let mut pool = deadpool_redis::PoolConfig::new(16);
-                pool.timeouts.wait = Some(timeout);
-                pool.timeouts.create = Some(timeout);
-                pool.timeouts.recycle = Some(timeout);
-                config.pool = Some(pool);
-                let pool = config
-                    .create_pool(Some(Runtime::Tokio1))
-                    .map_err(|e| io_error(format!("sentinel pool: {e}")))?;
-                let this = Self::Sentinel(pool, timeout);
+                let this = Self::Sentinel(SentinelConn::new(target, timeout)?);
                 // Fail at start-up, not at the first request, when no master is known.
                 redis::cmd("PING")
                     .query_async::<()>(&mut this.clone())
-                    .await?;
+                    .await
+                    .map_err(|e| explain_sentinel_error(e, &target.sentinel_master))?;
                 Ok(this)
             }
         }
@@ -193,52 +182,220 @@ impl RedisConn {
         match self {
             Self::Standalone(_) => RedisMode::Standalone,
             Self::Cluster(_) => RedisMode::Cluster,
-            Self::Sentinel(..) => RedisMode::Sentinel,
+            Self::Sentinel(_) => RedisMode::Sentinel,
         }
     }
 }
 
+/// How often the sentinels are asked where the master is (Sentinel mode).
+pub const SENTINEL_POLL: Duration = Duration::from_millis(250);
+
+/// A connection to the master a set of sentinels names (Sentinel mode). Cheap to
+/// clone. The master is looked up (and its role checked) by redis-rs's
+/// `SentinelClient`; the connection is one multiplexed redis-rs connection, dropped
+/// and looked up again when a command finds the server is no longer the master
+/// (`READONLY`, `MASTERDOWN`) or the connection broke, and when a watcher that asks
+/// the sentinels every [`SENTINEL_POLL`] sees the master move: after a failover the
+/// old master keeps accepting writes until the sentinels demote it (seconds later),
+/// and writes sent there in the meantime would be lost.
+#[derive(Clone)]
+pub struct SentinelConn(Arc<SentinelShared>);
+
+struct SentinelShared {
+    client: tokio::sync::Mutex<redis::sentinel::SentinelClient>,
+    /// The master's address and the connection to it.
+    current: Mutex<Option<((String, u16), redis::aio::MultiplexedConnection)>>,
+    config: redis::AsyncConnectionConfig,
+    timeout: Duration,
+}
+
+impl SentinelConn {
+    fn new(target: &RedisTarget, timeout: Duration) -> RedisResult<Self> {
+        use redis::sentinel::{SentinelClient, SentinelServerType};
+        // Sentinels have no databases: the URLs' database is the master's.
+        let sentinels: Vec<String> = target.urls.iter().map(|u| without_db(u)).collect();
+        let client = SentinelClient::build(
+            sentinels.clone(),
+            target.sentinel_master.clone(),
+            Some(data_node_info(&target.urls[0])?),
+            SentinelServerType::Master,
+        )?;
+        let this = Self(Arc::new(SentinelShared {
+            client: tokio::sync::Mutex::new(client),
+            current: Mutex::new(None),
+            config: redis::AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(timeout))
+                .set_response_timeout(Some(timeout)),
+            timeout,
+        }));
+        tokio::spawn(watch_master(
+            Arc::downgrade(&this.0),
+            sentinels,
+            target.sentinel_master.clone(),
+            timeout,
+        ));
+        Ok(this)
+    }
+
+    /// The connection to the current master, looked up when there is none.
+    async fn connection(&self) -> RedisResult<redis::aio::MultiplexedConnection> {
+        if let Some((_, conn)) = self.current() {
+            return Ok(conn);
+        }
+        let mut client = self.0.client.lock().await;
+        // Another request may have connected while this one waited for the lock.
+        if let Some((_, conn)) = self.current() {
+            return Ok(conn);
+        }
+        let master = client.async_get_client().await?;
+        let address = match master.get_connection_info().addr() {
+            redis::ConnectionAddr::Tcp(host, port)
+            | redis::ConnectionAddr::TcpTls { host, port, .. } => (host.clone(), *port),
+            other => (other.to_string(), 0),
+        };
+        let conn = master
+            .get_multiplexed_async_connection_with_config(&self.0.config)
+            .await?;
+        *self.0.current.lock().unwrap_or_else(|e| e.into_inner()) = Some((address, conn.clone()));
+        Ok(conn)
+    }
+
+    fn current(&self) -> Option<((String, u16), redis::aio::MultiplexedConnection)> {
+        self.0
+            .current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Drops the connection: the next command asks the sentinels for the master.
+    fn forget(&self) {
+        *self.0.current.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+}
+
+/// Asks every sentinel, every [`SENTINEL_POLL`], where the master is; when most of
+/// them name another server than the one connected to (the master moved, or the
+/// connection was made while a sentinel still named the old one), drops the
+/// connection so the next command goes to the master they name. Ends when the last
+/// clone of the connection is dropped.
+async fn watch_master(
+    shared: std::sync::Weak<SentinelShared>,
+    sentinels: Vec<String>,
+    name: String,
+    timeout: Duration,
+) {
+    loop {
+        tokio::time::sleep(SENTINEL_POLL).await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let answers = futures::future::join_all(
+            sentinels
+                .iter()
+                .map(|url| master_address(url, &name, timeout)),
+        )
+        .await;
+        let mut votes: std::collections::HashMap<(String, u16), usize> = Default::default();
+        for address in answers.into_iter().flatten() {
+            *votes.entry(address).or_default() += 1;
+        }
+        let Some((master, count)) = votes.into_iter().max_by_key(|(_, n)| *n) else {
+            continue;
+        };
+        if count * 2 <= sentinels.len() {
+            continue; // no majority (yet): keep what we have
+        }
+        let conn = SentinelConn(shared);
+        if conn.current().is_some_and(|(address, _)| address != master) {
+            conn.forget();
+            tracing::warn!(
+                master = %format!("{}:{}", master.0, master.1),
+                "sentinel: the master moved; reconnecting to it"
+            );
+        }
+    }
+}
+
+/// `SENTINEL get-master-addr-by-name` on one sentinel.
+async fn master_address(url: &str, name: &str, timeout: Duration) -> Option<(String, u16)> {
+    let ask = async {
+        let client = redis::Client::open(url)?;
+        let mut conn = client.get_multiplexed_async_connection().await?;
+        redis::cmd("SENTINEL")
+            .arg("get-master-addr-by-name")
+            .arg(name)
+            .query_async::<Option<(String, u16)>>(&mut conn)
+            .await
+    };
+    tokio::time::timeout(timeout, ask).await.ok()?.ok()?
+}
+
+/// `redis://h:1/2#insecure` → `redis://h:1#insecure`: a URL without its database path.
+fn without_db(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end + 3..];
+    let Some(slash) = rest.find('/') else {
+        return url.to_owned();
+    };
+    let tail_start = rest[slash..]
+        .find(['#', '?'])
+        .map_or(rest.len(), |i| slash + i);
+    format!(
+        "{}{}{}",
+        &url[..scheme_end + 3],
+        &rest[..slash],
+        &rest[tail_start..]
+    )
+}
+
 /// Sentinel: the master is reached with the first sentinel URL's user, password,
-/// database and TLS (`rediss://`, `#insecure`), the way the sentinels are.
-fn data_node_info(url: &str) -> RedisResult<deadpool_redis::sentinel::SentinelNodeConnectionInfo> {
-    use deadpool_redis::sentinel::{SentinelNodeConnectionInfo, TlsMode};
-    use redis::IntoConnectionInfo;
+/// database and TLS (`rediss://`, `#insecure`); the sentinels with the same, less the
+/// database (they have none).
+fn data_node_info(url: &str) -> RedisResult<redis::sentinel::SentinelNodeConnectionInfo> {
+    use redis::{IntoConnectionInfo, TlsMode};
     let info = url.into_connection_info()?;
     let settings = info.redis_settings();
-    let tls_mode = url.starts_with("rediss://").then(|| {
-        if url.ends_with("#insecure") {
+    let mut redis = redis::RedisConnectionInfo::default().set_db(settings.db());
+    if let Some(user) = settings.username() {
+        redis = redis.set_username(user);
+    }
+    if let Some(password) = settings.password() {
+        redis = redis.set_password(password);
+    }
+    let mut node =
+        redis::sentinel::SentinelNodeConnectionInfo::default().set_redis_connection_info(redis);
+    if url.starts_with("rediss://") {
+        node = node.set_tls_mode(if url.ends_with("#insecure") {
             TlsMode::Insecure
         } else {
             TlsMode::Secure
-        }
-    });
-    Ok(SentinelNodeConnectionInfo {
-        tls_mode,
-        redis_connection_info: Some(deadpool_redis::RedisConnectionInfo {
-            db: settings.db(),
-            username: settings.username().map(str::to_owned),
-            password: settings.password().map(str::to_owned),
-            protocol: Default::default(),
-        }),
-    })
+        });
+    }
+    Ok(node)
+}
+
+/// Start-up: "no master" from the sentinels means either an unknown name or a master
+/// that is down; say both, naming the setting.
+fn explain_sentinel_error(err: RedisError, name: &str) -> RedisError {
+    if err.kind() == redis::ErrorKind::MasterNameNotFoundBySentinel {
+        return io_error(format!(
+            "the sentinels know no reachable master named {name:?} \
+             (check LIVEROOM_REDIS_SENTINEL_MASTER, or the master is down): {err}"
+        ));
+    }
+    err
 }
 
 fn io_error(message: String) -> RedisError {
     RedisError::from(std::io::Error::other(message))
 }
 
-async fn sentinel_connection(
-    pool: &deadpool_redis::sentinel::Pool,
-) -> RedisResult<deadpool_redis::sentinel::Connection> {
-    pool.get().await.map_err(|e| match e {
-        deadpool_redis::sentinel::PoolError::Backend(e) => e,
-        other => io_error(format!("sentinel pool: {other}")),
-    })
-}
-
-/// The pooled connection still talks to a server that is no longer the master
-/// (demoted by a failover): `READONLY` or `MASTERDOWN`. Nothing ran, so the command
-/// may be sent again on a fresh connection, which asks the sentinels for the master.
+/// The connection still talks to a server that is no longer the master (demoted by
+/// a failover): `READONLY` or `MASTERDOWN`. Nothing ran, so the command may be sent
+/// again on a fresh connection to the master the sentinels name now.
 fn stale_master(err: &RedisError) -> bool {
     use redis::{ErrorKind, ServerErrorKind};
     matches!(
@@ -262,11 +419,6 @@ fn replied_stale_master(reply: &RedisResult<Value>) -> bool {
     }
 }
 
-/// Drops a pooled connection instead of returning it to the pool.
-fn discard(conn: deadpool_redis::sentinel::Connection) {
-    drop(deadpool_redis::sentinel::Connection::take(conn));
-}
-
 async fn within<T>(
     timeout: Duration,
     work: impl std::future::Future<Output = RedisResult<T>>,
@@ -285,17 +437,17 @@ impl ConnectionLike for RedisConn {
         match self {
             Self::Standalone(c) => c.req_packed_command(cmd),
             Self::Cluster(c) => c.req_packed_command(cmd),
-            Self::Sentinel(pool, timeout) => {
-                let (pool, timeout) = (pool.clone(), *timeout);
-                Box::pin(within(timeout, async move {
+            Self::Sentinel(sentinel) => {
+                let sentinel = sentinel.clone();
+                Box::pin(within(sentinel.0.timeout, async move {
                     let mut attempts = 0;
                     loop {
-                        let mut conn = sentinel_connection(&pool).await?;
+                        let mut conn = sentinel.connection().await?;
                         let reply = conn.req_packed_command(cmd).await;
                         if replied_stale_master(&reply) {
-                            // Every idle connection went to the same old master.
-                            discard(conn);
-                            pool.retain(|_, _| false);
+                            // Still the old master (now a replica): nothing ran, so
+                            // ask the sentinels again and resend.
+                            sentinel.forget();
                             attempts += 1;
                             if attempts < 3 {
                                 continue;
@@ -303,7 +455,7 @@ impl ConnectionLike for RedisConn {
                         } else if let Err(e) = &reply
                             && (e.is_unrecoverable_error() || e.is_connection_dropped())
                         {
-                            discard(conn);
+                            sentinel.forget();
                         }
                         return reply;
                     }
@@ -321,22 +473,21 @@ impl ConnectionLike for RedisConn {
         match self {
             Self::Standalone(c) => c.req_packed_commands(pipeline, offset, count),
             Self::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
-            Self::Sentinel(pool, timeout) => {
-                let (pool, timeout) = (pool.clone(), *timeout);
-                Box::pin(within(timeout, async move {
-                    let mut conn = sentinel_connection(&pool).await?;
+            Self::Sentinel(sentinel) => {
+                let sentinel = sentinel.clone();
+                Box::pin(within(sentinel.0.timeout, async move {
+                    let mut conn = sentinel.connection().await?;
                     let result = conn.req_packed_commands(pipeline, offset, count).await;
                     let stale = match &result {
                         Ok(values) => values.iter().any(stale_master_value),
-                        Err(e) => stale_master(e),
+                        Err(e) => {
+                            stale_master(e)
+                                || e.is_unrecoverable_error()
+                                || e.is_connection_dropped()
+                        }
                     };
                     if stale {
-                        discard(conn);
-                        pool.retain(|_, _| false);
-                    } else if let Err(e) = &result
-                        && (e.is_unrecoverable_error() || e.is_connection_dropped())
-                    {
-                        discard(conn);
+                        sentinel.forget();
                     }
                     result
                 }))
@@ -348,7 +499,7 @@ impl ConnectionLike for RedisConn {
         match self {
             Self::Standalone(c) => c.get_db(),
             Self::Cluster(c) => c.get_db(),
-            Self::Sentinel(..) => 0,
+            Self::Sentinel(_) => 0,
         }
     }
 }
@@ -381,23 +532,31 @@ mod tests {
 
     #[test]
     fn sentinel_data_nodes_get_the_first_urls_credentials() {
-        let info = data_node_info("rediss://app:pw@s1:26379/2#insecure").unwrap();
-        let redis = info.redis_connection_info.unwrap();
-        assert_eq!(
-            (
-                redis.db,
-                redis.username.as_deref(),
-                redis.password.as_deref()
-            ),
-            (2, Some("app"), Some("pw"))
+        // redis-rs keeps the fields private; its Debug output shows them.
+        let info = format!(
+            "{:?}",
+            data_node_info("rediss://app:pw@s1:26379/2#insecure").unwrap()
         );
-        assert!(matches!(
-            info.tls_mode,
-            Some(deadpool_redis::sentinel::TlsMode::Insecure)
-        ));
-        let plain = data_node_info("redis://s1:26379").unwrap();
-        assert!(plain.tls_mode.is_none());
-        assert_eq!(plain.redis_connection_info.unwrap().password, None);
+        for part in ["Insecure", "db: 2", "\"app\""] {
+            assert!(info.contains(part), "{part} missing in {info}");
+        }
+        let plain = format!("{:?}", data_node_info("redis://s1:26379").unwrap());
+        assert!(plain.contains("tls_mode: None"), "{plain}");
+        assert!(plain.contains("db: 0"), "{plain}");
+    }
+
+    #[test]
+    fn sentinel_urls_lose_their_database() {
+        assert_eq!(without_db("redis://s:26379/2"), "redis://s:26379");
+        assert_eq!(
+            without_db("rediss://u:p@s:1/3#insecure"),
+            "rediss://u:p@s:1#insecure"
+        );
+        assert_eq!(without_db("redis://s:26379"), "redis://s:26379");
+        assert_eq!(
+            without_db("redis://s:1/?protocol=resp3"),
+            "redis://s:1?protocol=resp3"
+        );
     }
 
     #[test]

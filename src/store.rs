@@ -481,6 +481,9 @@ impl Store {
         timeout: Duration,
     ) -> redis::RedisResult<Self> {
         let conn = RedisConn::connect(target, timeout).await?;
+        if target.mode == crate::redis_conn::RedisMode::Standalone {
+            check_standalone(&mut conn.clone()).await?;
+        }
         let store = Self {
             single_redis: conn.mode() != crate::redis_conn::RedisMode::Cluster,
             conn,
@@ -1508,6 +1511,41 @@ impl Store {
             .arg(self.keys.reaper_lease())
             .query_async(&mut self.conn.clone())
             .await?)
+    }
+}
+
+/// Standalone mode: refuses, with the setting to change, a server that is a cluster
+/// node, a sentinel or a replica (each would start, then fail every write).
+async fn check_standalone(conn: &mut RedisConn) -> redis::RedisResult<()> {
+    // Managed services may refuse INFO: then there is nothing to check.
+    let Ok(info) = redis::cmd("INFO").query_async::<String>(conn).await else {
+        return Ok(());
+    };
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+            .map(str::trim)
+    };
+    let problem = if field("cluster_enabled") == Some("1") {
+        Some("it is a Redis Cluster node: set LIVEROOM_REDIS_MODE=cluster")
+    } else if field("redis_mode") == Some("sentinel") {
+        Some(
+            "it is a Sentinel: set LIVEROOM_REDIS_MODE=sentinel and LIVEROOM_REDIS_SENTINEL_MASTER",
+        )
+    } else if field("role") == Some("slave") {
+        Some(
+            "it is a read-only replica: point LIVEROOM_REDIS_URL at the master (or use sentinel mode)",
+        )
+    } else {
+        None
+    };
+    match problem {
+        Some(p) => Err(redis::RedisError::from((
+            redis::ErrorKind::InvalidClientConfig,
+            "LIVEROOM_REDIS_MODE is standalone but",
+            p.to_owned(),
+        ))),
+        None => Ok(()),
     }
 }
 

@@ -164,7 +164,8 @@ fn sentinels_start_and_fail_over() {
         redis_cli(&["-p", &port, "GET", "before"]),
         (true, "1".into())
     );
-    // The old master is already a replica of the new one.
+    // The sentinels turn the old master into a replica of the new one (seconds later).
+    sentinels.wait_demoted(old, new).unwrap();
     let (_, info) = redis_cli(&["-p", &old.to_string(), "INFO", "replication"]);
     assert!(info.contains("role:slave"), "{info}");
     assert!(info.contains(&format!("master_port:{new}")), "{info}");
