@@ -1,4 +1,4 @@
--- lib.lua: helpers prepended to every room script (see src/store/scripts.rs).
+-- lib.lua: helpers prepended to every room script (see src/store.rs).
 -- Nothing here runs on its own; each helper is O(1) unless noted.
 --
 -- Key layout (docs/DESIGN.md, invariant 3): every key of a room shares the hash tag
