@@ -68,6 +68,7 @@ pub struct ServeConfig {
         long,
         env = "LIVEROOM_REDIS_MODE",
         value_enum,
+        ignore_case = true,
         default_value = "standalone"
     )]
     pub redis_mode: crate::redis_conn::RedisMode,
