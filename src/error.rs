@@ -127,7 +127,8 @@ impl From<redis::RedisError> for ApiError {
         );
         // `min-replicas-to-write` not met: the master refuses writes until a replica
         // is back, a failover-time condition too.
-        let no_replicas = err.code() == Some("NOREPLICAS");
+        // Also a capacity condition: out of memory, or a script still running.
+        let no_replicas = matches!(err.code(), Some("NOREPLICAS" | "OOM" | "BUSY"));
         if failing_over
             || no_replicas
             || err.is_timeout()
@@ -264,6 +265,8 @@ mod tests {
             "LOADING Redis is loading the dataset in memory",
             "MOVED 3999 127.0.0.1:6381",
             "NOREPLICAS Not enough good replicas to write.",
+            "OOM command not allowed when used memory > 'maxmemory'.",
+            "BUSY Redis is busy running a script.",
         ] {
             let err = ApiError::from(server_error(reply));
             assert_eq!(err.code(), 50300, "{reply}: {err:?}");

@@ -130,8 +130,6 @@ pub enum RedisConn {
     Standalone(ConnectionManager),
     /// Redis Cluster.
     Cluster(ClusterConnection),
-    /// Redis Sentinel: a pool of connections to the current master, and the
-    /// per-command timeout (the pool has none of its own).
     /// Redis Sentinel: one multiplexed connection to the master the sentinels name,
     /// replaced when they move it.
     Sentinel(SentinelConn),
@@ -266,6 +264,19 @@ impl SentinelConn {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// Runs `work` within the command timeout; on a timeout the connection is dropped
+    /// too (a half-open connection would otherwise time out every command).
+    async fn within<T>(
+        self,
+        work: impl std::future::Future<Output = RedisResult<T>>,
+    ) -> RedisResult<T> {
+        let result = within(self.0.timeout, work).await;
+        if matches!(&result, Err(e) if e.is_timeout()) {
+            self.forget();
+        }
+        result
     }
 
     /// Drops the connection: the next command asks the sentinels for the master.
@@ -439,7 +450,7 @@ impl ConnectionLike for RedisConn {
             Self::Cluster(c) => c.req_packed_command(cmd),
             Self::Sentinel(sentinel) => {
                 let sentinel = sentinel.clone();
-                Box::pin(within(sentinel.0.timeout, async move {
+                Box::pin(sentinel.clone().within(async move {
                     let mut attempts = 0;
                     loop {
                         let mut conn = sentinel.connection().await?;
@@ -475,7 +486,7 @@ impl ConnectionLike for RedisConn {
             Self::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
             Self::Sentinel(sentinel) => {
                 let sentinel = sentinel.clone();
-                Box::pin(within(sentinel.0.timeout, async move {
+                Box::pin(sentinel.clone().within(async move {
                     let mut conn = sentinel.connection().await?;
                     let result = conn.req_packed_commands(pipeline, offset, count).await;
                     let stale = match &result {

@@ -31,13 +31,16 @@
 //! reaper take these steps on every deployment; join and start only on Cluster):
 //!
 //! - **join** (room B, user in room A): 1. `join_room.lua` on B (present, PV/UV);
-//!   then, concurrently, 2. `ZADD` B to the active index and 3. `ensure_profile.lua` on the user's slot
-//!   points it at B and returns A; 4. *settle* A (out) and B (in): remove or restore
-//!   the presence, then re-read the pointer, and redo the opposite when a concurrent
-//!   join moved it meanwhile. Every presence change is confirmed by a later pointer
-//!   read, so once all joins of a user have returned it is present exactly in the
-//!   room its pointer names (tests race joins across three masters). No step spans
-//!   two slots; the heartbeat touches only B's slot.
+//!   2. `ensure_profile.lua` on the user's slot points it at B and returns A;
+//!   3. *settle* A (out) and B (in), concurrently: remove or restore the presence (a
+//!   restore also lists the room for the reaper), then re-read the pointer, and redo
+//!   the opposite when a concurrent join or leave moved it meanwhile. Every presence
+//!   change is confirmed by a later pointer read, so once all requests of a user have
+//!   returned it is present exactly in the room its pointer names (tests race joins
+//!   across three masters). No step spans two slots; the heartbeat touches only B's.
+//! - **leave** (Cluster): compare-and-clear the pointer, `leave_room.lua`, settle.
+//! - Multi-step writes run on a task of their own ([`to_completion`]), so a request
+//!   dropped halfway (client gone) still runs every step.
 //! - **start**: room script, then live/search/active indexes, then the join's steps 3–4.
 //! - **stop / delete**: check the room, update the indexes, then the room script.
 //! - **create**: the anchor's profile, `INCR` chat_id, room script, then the indexes
@@ -710,6 +713,9 @@ impl Store {
         let raw = raw_room(items.next().ok_or_else(|| malformed("start view"))?)?;
         let started_ms = int(&items.next().ok_or_else(|| malformed("started_ms"))?)?;
         let created_ms = int(&items.next().ok_or_else(|| malformed("created_ms"))?)?;
+        // Listed again now that it is live: a sweep that found the room idle just
+        // before the script may have dropped the first entry.
+        self.mark_active(live_id).await?;
         self.index(IndexOp::Live, live_id, None, created_ms, started_ms)
             .await?;
         // A stop that ran between the script and the index step has already taken
@@ -1345,6 +1351,19 @@ impl Store {
     }
 }
 
+/// Runs a write of several steps on a task of its own, so it always runs to the end
+/// even when the request is dropped halfway (the client went away): the steps are
+/// ordered to be consistent once they have all run. A panic in it is a 500.
+pub async fn to_completion<T, F>(work: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = Result<T, ApiError>> + Send + 'static,
+{
+    tokio::spawn(work)
+        .await
+        .map_err(|e| ApiError::Internal(format!("store task failed: {e}")))?
+}
+
 /// What one `sweep_room.lua` call did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct RoomSweep {
@@ -1400,10 +1419,11 @@ impl Store {
             // Deleted: whatever a racing start listed goes too.
             self.index(IndexOp::Gone, live_id, None, 0, 0).await?;
         } else {
-            // An ended room leaves the live index when this step ended it, and again
-            // (idempotent) before it leaves the active index: if the first update
-            // failed, the room is still visited, so the live list heals by then.
-            if ended == 1 || (status == 2 && idle == 1) {
+            // An ended room leaves the live index on every visit (idempotent): if an
+            // earlier update failed or a racing start re-listed it, the live list
+            // heals at the next sweep. Ended rooms are visited only while members
+            // remain.
+            if status == 2 {
                 self.index(IndexOp::Ended, live_id, None, created_ms, 0)
                     .await?;
             }

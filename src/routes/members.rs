@@ -8,6 +8,7 @@ use crate::error::{ApiError, ApiOk, ApiResult};
 use crate::extract::{LiveIdPath, Page, QueryParams, check_live_id};
 use crate::model::{HeartbeatData, MemberInfo, PageOf, RoomView};
 use crate::routes::rooms::room_view;
+use crate::store::to_completion;
 
 /// `POST /client/live/room/user/{live_id}`: joins, leaving any other room first.
 pub async fn join(
@@ -15,7 +16,8 @@ pub async fn join(
     user: AuthUser,
     LiveIdPath(live_id): LiveIdPath,
 ) -> ApiResult<RoomView> {
-    let raw = state.store.join_room(&live_id, &user.0).await?;
+    let (store, id, claims) = (state.store.clone(), live_id.clone(), user.0.clone());
+    let raw = to_completion(async move { store.join_room(&id, &claims).await }).await?;
     room_view(&state, raw, user.id()).await
 }
 
@@ -25,7 +27,8 @@ pub async fn leave(
     user: AuthUser,
     LiveIdPath(live_id): LiveIdPath,
 ) -> ApiResult<()> {
-    state.store.leave_room(&live_id, user.id()).await?;
+    let (store, user_id) = (state.store.clone(), user.id().to_owned());
+    to_completion(async move { store.leave_room(&live_id, &user_id).await }).await?;
     Ok(ApiOk::empty())
 }
 

@@ -13,6 +13,7 @@ use crate::extract::{
     JsonBody, LiveIdPath, Page, PageStart, QueryParams, check_live_id, encode_cursor,
 };
 use crate::model::{CreateRoomBody, PageOf, RoomView, UpdateExtendsBody, check_extends};
+use crate::store::to_completion;
 use crate::store::{RawRoom, RoomIndex, parse_extends};
 
 /// Longest accepted search keyword, in characters.
@@ -90,7 +91,8 @@ pub async fn create(
 ) -> ApiResult<RoomView> {
     let room = body.validate(&state.timezone)?;
     let live_id = new_live_id();
-    let raw = state.store.create_room(&live_id, &user.0, &room).await?;
+    let (store, id, claims) = (state.store.clone(), live_id.clone(), user.0.clone());
+    let raw = to_completion(async move { store.create_room(&id, &claims, &room).await }).await?;
     tracing::info!(live_id, anchor = user.id(), "room created");
     room_view(&state, raw, user.id()).await
 }
@@ -111,7 +113,8 @@ pub async fn start(
     user: AuthUser,
     LiveIdPath(live_id): LiveIdPath,
 ) -> ApiResult<RoomView> {
-    let raw = state.store.start_room(&live_id, &user.0).await?;
+    let (store, claims) = (state.store.clone(), user.0.clone());
+    let raw = to_completion(async move { store.start_room(&live_id, &claims).await }).await?;
     room_view(&state, raw, user.id()).await
 }
 
@@ -121,7 +124,8 @@ pub async fn stop(
     user: AuthUser,
     LiveIdPath(live_id): LiveIdPath,
 ) -> ApiResult<()> {
-    state.store.stop_room(&live_id, user.id()).await?;
+    let (store, user_id) = (state.store.clone(), user.id().to_owned());
+    to_completion(async move { store.stop_room(&live_id, &user_id).await }).await?;
     Ok(ApiOk::empty())
 }
 
@@ -131,7 +135,8 @@ pub async fn delete(
     user: AuthUser,
     LiveIdPath(live_id): LiveIdPath,
 ) -> ApiResult<()> {
-    state.store.delete_room(&live_id, user.id()).await?;
+    let (store, id, user_id) = (state.store.clone(), live_id.clone(), user.id().to_owned());
+    to_completion(async move { store.delete_room(&id, &user_id).await }).await?;
     tracing::info!(live_id, "room deleted");
     Ok(ApiOk::empty())
 }
