@@ -57,3 +57,21 @@ local function room_view(room, presence, uv, now, timeout_ms)
   if last and tonumber(last) > now - timeout_ms then anchor_present = 1 end
   return { fields, online, anchor_present, redis.call('PFCOUNT', uv), now }
 end
+
+-- Removes `user_id` from a room (presence and join order), recording member_left (or
+-- member_expired for a stale entry) once; an anchor leaving its live room starts its
+-- absence now (anchor_offline, once). Returns whether the user was present.
+local function remove_member(room, presence, joined, events, user_id, now, timeout_ms)
+  local last = redis.call('ZSCORE', presence, user_id)
+  local present = last and tonumber(last) > now - timeout_ms
+  redis.call('ZREM', joined, user_id)
+  if redis.call('ZREM', presence, user_id) == 1 then
+    record_event(events, now, present and 'member_left' or 'member_expired', user_id)
+  end
+  local state = redis.call('HMGET', room, 'anchor', 'live_status')
+  if present and state[1] == user_id and tonumber(state[2]) == 1
+    and redis.call('HSETNX', room, 'anchor_absent_since_ms', now) == 1 then
+    record_event(events, now, 'anchor_offline', user_id)
+  end
+  return present
+end

@@ -24,18 +24,7 @@ local function leave_current_room(prefix, user_key, user_id, keep_live_id, timeo
   local current = redis.call('HGET', user_key, 'room')
   if current and current ~= keep_live_id then
     local room, presence, joined, _, events = room_keys(prefix, current)
-    local now = now_ms()
-    local last = redis.call('ZSCORE', presence, user_id)
-    local present = last and tonumber(last) > now - timeout_ms
-    redis.call('ZREM', joined, user_id)
-    if redis.call('ZREM', presence, user_id) == 1 then
-      record_event(events, now, present and 'member_left' or 'member_expired', user_id)
-    end
-    local state = redis.call('HMGET', room, 'anchor', 'live_status')
-    if present and state[1] == user_id and tonumber(state[2]) == 1
-      and redis.call('HSETNX', room, 'anchor_absent_since_ms', now) == 1 then
-      record_event(events, now, 'anchor_offline', user_id)
-    end
+    remove_member(room, presence, joined, events, user_id, now_ms(), timeout_ms)
   end
 end
 
