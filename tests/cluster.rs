@@ -437,6 +437,18 @@ async fn sentinel_failover_during_traffic_resumes_on_the_new_master() {
     );
 }
 
+/// After an unattended failover (a master killed at `killed`): the traffic resumed —
+/// beats that lost their presence to the outage are answered by the traffic's own
+/// rejoins, as a client would — the outage was noticed, and the room is still live.
+async fn resumed_after_kill(app: &TestApp, id: &str, load: Traffic, killed: Instant) {
+    let (failures, _, _) = load
+        .finish(Duration::from_secs(4), 30, (killed, killed))
+        .await;
+    assert!(failures > 0, "a killed master went unnoticed?");
+    let info = app.info("x", id).await;
+    assert_eq!(info["live_status"], 1, "{info}");
+}
+
 /// Waits (≤ `limit`) until `check` holds, polling every 100 ms.
 async fn wait_for(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
     let started = Instant::now();
@@ -470,14 +482,7 @@ async fn cluster_master_killed_during_traffic_fails_over_on_its_own() {
         "replica :{replica} promoted {:?} after kill -9",
         killed.elapsed()
     );
-    // Traffic resumes: beats that lost their presence to the outage are answered by
-    // the traffic's own rejoins, as a client would.
-    let (failures, _, _) = load
-        .finish(Duration::from_secs(4), 30, (killed, killed))
-        .await;
-    assert!(failures > 0, "a killed master went unnoticed?");
-    let info = app.info("x", &id).await;
-    assert_eq!(info["live_status"], 1, "{info}");
+    resumed_after_kill(&app, &id, load, killed).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -500,10 +505,5 @@ async fn sentinel_master_killed_during_traffic_fails_over_on_its_own() {
         "sentinels moved the master {:?} after kill -9",
         killed.elapsed()
     );
-    let (failures, _, _) = load
-        .finish(Duration::from_secs(4), 30, (killed, killed))
-        .await;
-    assert!(failures > 0, "a killed master went unnoticed?");
-    let info = app.info("x", &id).await;
-    assert_eq!(info["live_status"], 1, "{info}");
+    resumed_after_kill(&app, &id, load, killed).await;
 }
