@@ -9,20 +9,22 @@
 --   live:   in the live index by start time, ranked live in search (only if still
 --           there: a deleted room is never put back);
 --   ended:  out of the live index, ranked not live in search (same condition);
+--   active: in the active index (the reaper visits it), scored by Redis's clock;
 --   delete: out of every index;
 --   gone:   (the reaper found the room missing) out of live, search and active.
 -- Returns 0. Cost: O(log R) per index, O(terms) for create / delete.
-local LIVE_BIT = 4398046511104 -- 2^42 ms (LIVE_BIT in src/store.rs)
 local op, live_id, created = ARGV[1], ARGV[2], tonumber(ARGV[3])
 if op == 'create' then
   redis.call('ZADD', KEYS[2], created, live_id)
   for i = 4, #KEYS do redis.call('SADD', KEYS[i], live_id) end
 elseif op == 'live' then
   redis.call('ZADD', KEYS[1], tonumber(ARGV[4]), live_id)
-  redis.call('ZADD', KEYS[2], 'XX', created + LIVE_BIT, live_id)
+  redis.call('ZADD', KEYS[2], 'XX', search_score(created, 1), live_id)
 elseif op == 'ended' then
   redis.call('ZREM', KEYS[1], live_id)
-  redis.call('ZADD', KEYS[2], 'XX', created, live_id)
+  redis.call('ZADD', KEYS[2], 'XX', search_score(created, 2), live_id)
+elseif op == 'active' then
+  redis.call('ZADD', KEYS[3], now_ms(), live_id)
 elseif op == 'delete' or op == 'gone' then
   redis.call('ZREM', KEYS[1], live_id)
   redis.call('ZREM', KEYS[2], live_id)

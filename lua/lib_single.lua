@@ -27,11 +27,3 @@ local function leave_current_room(prefix, user_key, user_id, keep_live_id, timeo
     remove_member(room, presence, joined, events, user_id, now_ms(), timeout_ms)
   end
 end
-
--- Score of a room in the search index: live rooms first, then newest created
--- (must match LIVE_BIT in src/store.rs).
-local LIVE_BIT = 4398046511104 -- 2^42 ms, far above any created_ms
-local function search_score(created_ms, live_status)
-  if tonumber(live_status) == 1 then return tonumber(created_ms) + LIVE_BIT end
-  return tonumber(created_ms)
-end

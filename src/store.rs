@@ -300,6 +300,8 @@ enum IndexOp {
     Live,
     /// Out of the live index, ranked not live in search.
     Ended,
+    /// In the active index (the reaper visits the room).
+    Active,
     /// Out of every index.
     Delete,
     /// Found missing by the reaper: out of the live, search and active indexes.
@@ -312,6 +314,7 @@ impl IndexOp {
             Self::Create => "create",
             Self::Live => "live",
             Self::Ended => "ended",
+            Self::Active => "active",
             Self::Delete => "delete",
             Self::Gone => "gone",
         }
@@ -331,7 +334,7 @@ pub struct Candidate {
     pub score: f64,
 }
 
-/// Score bonus of a live room in the search index (must equal `LIVE_BIT` in lib.lua).
+/// Score bonus of a live room in the search index (must equal `LIVE_BIT` in lua/lib.lua).
 pub const LIVE_BIT: f64 = 4398046511104.0;
 
 /// The Redis side of liveroom: one multiplexed, auto-reconnecting connection and the
@@ -889,18 +892,10 @@ impl Store {
         Ok(())
     }
 
-    /// `ZADD` to the active index (the reaper visits the room), score = now (ms).
+    /// In the active index (the reaper visits the room), scored by Redis's clock (ms);
+    /// one `lua/index_room.lua` call.
     async fn mark_active(&self, live_id: &str) -> Result<(), ApiError> {
-        let (secs, micros): (i64, i64) = redis::cmd("TIME")
-            .query_async(&mut self.conn.clone())
-            .await?;
-        redis::cmd("ZADD")
-            .arg(self.keys.active_index())
-            .arg(secs * 1000 + micros / 1000)
-            .arg(live_id)
-            .query_async::<()>(&mut self.conn.clone())
-            .await?;
-        Ok(())
+        self.index(IndexOp::Active, live_id, None, 0, 0).await
     }
 
     /// Joins a room (SPEC §5 #8): present in it, listed for the reaper, and out of
