@@ -200,7 +200,14 @@ pub const SENTINEL_POLL: Duration = Duration::from_millis(250);
 pub struct SentinelConn(Arc<SentinelShared>);
 
 struct SentinelShared {
-    client: tokio::sync::Mutex<redis::sentinel::SentinelClient>,
+    /// redis-rs's master lookup, over the sentinels in the order it was built with.
+    lookup: tokio::sync::Mutex<(Vec<String>, redis::sentinel::SentinelClient)>,
+    /// The sentinels' URLs as configured (without a database).
+    sentinels: Vec<String>,
+    /// The master's name (`LIVEROOM_REDIS_SENTINEL_MASTER`).
+    name: String,
+    /// How the master is reached (credentials, database, TLS).
+    node: redis::sentinel::SentinelNodeConnectionInfo,
     /// The master's address and the connection to it.
     current: Mutex<Option<((String, u16), redis::aio::MultiplexedConnection)>>,
     config: redis::AsyncConnectionConfig,
@@ -209,52 +216,60 @@ struct SentinelShared {
 
 impl SentinelConn {
     fn new(target: &RedisTarget, timeout: Duration) -> RedisResult<Self> {
-        use redis::sentinel::{SentinelClient, SentinelServerType};
         // Sentinels have no databases: the URLs' database is the master's.
         let sentinels: Vec<String> = target.urls.iter().map(|u| without_db(u)).collect();
-        let client = SentinelClient::build(
-            sentinels.clone(),
-            target.sentinel_master.clone(),
-            Some(data_node_info(&target.urls[0])?),
-            SentinelServerType::Master,
-        )?;
+        let node = data_node_info(&target.urls[0])?;
+        let lookup = sentinel_lookup(&sentinels, &target.sentinel_master, &node)?;
         let this = Self(Arc::new(SentinelShared {
-            client: tokio::sync::Mutex::new(client),
+            lookup: tokio::sync::Mutex::new((sentinels.clone(), lookup)),
+            sentinels,
+            name: target.sentinel_master.clone(),
+            node,
             current: Mutex::new(None),
             config: redis::AsyncConnectionConfig::new()
                 .set_connection_timeout(Some(timeout))
                 .set_response_timeout(Some(timeout)),
             timeout,
         }));
-        tokio::spawn(watch_master(
-            Arc::downgrade(&this.0),
-            sentinels,
-            target.sentinel_master.clone(),
-            timeout,
-        ));
+        tokio::spawn(watch_master(Arc::downgrade(&this.0)));
         Ok(this)
     }
 
     /// The connection to the current master, looked up when there is none.
+    ///
+    /// redis-rs's lookup takes the first sentinel, in the order it was built with,
+    /// whose named master answers `ROLE` as a master. A sentinel that has not yet
+    /// heard of a failover names the old master, which answers as a master until it
+    /// is demoted, so every lookup first asks all sentinels and puts those that
+    /// agree with a majority first (URL order when there is no majority).
     async fn connection(&self) -> RedisResult<redis::aio::MultiplexedConnection> {
         if let Some((_, conn)) = self.current() {
             return Ok(conn);
         }
-        let mut client = self.0.client.lock().await;
+        let mut lookup = self.0.lookup.lock().await;
         // Another request may have connected while this one waited for the lock.
         if let Some((_, conn)) = self.current() {
             return Ok(conn);
         }
-        let master = client.async_get_client().await?;
+        let shared = &self.0;
+        let answers = ask_sentinels(&shared.sentinels, &shared.name, shared.timeout).await;
+        let order = majority_first(&shared.sentinels, &answers);
+        if order != lookup.0 {
+            *lookup = (
+                order.clone(),
+                sentinel_lookup(&order, &shared.name, &shared.node)?,
+            );
+        }
+        let master = lookup.1.async_get_client().await?;
         let address = match master.get_connection_info().addr() {
             redis::ConnectionAddr::Tcp(host, port)
             | redis::ConnectionAddr::TcpTls { host, port, .. } => (host.clone(), *port),
             other => (other.to_string(), 0),
         };
         let conn = master
-            .get_multiplexed_async_connection_with_config(&self.0.config)
+            .get_multiplexed_async_connection_with_config(&shared.config)
             .await?;
-        *self.0.current.lock().unwrap_or_else(|e| e.into_inner()) = Some((address, conn.clone()));
+        *shared.current.lock().unwrap_or_else(|e| e.into_inner()) = Some((address, conn.clone()));
         Ok(conn)
     }
 
@@ -290,33 +305,16 @@ impl SentinelConn {
 /// connection was made while a sentinel still named the old one), drops the
 /// connection so the next command goes to the master they name. Ends when the last
 /// clone of the connection is dropped.
-async fn watch_master(
-    shared: std::sync::Weak<SentinelShared>,
-    sentinels: Vec<String>,
-    name: String,
-    timeout: Duration,
-) {
+async fn watch_master(shared: std::sync::Weak<SentinelShared>) {
     loop {
         tokio::time::sleep(SENTINEL_POLL).await;
         let Some(shared) = shared.upgrade() else {
             return;
         };
-        let answers = futures::future::join_all(
-            sentinels
-                .iter()
-                .map(|url| master_address(url, &name, timeout)),
-        )
-        .await;
-        let mut votes: std::collections::HashMap<(String, u16), usize> = Default::default();
-        for address in answers.into_iter().flatten() {
-            *votes.entry(address).or_default() += 1;
-        }
-        let Some((master, count)) = votes.into_iter().max_by_key(|(_, n)| *n) else {
-            continue;
-        };
-        if count * 2 <= sentinels.len() {
+        let answers = ask_sentinels(&shared.sentinels, &shared.name, shared.timeout).await;
+        let Some(master) = majority(&answers) else {
             continue; // no majority (yet): keep what we have
-        }
+        };
         let conn = SentinelConn(shared);
         if conn.current().is_some_and(|(address, _)| address != master) {
             conn.forget();
@@ -326,6 +324,68 @@ async fn watch_master(
             );
         }
     }
+}
+
+/// redis-rs's master lookup over `sentinels`, in that order.
+fn sentinel_lookup(
+    sentinels: &[String],
+    name: &str,
+    node: &redis::sentinel::SentinelNodeConnectionInfo,
+) -> RedisResult<redis::sentinel::SentinelClient> {
+    redis::sentinel::SentinelClient::build(
+        sentinels.to_vec(),
+        name,
+        Some(node.clone()),
+        redis::sentinel::SentinelServerType::Master,
+    )
+}
+
+/// Each sentinel's answer to `SENTINEL get-master-addr-by-name`, in URL order
+/// (`None`: no answer (yet), or no such master). Asks them all at once and stops
+/// waiting as soon as more than half name the same master, so one unreachable
+/// sentinel does not hold up a reconnection for `timeout`.
+async fn ask_sentinels(
+    sentinels: &[String],
+    name: &str,
+    timeout: Duration,
+) -> Vec<Option<(String, u16)>> {
+    use futures::StreamExt;
+    let mut answers = vec![None; sentinels.len()];
+    let mut pending: futures::stream::FuturesUnordered<_> = sentinels
+        .iter()
+        .enumerate()
+        .map(|(i, url)| async move { (i, master_address(url, name, timeout).await) })
+        .collect();
+    while let Some((i, answer)) = pending.next().await {
+        answers[i] = answer;
+        if majority(&answers).is_some() {
+            break;
+        }
+    }
+    answers
+}
+
+/// The address more than half of the sentinels name, if any.
+fn majority(answers: &[Option<(String, u16)>]) -> Option<(String, u16)> {
+    let mut votes: std::collections::HashMap<&(String, u16), usize> = Default::default();
+    for address in answers.iter().flatten() {
+        *votes.entry(address).or_default() += 1;
+    }
+    let (master, count) = votes.into_iter().max_by_key(|(_, n)| *n)?;
+    (count * 2 > answers.len()).then(|| master.clone())
+}
+
+/// The sentinels reordered so that those naming the majority's master come first
+/// (each group in URL order); URL order when there is no majority.
+fn majority_first(sentinels: &[String], answers: &[Option<(String, u16)>]) -> Vec<String> {
+    let master = majority(answers);
+    let agrees = |i: usize| master.is_some() && answers[i] == master;
+    let (first, rest): (Vec<usize>, Vec<usize>) = (0..sentinels.len()).partition(|&i| agrees(i));
+    first
+        .into_iter()
+        .chain(rest)
+        .map(|i| sentinels[i].clone())
+        .collect()
 }
 
 /// `SENTINEL get-master-addr-by-name` on one sentinel.
@@ -568,6 +628,26 @@ mod tests {
             without_db("redis://s:1/?protocol=resp3"),
             "redis://s:1?protocol=resp3"
         );
+    }
+
+    #[test]
+    fn sentinels_that_agree_with_the_majority_are_asked_first() {
+        let urls: Vec<String> = ["s1", "s2", "s3"].iter().map(|s| s.to_string()).collect();
+        let a = Some(("10.0.0.1".to_string(), 6379));
+        let b = Some(("10.0.0.2".to_string(), 6379));
+        // s1 lags behind a failover: s2 and s3 go first.
+        let answers = [a.clone(), b.clone(), b.clone()];
+        assert_eq!(majority(&answers), b);
+        assert_eq!(majority_first(&urls, &answers), ["s2", "s3", "s1"]);
+        // No majority (one down, two disagree; or nobody answers): URL order.
+        for answers in [[a.clone(), b.clone(), None], [None, None, None]] {
+            assert_eq!(majority(&answers), None);
+            assert_eq!(majority_first(&urls, &answers), ["s1", "s2", "s3"]);
+        }
+        // One of three down, the others agree: a majority of the configured three.
+        let answers = [None, a.clone(), a.clone()];
+        assert_eq!(majority(&answers), a);
+        assert_eq!(majority_first(&urls, &answers), ["s2", "s3", "s1"]);
     }
 
     #[test]

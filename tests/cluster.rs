@@ -7,7 +7,8 @@
 //! - `CLUSTER FAILOVER` of the master holding a live room while clients beat and
 //!   join: requests resume, scripts are loaded again on the new master;
 //! - Sentinel (one master, one replica, three sentinels): failover during traffic,
-//!   and the service resumes on the new master.
+//!   and the service resumes on the new master; a sentinel that names another
+//!   master than the others, first in the list, does not choose where writes go.
 //!
 //! The rest of the suite also runs on a cluster with `LIVEROOM_TEST_REDIS=cluster`
 //! (see tests/common); `scripts/test` runs it both ways.
@@ -19,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{TestApp, TestRedis};
-use liveroom::redis_child::{RedisCluster, RedisSentinels};
+use liveroom::redis_child::{RedisChild, RedisCluster, RedisSentinels};
 use liveroom::redis_conn::{RedisMode, RedisTarget};
 
 /// An app on `target` (key prefix `lr`), 1 s member timeout.
@@ -506,4 +507,86 @@ async fn sentinel_master_killed_during_traffic_fails_over_on_its_own() {
         killed.elapsed()
     );
     resumed_after_kill(&app, &id, load, killed).await;
+}
+
+/// A sentinel that has not yet heard of a failover names the old master, which still
+/// answers as a master until it is demoted; redis-rs's lookup takes the first
+/// sentinel (in URL order) whose master answers. The lookup must ask the sentinels
+/// that agree with most of the others first, or writes go to a master about to be
+/// discarded. Stand-in for the lagging sentinel: the first one in the list watches a
+/// decoy server under the master's name. Every (re)connection — at start-up and
+/// after the connection is killed — must reach the real master.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lagging_sentinel_first_in_the_list_does_not_choose_the_master() {
+    let sentinels = RedisSentinels::start("liveroom").expect("sentinels");
+    let master = sentinels.master_port().unwrap();
+    let decoy = RedisChild::start(&[]).expect("decoy redis-server");
+    let first = sentinels.sentinel_ports()[0];
+    let mut lagging = node(first).await;
+    for args in [
+        vec!["REMOVE", "liveroom"],
+        vec![
+            "MONITOR",
+            "liveroom",
+            "127.0.0.1",
+            &decoy.port().to_string(),
+            "2",
+        ],
+    ] {
+        let () = redis::cmd("SENTINEL")
+            .arg(&args)
+            .query_async(&mut lagging)
+            .await
+            .unwrap();
+    }
+    let named: (String, u16) = redis::cmd("SENTINEL")
+        .arg("get-master-addr-by-name")
+        .arg("liveroom")
+        .query_async(&mut lagging)
+        .await
+        .unwrap();
+    assert_eq!(named.1, decoy.port());
+    let target =
+        RedisTarget::parse(RedisMode::Sentinel, &sentinels.url_list(), "liveroom").unwrap();
+    assert!(target.urls[0].ends_with(&format!(":{first}")), "{target:?}");
+
+    let app = app_on(target, vec![master]).await;
+    let id = app.live_room("anchor", "lagging sentinel").await;
+    for round in 0..3 {
+        for i in 0..5 {
+            app.join(&format!("v{round}-{i}"), &id).await;
+        }
+        // Force a new lookup: drop every client connection to the master.
+        let _: i64 = redis::cmd("CLIENT")
+            .arg(&["KILL", "TYPE", "normal", "SKIPME", "yes"][..])
+            .query_async(&mut node(master).await)
+            .await
+            .unwrap();
+        // A command meeting the dropped connection fails (503: it may or may not
+        // have run); a read then finds the master again.
+        let info = format!("/client/live/room/info/{id}");
+        let mut reconnected = false;
+        for _ in 0..20 {
+            if app.get("x", &info).await.status == 200 {
+                reconnected = true;
+                break;
+            }
+            tokio::time::sleep(liveroom::redis_conn::SENTINEL_POLL).await;
+        }
+        assert!(
+            reconnected,
+            "no master found after the connection was dropped"
+        );
+    }
+    app.join("last", &id).await;
+    let decoy_keys: i64 = redis::cmd("DBSIZE")
+        .query_async(&mut node(decoy.port()).await)
+        .await
+        .unwrap();
+    assert_eq!(
+        decoy_keys, 0,
+        "writes went to the master only one sentinel named"
+    );
+    let info = app.info("x", &id).await;
+    assert_eq!(info["pv"], 16, "{info}");
 }
