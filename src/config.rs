@@ -171,6 +171,18 @@ pub struct ServeConfig {
     #[arg(long, env = "LIVEROOM_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
 
+    /// How long a client may take to send a request's headers, from the moment the
+    /// server starts reading them: on a new connection, and between requests on a
+    /// kept-alive one (hyper uses one timer for both, so this is also the idle
+    /// limit of a keep-alive connection). Past it the connection is closed: a client
+    /// that trickles its headers (slowloris) or connects and sends nothing cannot
+    /// hold a connection longer. Keep it above the idle timeout of the load
+    /// balancer's upstream connections (nginx `keepalive_timeout`, 60 s by default;
+    /// ours is 30 s), or it closes connections the balancer is about to reuse.
+    /// At least 1 s.
+    #[arg(long, env = "LIVEROOM_HEADER_READ_TIMEOUT", default_value = "65s", value_parser = parse_duration)]
+    pub header_read_timeout: Duration,
+
     /// Most API requests served at once by this replica; past it requests are shed
     /// at once with 429 / 42900 and `Retry-After` instead of queueing (probes and
     /// metrics are never shed).
@@ -223,6 +235,12 @@ impl ServeConfig {
         }
         if self.member_timeout < Duration::from_millis(100) {
             return Err("LIVEROOM_MEMBER_TIMEOUT must be at least 100ms".into());
+        }
+        if self.header_read_timeout < Duration::from_secs(1) {
+            return Err(format!(
+                "LIVEROOM_HEADER_READ_TIMEOUT ({:?}) must be at least 1s",
+                self.header_read_timeout
+            ));
         }
         Ok(())
     }

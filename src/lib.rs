@@ -23,6 +23,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod http_server;
 pub mod metrics;
 pub mod model;
 pub mod openapi;

@@ -105,13 +105,14 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
         let _ = stop_tx.send(true);
     };
     let mut drain_rx = stop_rx.clone();
-    let server = axum::serve(listener, app(state)).with_graceful_shutdown(signal);
+    let server =
+        crate::http_server::serve(listener, app(state), config.header_read_timeout, signal);
     let drain_limit = async move {
         let _ = drain_rx.wait_for(|stopping| *stopping).await;
         tokio::time::sleep(config.shutdown_timeout).await;
     };
     tokio::select! {
-        result = server => result.map_err(|e| format!("server error: {e}"))?,
+        () = server => {}
         _ = drain_limit => tracing::warn!(
             timeout = ?config.shutdown_timeout,
             "in-flight requests did not finish within LIVEROOM_SHUTDOWN_TIMEOUT; exiting anyway"

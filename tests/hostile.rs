@@ -932,3 +932,109 @@ async fn oversized_queries_and_headers() {
     // The service is still up.
     app.get("bob", "/client/live/room/list").await.ok();
 }
+
+// ---------------------------------------------------------------------------
+// Slow clients (slowloris)
+// ---------------------------------------------------------------------------
+
+/// Reads from `stream` until the server closes it (EOF or reset) and returns what
+/// was read and when the close came, or `None` if it stayed open for `limit`.
+async fn read_until_closed(
+    stream: &mut tokio::net::TcpStream,
+    limit: Duration,
+) -> Option<(Vec<u8>, std::time::Instant)> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Err(_) => return None,
+            Ok(Ok(0)) | Ok(Err(_)) => return Some((out, std::time::Instant::now())),
+            Ok(Ok(n)) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// `LIVEROOM_HEADER_READ_TIMEOUT`: a client that connects and sends nothing, one
+/// that trickles its headers a line at a time, and one that keeps a connection idle
+/// after a response each lose the connection once the timeout passes — never
+/// before it — while ordinary requests are served throughout.
+#[tokio::test]
+async fn slow_and_silent_connections_are_closed_after_the_header_read_timeout() {
+    let timeout = Duration::from_secs(1);
+    let app = TestApp::start_with(|c| c.header_read_timeout = timeout).await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let closed_within = |opened: std::time::Instant, closed: std::time::Instant| {
+        let open_for = closed - opened;
+        assert!(
+            open_for >= timeout - Duration::from_millis(100),
+            "closed after {open_for:?}, before the timeout"
+        );
+        open_for
+    };
+
+    // Connects and sends nothing.
+    let opened = std::time::Instant::now();
+    let mut silent = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let (_, closed) = read_until_closed(&mut silent, Duration::from_secs(10))
+        .await
+        .expect("a silent connection stayed open 10 s");
+    let silent_for = closed_within(opened, closed);
+
+    // Sends a request line and then one header line every 200 ms, forever.
+    let opened = std::time::Instant::now();
+    let trickle = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let (mut reader, mut writer) = trickle.into_split();
+    let writing = tokio::spawn(async move {
+        let _ = writer
+            .write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\n")
+            .await;
+        for i in 0.. {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if writer
+                .write_all(format!("X-Slow-{i}: a\r\n").as_bytes())
+                .await
+                .is_err()
+            {
+                return i;
+            }
+        }
+        unreachable!()
+    });
+    let mut out = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), reader.read_to_end(&mut out)).await;
+    assert!(read.is_ok(), "a trickling client held its connection 10 s");
+    let trickle_for = closed_within(opened, std::time::Instant::now());
+    let text = String::from_utf8_lossy(&out);
+    assert!(
+        out.is_empty() || text.starts_with("HTTP/1.1 408"),
+        "unexpected answer to unfinished headers: {text:?}"
+    );
+    writing.abort();
+
+    // A complete request is answered; the kept-alive connection then closes once
+    // it has been idle for the timeout.
+    let mut idle = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    idle.write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let n = tokio::time::timeout(Duration::from_secs(5), idle.read(&mut buf))
+        .await
+        .expect("no answer")
+        .unwrap();
+    assert!(
+        buf[..n].starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    let answered = std::time::Instant::now();
+    let (_, closed) = read_until_closed(&mut idle, Duration::from_secs(10))
+        .await
+        .expect("an idle keep-alive connection stayed open 10 s");
+    let idle_for = closed_within(answered, closed);
+    eprintln!("closed after: silent {silent_for:?}, trickling {trickle_for:?}, idle {idle_for:?}");
+
+    // Through all of it, the service answers.
+    app.get("bob", "/client/live/room/list").await.ok();
+}

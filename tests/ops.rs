@@ -166,3 +166,65 @@ async fn serves_over_a_tls_redis() {
     assert_eq!(exists, 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `http_server::serve` drains on shutdown: a request in flight when the signal
+/// comes is answered, an idle kept-alive connection is closed, new connections are
+/// refused, and the serve future returns once the last connection is gone.
+#[tokio::test]
+async fn shutdown_finishes_requests_in_flight_and_closes_idle_connections() {
+    use std::time::{Duration, Instant};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let entered = std::sync::Arc::new(tokio::sync::Notify::new());
+    let in_handler = entered.clone();
+    let app = axum::Router::new().route(
+        "/slow",
+        axum::routing::get(move || async move {
+            in_handler.notify_one();
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            "done"
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(liveroom::http_server::serve(
+        listener,
+        app,
+        Duration::from_secs(30),
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+
+    // An idle kept-alive connection (one request answered) and a slow request.
+    let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+    idle.write_all(b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let n = idle.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 404"));
+    let slow = tokio::spawn(reqwest::get(format!("http://{addr}/slow")));
+    entered.notified().await;
+
+    let signalled = Instant::now();
+    stop_tx.send(()).unwrap();
+    let reply = slow.await.unwrap().expect("the request in flight failed");
+    assert_eq!(reply.status(), 200);
+    assert_eq!(reply.text().await.unwrap(), "done");
+    let n = tokio::time::timeout(Duration::from_secs(5), idle.read(&mut buf))
+        .await
+        .expect("the idle connection stayed open after shutdown")
+        .unwrap_or(0);
+    assert_eq!(n, 0, "the idle connection got data instead of a close");
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("serve did not return after the last connection closed")
+        .unwrap();
+    assert!(signalled.elapsed() < Duration::from_secs(5));
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "a new connection was accepted after shutdown"
+    );
+}

@@ -254,9 +254,13 @@ impl TestApp {
         let state = AppState::new(store.clone(), &config, SECRET).expect("state");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app(state)).await.unwrap();
-        });
+        let header_read_timeout = config.header_read_timeout;
+        let server = tokio::spawn(liveroom::http_server::serve(
+            listener,
+            app(state),
+            header_read_timeout,
+            std::future::pending(),
+        ));
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
