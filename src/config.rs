@@ -183,6 +183,14 @@ pub struct ServeConfig {
     #[arg(long, env = "LIVEROOM_HEADER_READ_TIMEOUT", default_value = "65s", value_parser = parse_duration)]
     pub header_read_timeout: Duration,
 
+    /// How long a client may take to send a request's body once its headers are
+    /// in. Bodies (at most 64 KiB, SPEC §7) are read in full before a request takes
+    /// one of the `LIVEROOM_MAX_IN_FLIGHT` slots, so a slow body holds a connection
+    /// for at most this long and never a slot. Past it: 400 / 40000 naming the body.
+    /// At least 1 s.
+    #[arg(long, env = "LIVEROOM_BODY_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub body_read_timeout: Duration,
+
     /// Most API requests served at once by this replica; past it requests are shed
     /// at once with 429 / 42900 and `Retry-After` instead of queueing (probes and
     /// metrics are never shed).
@@ -235,6 +243,12 @@ impl ServeConfig {
         }
         if self.member_timeout < Duration::from_millis(100) {
             return Err("LIVEROOM_MEMBER_TIMEOUT must be at least 100ms".into());
+        }
+        if self.body_read_timeout < Duration::from_secs(1) {
+            return Err(format!(
+                "LIVEROOM_BODY_READ_TIMEOUT ({:?}) must be at least 1s",
+                self.body_read_timeout
+            ));
         }
         if self.header_read_timeout < Duration::from_secs(1) {
             return Err(format!(

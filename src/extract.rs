@@ -13,6 +13,56 @@ use crate::error::ApiError;
 /// Largest accepted request body, in bytes (SPEC §7: 64 KiB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// Middleware: reads a request's whole body into memory (at most
+/// [`MAX_BODY_BYTES`]) within `timeout` before the request goes on to routing,
+/// handlers and the in-flight limit, so that a client trickling its body holds a
+/// connection for at most `timeout` (`LIVEROOM_BODY_READ_TIMEOUT`) and never one of
+/// the `LIVEROOM_MAX_IN_FLIGHT` slots. Refusals use the envelope: a body declared or
+/// found over the limit is 413 / 40000, one not complete within `timeout` or cut
+/// off is 400 / 40000; the message names the body. Requests without a body pass
+/// straight through.
+pub async fn read_body_first(
+    timeout: std::time::Duration,
+    req: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    use http_body_util::BodyExt;
+    let headers = req.headers();
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let chunked = headers.contains_key(axum::http::header::TRANSFER_ENCODING);
+    if declared.unwrap_or(0) == 0 && !chunked {
+        return next.run(req).await;
+    }
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return ApiError::BodyTooLarge(MAX_BODY_BYTES).into_response();
+    }
+    let (parts, body) = req.into_parts();
+    let limited = http_body_util::Limited::new(body, MAX_BODY_BYTES);
+    let bytes = match tokio::time::timeout(timeout, limited.collect()).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            return ApiError::BodyTooLarge(MAX_BODY_BYTES).into_response();
+        }
+        Ok(Err(_)) => {
+            return ApiError::InvalidArgument("request body could not be read".into())
+                .into_response();
+        }
+        Err(_) => {
+            return ApiError::InvalidArgument(format!(
+                "request body not received within {} of its headers",
+                humantime::format_duration(timeout)
+            ))
+            .into_response();
+        }
+    };
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await
+}
+
 /// A JSON body parsed into `T`. Malformed JSON or a wrong type is 40000 naming the
 /// field (`title: invalid type: integer, expected a string`); a body over
 /// [`MAX_BODY_BYTES`] is 413 / 40000. Unknown fields are ignored.

@@ -80,6 +80,8 @@ pub struct AppShared {
     pub max_in_flight: usize,
     /// Heartbeat interval told to clients, ms (`LIVEROOM_HEARTBEAT_INTERVAL`).
     pub heartbeat_interval_ms: u64,
+    /// Longest wait for a request body after its headers (`LIVEROOM_BODY_READ_TIMEOUT`).
+    pub body_read_timeout: std::time::Duration,
 }
 
 impl AppState {
@@ -109,6 +111,7 @@ impl AppState {
             draining: Arc::new(AtomicBool::new(false)),
             max_in_flight: config.max_in_flight as usize,
             heartbeat_interval_ms: config.heartbeat_interval.as_millis() as u64,
+            body_read_timeout: config.body_read_timeout,
         })))
     }
 }
@@ -148,11 +151,16 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(probes::readyz))
         .route("/openapi.json", get(openapi::document))
         .route("/metrics", get(metrics::render));
+    let body_read_timeout = state.body_read_timeout;
     api.merge(ops)
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)
         .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
+        // Outside the routes' shed layer: a slow body never holds an in-flight slot.
+        .layer(axum::middleware::from_fn(move |req, next| {
+            extract::read_body_first(body_read_timeout, req, next)
+        }))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal("handler panicked".into()).into_response_ext()
         }))

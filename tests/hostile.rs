@@ -1038,3 +1038,56 @@ async fn slow_and_silent_connections_are_closed_after_the_header_read_timeout() 
     // Through all of it, the service answers.
     app.get("bob", "/client/live/room/list").await.ok();
 }
+
+/// `LIVEROOM_BODY_READ_TIMEOUT`: bodies are read before a request takes an
+/// in-flight slot, so clients trickling their bodies hold neither a slot (others are
+/// served, not shed with 429) nor their connection past the timeout (then 400 /
+/// 40000 naming the body), and the half-sent create writes nothing.
+#[tokio::test]
+async fn slow_bodies_hold_no_in_flight_slot_and_end_after_the_body_read_timeout() {
+    let timeout = Duration::from_secs(1);
+    let app = TestApp::start_with(|c| {
+        c.max_in_flight = 2;
+        c.body_read_timeout = timeout;
+    })
+    .await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    app.get("bob", "/client/live/room/list").await.ok();
+    let before = redis_state(&app).await;
+    let opened = std::time::Instant::now();
+    let mut slow = Vec::new();
+    for _ in 0..3 {
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let head = format!(
+            "POST {CREATE} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+             Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"title\":",
+            app.token("alice")
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        slow.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // More slow bodies than slots, yet requests are served.
+    for _ in 0..3 {
+        app.get("bob", "/client/live/room/list").await.ok();
+    }
+    for mut stream in slow {
+        let mut out = Vec::new();
+        let read =
+            tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut out)).await;
+        assert!(read.is_ok(), "a slow body held its connection 10 s");
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+        assert!(text.contains("40000") && text.contains("body"), "{text}");
+    }
+    let waited = opened.elapsed();
+    assert!(
+        waited >= timeout,
+        "answered after {waited:?}, before the timeout"
+    );
+    assert_eq!(
+        redis_state(&app).await.0,
+        before.0,
+        "a half-sent create wrote keys"
+    );
+}
