@@ -13,20 +13,46 @@ use crate::error::ApiError;
 /// Largest accepted request body, in bytes (SPEC §7: 64 KiB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// Why [`read_body_first`] could not read a body. It does not answer the request
+/// itself: [`JsonBody`] turns this into the refusal, so the handler's earlier
+/// extractors (authentication) still decide first, as when the extractor read the
+/// body itself.
+#[derive(Debug, Clone, Copy)]
+enum BodyRefused {
+    /// Declared or found over [`MAX_BODY_BYTES`]: 413 / 40000.
+    TooLarge,
+    /// Not complete within the body-read timeout: 400 / 40000.
+    TooSlow(std::time::Duration),
+    /// Cut off or malformed framing: 400 / 40000.
+    Unreadable,
+}
+
+impl BodyRefused {
+    fn error(self) -> ApiError {
+        match self {
+            Self::TooLarge => ApiError::BodyTooLarge(MAX_BODY_BYTES),
+            Self::TooSlow(timeout) => ApiError::InvalidArgument(format!(
+                "request body not received within {} of its headers",
+                humantime::format_duration(timeout)
+            )),
+            Self::Unreadable => ApiError::InvalidArgument("request body could not be read".into()),
+        }
+    }
+}
+
 /// Middleware: reads a request's whole body into memory (at most
 /// [`MAX_BODY_BYTES`]) within `timeout` before the request goes on to routing,
 /// handlers and the in-flight limit, so that a client trickling its body holds a
 /// connection for at most `timeout` (`LIVEROOM_BODY_READ_TIMEOUT`) and never one of
-/// the `LIVEROOM_MAX_IN_FLIGHT` slots. Refusals use the envelope: a body declared or
-/// found over the limit is 413 / 40000, one not complete within `timeout` or cut
-/// off is 400 / 40000; the message names the body. Requests without a body pass
-/// straight through.
+/// the `LIVEROOM_MAX_IN_FLIGHT` slots. A body declared or found over the limit, one
+/// not complete within `timeout`, or one cut off goes on empty, marked, and
+/// [`JsonBody`] refuses it (413 / 40000, or 400 / 40000 naming the body) after the
+/// handler's earlier extractors. Requests without a body pass straight through.
 pub async fn read_body_first(
     timeout: std::time::Duration,
     req: Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    use axum::response::IntoResponse;
     use http_body_util::BodyExt;
     let headers = req.headers();
     let declared = headers
@@ -37,30 +63,27 @@ pub async fn read_body_first(
     if declared.unwrap_or(0) == 0 && !chunked {
         return next.run(req).await;
     }
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-        return ApiError::BodyTooLarge(MAX_BODY_BYTES).into_response();
-    }
-    let (parts, body) = req.into_parts();
-    let limited = http_body_util::Limited::new(body, MAX_BODY_BYTES);
-    let bytes = match tokio::time::timeout(timeout, limited.collect()).await {
-        Ok(Ok(collected)) => collected.to_bytes(),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
-            return ApiError::BodyTooLarge(MAX_BODY_BYTES).into_response();
-        }
-        Ok(Err(_)) => {
-            return ApiError::InvalidArgument("request body could not be read".into())
-                .into_response();
-        }
-        Err(_) => {
-            return ApiError::InvalidArgument(format!(
-                "request body not received within {} of its headers",
-                humantime::format_duration(timeout)
-            ))
-            .into_response();
+    let (mut parts, body) = req.into_parts();
+    let read = if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        // Refused without waiting for the bytes (they may never come).
+        Err(BodyRefused::TooLarge)
+    } else {
+        let limited = http_body_util::Limited::new(body, MAX_BODY_BYTES);
+        match tokio::time::timeout(timeout, limited.collect()).await {
+            Ok(Ok(collected)) => Ok(collected.to_bytes()),
+            Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(BodyRefused::TooLarge),
+            Ok(Err(_)) => Err(BodyRefused::Unreadable),
+            Err(_) => Err(BodyRefused::TooSlow(timeout)),
         }
     };
-    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
-        .await
+    let body = match read {
+        Ok(bytes) => axum::body::Body::from(bytes),
+        Err(refused) => {
+            parts.extensions.insert(refused);
+            axum::body::Body::empty()
+        }
+    };
+    next.run(Request::from_parts(parts, body)).await
 }
 
 /// A JSON body parsed into `T`. Malformed JSON or a wrong type is 40000 naming the
@@ -83,6 +106,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
             return Err(ApiError::BodyTooLarge(MAX_BODY_BYTES));
+        }
+        if let Some(refused) = req.extensions().get::<BodyRefused>() {
+            return Err(refused.error());
         }
         let bytes = Bytes::from_request(req, state)
             .await

@@ -1091,3 +1091,54 @@ async fn slow_bodies_hold_no_in_flight_slot_and_end_after_the_body_read_timeout(
         "a half-sent create wrote keys"
     );
 }
+
+/// Bodies are read before routing, but the refusals keep their order: a request
+/// without a valid token is 401 whatever its body (over the limit, declared over
+/// it, or too slow), as when the handler read the body itself.
+#[tokio::test]
+async fn authentication_is_judged_before_a_refused_body() {
+    let app = TestApp::start_with(|c| c.body_read_timeout = Duration::from_secs(1)).await;
+    let big = padded_body(LIMIT + 1);
+    let r = app
+        .call_raw(
+            "POST",
+            CREATE,
+            &[("content-type", "application/json")],
+            big.clone(),
+        )
+        .await;
+    refused(&r, 401, 40100, "Authorization");
+    let r = app
+        .call_raw(
+            "POST",
+            CREATE,
+            &[
+                ("content-type", "application/json"),
+                ("authorization", &format!("Bearer {}", app.token("alice"))),
+            ],
+            big,
+        )
+        .await;
+    refused(&r, 413, 40000, "body");
+    // Declared over the limit, and too slow: still 401 without a token.
+    for framing in [
+        format!("Content-Length: {}\r\n\r\n{{", LIMIT + 1),
+        "Content-Length: 100\r\n\r\n{".to_owned(),
+    ] {
+        let request =
+            format!("POST {CREATE} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{framing}");
+        let mut stream = tokio::net::TcpStream::connect(app.base.trim_start_matches("http://"))
+            .await
+            .unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut out = Vec::new();
+        let read =
+            tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut out)).await;
+        assert!(read.is_ok(), "no answer to {framing:?}");
+        let text = String::from_utf8_lossy(&out);
+        assert!(
+            text.starts_with("HTTP/1.1 401") && text.contains("40100"),
+            "{framing:?}: {text}"
+        );
+    }
+}
