@@ -88,7 +88,9 @@ pub async fn read_body_first(
 
 /// A JSON body parsed into `T`. Malformed JSON or a wrong type is 40000 naming the
 /// field (`title: invalid type: integer, expected a string`); a body over
-/// [`MAX_BODY_BYTES`] is 413 / 40000. Unknown fields are ignored.
+/// [`MAX_BODY_BYTES`] is 413 / 40000, one too slow or cut off 400 / 40000 (as
+/// marked by [`read_body_first`], which [`crate::app`] runs before every route).
+/// Unknown fields are ignored.
 #[derive(Debug)]
 pub struct JsonBody<T>(pub T);
 
@@ -96,17 +98,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        // A declared length over the limit is refused at once: the body limit alone
-        // would wait for the bytes, holding the connection for as long as the
-        // client cares to keep it open.
-        let declared = req
-            .headers()
-            .get(axum::http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-            return Err(ApiError::BodyTooLarge(MAX_BODY_BYTES));
-        }
+        // `read_body_first` has read the body into memory, or marked why it could not
+        // (a declared length over the limit is marked without waiting for the bytes).
         if let Some(refused) = req.extensions().get::<BodyRefused>() {
             return Err(refused.error());
         }
@@ -114,9 +107,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             .await
             .map_err(|e: BytesRejection| {
                 if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::BodyTooLarge(MAX_BODY_BYTES)
+                    BodyRefused::TooLarge.error()
                 } else {
-                    ApiError::InvalidArgument("request body could not be read".into())
+                    BodyRefused::Unreadable.error()
                 }
             })?;
         parse_json(&bytes).map(JsonBody)
