@@ -1061,7 +1061,7 @@ impl Store {
     /// Leaves a room (SPEC §5 #9). One Redis: `lua/leave_room_single.lua` removes the
     /// presence and the user's pointer to the room at once. Cluster: the pointer is
     /// dropped first (`lua/clear_room.lua`, only if it still names the room), then the
-    /// presence (`lua/leave_room.lua`), then [confirmed](Store::confirm) against the
+    /// presence (`lua/leave_room.lua`), then confirmed (`Store::confirm`) against the
     /// pointer, so a join racing the leave ends with the user either in the room and
     /// pointed at it, or in neither.
     pub async fn leave_room(&self, live_id: &str, user_id: &str) -> Result<(), ApiError> {
