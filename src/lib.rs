@@ -11,11 +11,14 @@
 //! - [`store`]: Redis keys, the Lua scripts of `lua/`, one typed call per script.
 //! - [`search`]: title index terms (substring search in any script).
 //! - [`stream_urls`]: signed push and pull URLs (SPEC §8).
-//! - [`routes`]: one handler per endpoint.
-//! - [`openapi`]: the OpenAPI 3.1 document served at `/openapi.json`.
+//! - [`routes`]: one handler per endpoint with its OpenAPI operation; the room views
+//!   shared by the room and member endpoints.
+//! - [`openapi`]: the OpenAPI 3.1 document, generated from the handlers and the wire
+//!   types, served at `/openapi.json`.
 //! - [`metrics`]: Prometheus metrics and the HTTP metrics middleware.
 //! - [`reaper`]: the leader lease and the sweep of timed-out members and absent anchors.
 //! - [`server`]: `liveroom serve` and graceful shutdown.
+//! - [`http_server`]: the HTTP/1 accept loop (header read timeout, graceful drain).
 //! - [`redis_child`]: a private `redis-server` for zero-configuration runs and tests.
 //! - [`redis_conn`]: one connection type for standalone, cluster and sentinel Redis.
 
@@ -41,10 +44,15 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use axum::Router;
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post, put};
+use axum::response::IntoResponse;
 use chrono::FixedOffset;
+use tower::limit::GlobalConcurrencyLimitLayer;
 use tower_http::catch_panic::CatchPanicLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::TokenVerifier;
 use crate::error::ApiError;
@@ -116,43 +124,12 @@ impl AppState {
     }
 }
 
-/// The whole HTTP application: every route once, then one layer per concern.
+/// The whole HTTP application: every route once ([`router`]), then one layer per concern.
 pub fn app(state: AppState) -> Router {
-    use routes::{members, probes, rooms, users};
     metrics::install();
-    let api = Router::new()
-        .route("/client/live/room/instance", post(rooms::create))
-        .route("/client/live/room/info/{live_id}", get(rooms::info))
-        .route(
-            "/client/live/room/{live_id}",
-            put(rooms::start).post(rooms::stop).delete(rooms::stop),
-        )
-        .route(
-            "/client/live/room/instance/{live_id}",
-            axum::routing::delete(rooms::delete),
-        )
-        .route("/client/live/room", get(rooms::search))
-        .route("/client/live/room/list", get(rooms::list))
-        .route(
-            "/client/live/room/user/{live_id}",
-            post(members::join).delete(members::leave),
-        )
-        .route(
-            "/client/live/room/heartbeat/{live_id}",
-            get(members::heartbeat),
-        )
-        .route("/client/live/room/extends", put(rooms::update_extends))
-        .route("/client/live/room/user_list", get(members::user_list))
-        .route("/client/user/profile", get(users::profile))
-        .route("/client/user/user", put(users::update))
-        .route_layer(shed_past(state.max_in_flight));
-    let ops = Router::new()
-        .route("/livez", get(probes::livez))
-        .route("/readyz", get(probes::readyz))
-        .route("/openapi.json", get(openapi::document))
-        .route("/metrics", get(metrics::render));
+    let (routes, _) = router(state.max_in_flight).split_for_parts();
     let body_read_timeout = state.body_read_timeout;
-    api.merge(ops)
+    routes
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)
@@ -162,48 +139,49 @@ pub fn app(state: AppState) -> Router {
             extract::read_body_first(body_read_timeout, req, next)
         }))
         .layer(CatchPanicLayer::custom(|_| {
-            ApiError::Internal("handler panicked".into()).into_response_ext()
+            ApiError::Internal("handler panicked".into()).into_response()
         }))
         .layer(axum::middleware::from_fn(metrics::track_http))
         .layer(axum::middleware::from_fn(request_id::middleware))
 }
 
-/// Overload protection (docs/DESIGN.md invariant 5): at most `max_in_flight` API
-/// requests at once across all routes; the rest are answered 429 / 42900 with
-/// `Retry-After` at once instead of queueing without bound.
-fn shed_past(
-    max_in_flight: usize,
-) -> impl tower::Layer<
-    axum::routing::Route,
-    Service = impl tower::Service<
-        axum::extract::Request,
-        Response = axum::response::Response,
-        Error = std::convert::Infallible,
-        Future = impl Send + 'static,
-    > + Clone
-              + Send
-              + Sync
-              + 'static,
-> + Clone
-+ Send
-+ Sync
-+ 'static {
-    tower::ServiceBuilder::new()
-        .layer(axum::error_handling::HandleErrorLayer::new(
-            |_: tower::BoxError| async { ApiError::Overloaded },
-        ))
-        .load_shed()
-        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
-            max_in_flight,
-        ))
-}
-
-trait IntoResponseExt {
-    fn into_response_ext(self) -> axum::response::Response;
-}
-
-impl IntoResponseExt for ApiError {
-    fn into_response_ext(self) -> axum::response::Response {
-        axum::response::IntoResponse::into_response(self)
-    }
+/// Every endpoint, each with its OpenAPI operation (the handler's `#[utoipa::path]`):
+/// [`app`] serves the router and [`openapi::document`] is generated from the same
+/// value, so a route cannot be served undocumented.
+///
+/// The API routes sit behind the overload protection (docs/DESIGN.md invariant 5): at
+/// most `max_in_flight` API requests at once across all of them; the rest are answered
+/// 429 / 42900 with `Retry-After` at once instead of queueing without bound. The
+/// probes, this document and `/metrics` are never shed.
+pub fn router(max_in_flight: usize) -> OpenApiRouter<AppState> {
+    use routes::{members, probes, rooms, users};
+    let api = OpenApiRouter::new()
+        .routes(routes!(rooms::create))
+        .routes(routes!(rooms::info))
+        .routes(routes!(rooms::start, rooms::stop, rooms::stop_alias))
+        .routes(routes!(rooms::delete))
+        .routes(routes!(rooms::search))
+        .routes(routes!(rooms::list))
+        .routes(routes!(members::join, members::leave))
+        .routes(routes!(members::heartbeat))
+        .routes(routes!(rooms::update_extends))
+        .routes(routes!(members::user_list))
+        .routes(routes!(users::profile))
+        .routes(routes!(users::update))
+        .route_layer(
+            tower::ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
+                    ApiError::Overloaded
+                }))
+                .load_shed()
+                .layer(GlobalConcurrencyLimitLayer::new(max_in_flight)),
+        );
+    let ops = OpenApiRouter::new()
+        .routes(routes!(probes::livez))
+        .routes(routes!(probes::readyz))
+        .routes(routes!(openapi::serve))
+        .routes(routes!(metrics::render));
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .merge(api)
+        .merge(ops)
 }

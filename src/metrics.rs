@@ -127,6 +127,21 @@ fn describe() {
 }
 
 /// `GET /metrics`: the Prometheus text exposition.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = "meta",
+    summary = "Prometheus metrics",
+    description = "The replica's metrics in the Prometheus text exposition format (not wrapped in the envelope): HTTP requests by route template, method and status, latencies, Redis script durations and errors, reaper activity, live rooms and present members. Labels never carry a room or user id.\n\nErrors: 500: 50000: the metrics recorder is unavailable.",
+    security(()),
+    responses((
+        status = 200,
+        description = "Metrics in the Prometheus text exposition format.",
+        body = String,
+        content_type = "text/plain; version=0.0.4; charset=utf-8",
+    )),
+)]
 pub async fn render() -> Response {
     match install() {
         Some(handle) => (

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::error::ApiError;
 
@@ -25,22 +26,46 @@ pub mod limits {
     pub const NICK_MAX: usize = 64;
 }
 
-/// Body of `POST /client/live/room/instance` (SPEC §5 #1). Unknown fields are ignored.
-#[derive(Debug, Default, Deserialize)]
+/// Body of `POST /client/live/room/instance` (SPEC §5 #1). Unknown fields are ignored;
+/// a field that is `null` counts as absent; a wrong type is 400 / 40000 naming the field.
+/// Lengths are in characters (Unicode scalar values). Free text must not contain control
+/// characters other than tab and newline.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[schema(as = CreateRoomRequest)]
 pub struct CreateRoomBody {
-    /// 1-128 characters.
+    /// 1-128 characters, not only whitespace, no control characters other than tab and
+    /// newline.
+    #[schema(
+        required = true,
+        nullable = false,
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub title: Option<String>,
-    /// ≤ 1024 characters.
+    /// At most 1024 characters, no control characters other than tab and newline.
+    #[schema(
+        max_length = 1024,
+        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub notice: Option<String>,
-    /// ≤ 1024 characters, an http(s) URL when not empty.
+    /// Empty or an http(s) URL; at most 1024 characters.
+    #[schema(
+        max_length = 1024,
+        pattern = r"^$|^[Hh][Tt][Tt][Pp][Ss]?://[^/\s\u0000-\u001F\u007F-\u009F][^\s\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub cover_url: Option<String>,
-    /// ≤ 32 keys; key 1-64, value ≤ 1024 characters.
+    /// At most 32 keys; key 1-64, value at most 1024 characters.
+    #[schema(value_type = Option<crate::openapi::Extends>)]
     pub extends: Option<BTreeMap<String, String>>,
-    /// Scheduled start, `YYYY-MM-DD HH:MM:SS` (configured zone) or RFC 3339.
+    /// Scheduled start.
+    #[schema(value_type = Option<crate::openapi::TimeString>)]
     pub start_at: Option<String>,
-    /// Scheduled end, not before `start_at`.
+    /// Scheduled end, not before `start_at` (else 400 / 40000).
+    #[schema(value_type = Option<crate::openapi::TimeString>)]
     pub end_at: Option<String>,
-    /// Expiry of the push URL's token.
+    /// Expiry of the push URL's token; when absent or past, now + the configured publish TTL.
+    #[schema(value_type = Option<crate::openapi::TimeString>)]
     pub publish_expire_at: Option<String>,
 }
 
@@ -200,23 +225,37 @@ impl CreateRoomBody {
     }
 }
 
-/// Body of `PUT /client/live/room/extends` (SPEC §5 #11).
-#[derive(Debug, Deserialize)]
+/// Body of `PUT /client/live/room/extends` (SPEC §5 #11). Unknown fields are ignored.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = UpdateExtendsRequest)]
 pub struct UpdateExtendsBody {
     /// The room.
+    #[schema(required = true, nullable = false, value_type = crate::openapi::LiveId)]
     pub live_id: Option<String>,
     /// Keys to merge; an empty value removes the key.
+    #[schema(required = true, nullable = false, value_type = crate::openapi::ExtendsPatch)]
     pub extends: Option<BTreeMap<String, String>>,
 }
 
-/// Body of `PUT /client/user/user` (SPEC §3).
-#[derive(Debug, Deserialize)]
+/// Body of `PUT /client/user/user` (SPEC §3): every field is optional and only the given
+/// ones change. Unknown fields are ignored.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = UpdateProfileRequest)]
 pub struct UpdateProfileBody {
-    /// New nick, ≤ 64 characters.
+    /// New nick: at most 64 characters, no control characters other than tab and newline.
+    #[schema(
+        max_length = 64,
+        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub nick: Option<String>,
-    /// New avatar, empty or an http(s) URL.
+    /// New avatar: empty or an http(s) URL; at most 1024 characters.
+    #[schema(
+        max_length = 1024,
+        pattern = r"^$|^[Hh][Tt][Tt][Pp][Ss]?://[^/\s\u0000-\u001F\u007F-\u009F][^\s\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub avatar: Option<String>,
     /// Keys to merge into the profile's extends; an empty value removes the key.
+    #[schema(value_type = Option<crate::openapi::ExtendsPatch>)]
     pub extends: Option<BTreeMap<String, String>>,
 }
 
@@ -236,25 +275,31 @@ impl UpdateProfileBody {
     }
 }
 
-/// A user profile as it appears in `anchor_info` and `GET /client/user/profile`.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// A user profile as it appears in `anchor_info` and `GET /client/user/profile` (SPEC §3).
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct UserProfile {
     /// User id (the token's `sub`).
+    #[schema(value_type = crate::openapi::UserId)]
     pub user_id: String,
-    /// Numeric IM user id, allocated once per user.
+    /// Numeric IM user id, allocated once per user and never reused.
     pub im_userid: u64,
-    /// Display name.
+    /// Display name (at most 64 characters).
     pub nick: String,
-    /// Avatar URL.
+    /// Avatar URL, or empty.
     pub avatar: String,
     /// Free-form key/value pairs.
+    #[schema(value_type = crate::openapi::Extends)]
     pub extends: BTreeMap<String, String>,
 }
 
-/// One entry of `user_list` (SPEC §5 #12).
-#[derive(Debug, Clone, Serialize)]
+/// One present user of a room, an entry of `user_list` (SPEC §5 #12).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = Member)]
 pub struct MemberInfo {
     /// User id.
+    #[schema(value_type = crate::openapi::UserId)]
     pub user_id: String,
     /// Numeric IM user id.
     pub im_userid: u64,
@@ -262,9 +307,10 @@ pub struct MemberInfo {
     pub im_username: String,
     /// Display name.
     pub nick: String,
-    /// Avatar URL.
+    /// Avatar URL, or empty.
     pub avatar: String,
     /// Free-form key/value pairs.
+    #[schema(value_type = crate::openapi::Extends)]
     pub extends: BTreeMap<String, String>,
 }
 
@@ -282,61 +328,80 @@ impl From<UserProfile> for MemberInfo {
 }
 
 /// The room object of the seed (SPEC §4), field for field and in its order.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = Room)]
 pub struct RoomView {
     /// `live_` + random hex.
+    #[schema(value_type = crate::openapi::LiveId)]
     pub live_id: String,
-    /// Title.
+    /// Title, 1-128 characters.
+    #[schema(min_length = 1, max_length = 128)]
     pub title: String,
-    /// Notice.
+    /// Notice, at most 1024 characters.
+    #[schema(max_length = 1024)]
     pub notice: String,
-    /// Cover URL.
+    /// Cover URL: empty or an http(s) URL, at most 1024 characters.
+    #[schema(max_length = 1024)]
     pub cover_url: String,
     /// Room extends.
+    #[schema(value_type = crate::openapi::Extends)]
     pub extends: BTreeMap<String, String>,
-    /// The anchor's profile.
+    /// The anchor's profile (not the caller's).
     pub anchor_info: UserProfile,
-    /// 1 when the anchor is present, else 0.
+    /// 1 when the anchor is present (joined / started, heartbeat within the timeout),
+    /// else 0.
+    #[schema(maximum = 1)]
     pub anchor_status: u8,
-    /// Cross-room PK session id, empty when none.
+    /// Cross-room PK session id; empty unless the room is in one.
     pub pk_id: String,
-    /// Members present now (anchor included when present).
+    /// Users present now (joined, heartbeat within the timeout), the anchor included
+    /// when present.
     pub online_count: u64,
-    /// Unix seconds: scheduled start before going live, actual start after.
+    /// Unix seconds: the scheduled `start_at` before the room starts (0 when not given),
+    /// the actual start once it has.
+    #[schema(minimum = 0)]
     pub start_time: i64,
-    /// Unix seconds: scheduled end before ending, actual end after.
+    /// Unix seconds: the scheduled `end_at` before the room ends (0 when not given), the
+    /// actual end once it has.
+    #[schema(minimum = 0)]
     pub end_time: i64,
-    /// Numeric chat room id.
+    /// Numeric id of the room's chat channel, allocated per room.
     pub chat_id: u64,
-    /// Signed push URL, only for the anchor; `""` for everyone else.
+    /// Signed push URL (`{publish_url}/{live_id}?expire={unix_s}&token={t}`), only for
+    /// the anchor; `""` for everyone else.
     pub push_url: String,
-    /// HLS pull URL.
+    /// HLS pull URL (`{hls_play_url}/{live_id}.m3u8`); empty when not configured.
     pub hls_url: String,
-    /// RTMP pull URL.
+    /// RTMP pull URL (`{rtmp_play_url}/{live_id}`); empty when not configured.
     pub rtmp_url: String,
-    /// FLV pull URL.
+    /// FLV pull URL (`{flv_play_url}/{live_id}.flv`); empty when not configured.
     pub flv_url: String,
     /// Number of joins (exact).
     pub pv: u64,
-    /// Distinct joining users (HyperLogLog, ±1%).
+    /// Distinct users who joined (HyperLogLog, ±1%).
     pub uv: u64,
     /// 0 created, 1 live, 2 ended.
+    #[schema(value_type = crate::openapi::LiveStatus)]
     pub live_status: u8,
 }
 
 /// A paged list (SPEC §5): `page_total = ceil(total_count / page_size)`,
 /// `end_page = page_num >= page_total`; `next_cursor` is empty on the last page.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PageOf<T> {
     /// Items in the whole list.
     pub total_count: u64,
-    /// Number of pages.
+    /// Number of pages: `ceil(total_count / page_size)`.
     pub page_total: u64,
-    /// Whether this is the last page.
+    /// Whether this is the last page: `page_num >= page_total` (by cursor: no entry
+    /// follows).
     pub end_page: bool,
-    /// The items of this page.
+    /// The items of this page (at most `page_size`).
+    #[schema(max_items = 100)]
     pub list: Vec<T>,
-    /// Cursor of the next page; empty when there is none.
+    /// Opaque cursor of the next page (pass it as `cursor`); `""` on the last page.
     pub next_cursor: String,
 }
 
@@ -369,14 +434,18 @@ impl<T> PageOf<T> {
 }
 
 /// `data` of a heartbeat (SPEC §5 #10).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = Heartbeat)]
 pub struct HeartbeatData {
     /// The room.
+    #[schema(value_type = crate::openapi::LiveId)]
     pub live_id: String,
     /// 0 created, 1 live, 2 ended.
+    #[schema(value_type = crate::openapi::LiveStatus)]
     pub live_status: u8,
-    /// When to send the next heartbeat, ms from now: the configured interval ±10%
-    /// at random, so clients that reconnected together drift apart.
+    /// When to send the next heartbeat, ms from now: `LIVEROOM_HEARTBEAT_INTERVAL`
+    /// (default 5000) ±10% at random, so clients that reconnected together drift apart.
     pub next_heartbeat_ms: u64,
 }
 

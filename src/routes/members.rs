@@ -7,10 +7,29 @@ use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiOk, ApiResult};
 use crate::extract::{LiveIdPath, Page, QueryParams, check_live_id};
 use crate::model::{HeartbeatData, MemberInfo, PageOf, RoomView};
-use crate::routes::rooms::room_view;
+use crate::openapi::{
+    BadRequest, Conflict, HeartbeatEnvelope, MemberNotFound, MemberPageEnvelope, OkEnvelope,
+    PageParams, RoomEnvelope, RoomNotFound, RoomParam,
+};
+use crate::routes::views::room_view;
 use crate::store::to_completion;
 
 /// `POST /client/live/room/user/{live_id}`: joins, leaving any other room first.
+#[utoipa::path(
+    post,
+    path = "/client/live/room/user/{live_id}",
+    operation_id = "joinRoom",
+    tag = "members",
+    summary = "Join a room",
+    description = "Joins the room, leaving any other room first (one room per user). Rejoining the same room is idempotent for presence but counts a PV.\n\nErrors: 400: 40000: `live_id` is not 1-64 characters of `[A-Za-z0-9_-]`. 409: 40900: the room has ended.",
+    params(LiveIdPath),
+    responses(
+        (status = 200, description = "The room, as the joined member sees it.", body = RoomEnvelope),
+        (status = 400, response = BadRequest),
+        (status = 404, response = RoomNotFound),
+        (status = 409, response = Conflict),
+    ),
+)]
 pub async fn join(
     State(state): State<AppState>,
     user: AuthUser,
@@ -22,6 +41,20 @@ pub async fn join(
 }
 
 /// `DELETE /client/live/room/user/{live_id}`: leaves; 40401 when not in the room.
+#[utoipa::path(
+    delete,
+    path = "/client/live/room/user/{live_id}",
+    operation_id = "leaveRoom",
+    tag = "members",
+    summary = "Leave a room",
+    description = "Leaves the room; when the anchor leaves, `anchor_status` becomes 0. No `data`.\n\nErrors: 400: 40000: `live_id` is not 1-64 characters of `[A-Za-z0-9_-]`.",
+    params(LiveIdPath),
+    responses(
+        (status = 200, description = "Left.", body = OkEnvelope),
+        (status = 400, response = BadRequest),
+        (status = 404, response = MemberNotFound),
+    ),
+)]
 pub async fn leave(
     State(state): State<AppState>,
     user: AuthUser,
@@ -33,6 +66,20 @@ pub async fn leave(
 }
 
 /// `GET /client/live/room/heartbeat/{live_id}`: one Redis round trip.
+#[utoipa::path(
+    get,
+    path = "/client/live/room/heartbeat/{live_id}",
+    operation_id = "heartbeat",
+    tag = "members",
+    summary = "Heartbeat",
+    description = "Refreshes the caller's presence (every 5 s by default; gone after 15 s without one).\n\nErrors: 400: 40000: `live_id` is not 1-64 characters of `[A-Za-z0-9_-]`.",
+    params(LiveIdPath),
+    responses(
+        (status = 200, description = "Presence refreshed.", body = HeartbeatEnvelope),
+        (status = 400, response = BadRequest),
+        (status = 404, response = MemberNotFound),
+    ),
+)]
 pub async fn heartbeat(
     State(state): State<AppState>,
     user: AuthUser,
@@ -49,6 +96,20 @@ pub async fn heartbeat(
 
 /// `GET /client/live/room/user_list?live_id&page_num&page_size`: present members,
 /// oldest join first.
+#[utoipa::path(
+    get,
+    path = "/client/live/room/user_list",
+    operation_id = "listRoomMembers",
+    tag = "members",
+    summary = "Present users of a room",
+    description = "Users present now, in a stable order: join time, oldest first.\n\nErrors: 400: 40000: `live_id` missing or malformed, or bad pagination.",
+    params(RoomParam, PageParams),
+    responses(
+        (status = 200, description = "A page of present members.", body = MemberPageEnvelope),
+        (status = 400, response = BadRequest),
+        (status = 404, response = RoomNotFound),
+    ),
+)]
 pub async fn user_list(
     State(state): State<AppState>,
     _user: AuthUser,

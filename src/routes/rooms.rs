@@ -13,8 +13,13 @@ use crate::extract::{
     JsonBody, LiveIdPath, Page, PageStart, QueryParams, check_live_id, encode_cursor,
 };
 use crate::model::{CreateRoomBody, PageOf, RoomView, UpdateExtendsBody, check_extends};
+use crate::openapi::{
+    BadRequest, Conflict, Forbidden, OkEnvelope, PageParams, PayloadTooLarge, RoomEnvelope,
+    RoomNotFound, RoomPageEnvelope, SearchParams,
+};
+use crate::routes::views::{room_view, room_views};
+use crate::store::RoomIndex;
 use crate::store::to_completion;
-use crate::store::{RawRoom, RoomIndex, parse_extends};
 
 /// Longest accepted search keyword, in characters.
 const KEYWORD_MAX: usize = 128;
@@ -26,64 +31,21 @@ pub fn new_live_id() -> String {
     format!("live_{}", hex::encode(bytes))
 }
 
-/// Turns rooms read from Redis into the seed's room objects for `caller`: the
-/// anchors' profiles are read in one round trip; `push_url` only for the anchor.
-pub async fn room_views(
-    state: &AppState,
-    rooms: Vec<RawRoom>,
-    caller: &str,
-) -> Result<Vec<RoomView>, ApiError> {
-    let anchors: Vec<String> = rooms.iter().map(|r| r.field("anchor").to_owned()).collect();
-    let profiles = state.store.profiles(&anchors).await?;
-    Ok(rooms
-        .into_iter()
-        .zip(profiles)
-        .map(|(room, anchor_info)| {
-            let live_id = room.field("live_id").to_owned();
-            let push_url = if anchor_info.user_id == caller {
-                state.urls.push_url(
-                    &live_id,
-                    room.number("publish_expire_at"),
-                    room.now_ms / 1000,
-                )
-            } else {
-                String::new()
-            };
-            RoomView {
-                title: room.field("title").to_owned(),
-                notice: room.field("notice").to_owned(),
-                cover_url: room.field("cover_url").to_owned(),
-                extends: parse_extends(room.fields.get("extends").map(String::as_str)),
-                anchor_status: u8::from(room.anchor_present),
-                pk_id: room.field("pk_id").to_owned(),
-                online_count: room.online_count,
-                start_time: room.number("start_time"),
-                end_time: room.number("end_time"),
-                chat_id: room.number("chat_id").max(0) as u64,
-                push_url,
-                hls_url: state.urls.hls_url(&live_id),
-                rtmp_url: state.urls.rtmp_url(&live_id),
-                flv_url: state.urls.flv_url(&live_id),
-                pv: room.number("pv").max(0) as u64,
-                uv: room.uv,
-                live_status: room.number("live_status").clamp(0, 2) as u8,
-                anchor_info,
-                live_id,
-            }
-        })
-        .collect())
-}
-
-/// One room's view for `caller`.
-pub async fn room_view(state: &AppState, room: RawRoom, caller: &str) -> ApiResult<RoomView> {
-    let view = room_views(state, vec![room], caller)
-        .await?
-        .pop()
-        .ok_or(ApiError::RoomNotFound)?;
-    Ok(ApiOk::data(view))
-}
-
 /// `POST /client/live/room/instance`: creates a room; the caller is its anchor.
+#[utoipa::path(
+    post,
+    path = "/client/live/room/instance",
+    operation_id = "createRoom",
+    tag = "rooms",
+    summary = "Create a room",
+    description = "Creates a room (`live_status` 0); the caller becomes its anchor and gets the signed `push_url`.\n\nErrors: 400: 40000: the body is not a JSON object, a field has the wrong type, or a limit of SPEC §7 is violated (title 1-128, notice ≤ 1024, cover_url an http(s) URL ≤ 1024, extends ≤ 32 keys, key 1-64, value ≤ 1024, times well-formed and `end_at` not before `start_at`).",
+    request_body = CreateRoomBody,
+    responses(
+        (status = 200, description = "The new room.", body = RoomEnvelope),
+        (status = 400, response = BadRequest),
+        (status = 413, response = PayloadTooLarge),
+    ),
+)]
 pub async fn create(
     State(state): State<AppState>,
     user: AuthUser,
@@ -98,6 +60,20 @@ pub async fn create(
 }
 
 /// `GET /client/live/room/info/{live_id}`.
+#[utoipa::path(
+    get,
+    path = "/client/live/room/info/{live_id}",
+    operation_id = "getRoomInfo",
+    tag = "rooms",
+    summary = "Room info",
+    description = "The room; `push_url` is filled only when the caller is the anchor.\n\nErrors: 400: 40000: `live_id` is not 1-64 characters of `[A-Za-z0-9_-]`.",
+    params(LiveIdPath),
+    responses(
+        (status = 200, description = "The room.", body = RoomEnvelope),
+        (status = 400, response = BadRequest),
+        (status = 404, response = RoomNotFound),
+    ),
+)]
 pub async fn info(
     State(state): State<AppState>,
     user: AuthUser,
@@ -108,6 +84,22 @@ pub async fn info(
 }
 
 /// `PUT /client/live/room/{live_id}`: the anchor starts the live.
+#[utoipa::path(
+    put,
+    path = "/client/live/room/{live_id}",
+    operation_id = "startLive",
+    tag = "rooms",
+    summary = "Start the live",
+    description = "The anchor starts the live (`live_status` 0 → 1); idempotent while live. The anchor becomes present (as if joined, without counting PV/UV).\n\nErrors: 400: 40000: `live_id` is not 1-64 characters of `[A-Za-z0-9_-]`. 403: 40300: the caller is not the room's anchor. 409: 40900: the room has ended.",
+    params(LiveIdPath),
+    responses(
+        (status = 200, description = "The live room.", body = RoomEnvelope),
+        (status = 400, response = BadRequest),
+        (status = 403, response = Forbidden),
+        (status = 404, response = RoomNotFound),
+        (status = 409, response = Conflict),
+    ),
+)]
 pub async fn start(
     State(state): State<AppState>,
     user: AuthUser,
@@ -118,7 +110,23 @@ pub async fn start(
     room_view(&state, raw, user.id()).await
 }
 
-/// `POST /client/live/room/{live_id}` (and `DELETE`, the SDKs' alias): the anchor stops the live.
+/// `POST /client/live/room/{live_id}` (and `DELETE`, [`stop_alias`]): the anchor stops the live.
+#[utoipa::path(
+    post,
+    path = "/client/live/room/{live_id}",
+    operation_id = "stopLive",
+    tag = "rooms",
+    summary = "Stop the live",
+    description = "The anchor stops the live (`live_status` 1 → 2, `end_time` set). No `data`.\n\nErrors: 400: 40000: `live_id` is not 1-64 characters of `[A-Za-z0-9_-]`. 403: 40300: the caller is not the room's anchor. 409: 40900: the room is not live (never started, or already ended).",
+    params(LiveIdPath),
+    responses(
+        (status = 200, description = "Stopped.", body = OkEnvelope),
+        (status = 400, response = BadRequest),
+        (status = 403, response = Forbidden),
+        (status = 404, response = RoomNotFound),
+        (status = 409, response = Conflict),
+    ),
+)]
 pub async fn stop(
     State(state): State<AppState>,
     user: AuthUser,
@@ -129,7 +137,47 @@ pub async fn stop(
     Ok(ApiOk::empty())
 }
 
+/// `DELETE /client/live/room/{live_id}`: [`stop`], accepted because the original SDKs use it.
+#[utoipa::path(
+    delete,
+    path = "/client/live/room/{live_id}",
+    operation_id = "stopLiveAlias",
+    tag = "rooms",
+    summary = "Stop the live (alias)",
+    description = "Same as `POST /client/live/room/{live_id}`; accepted because the original SDKs use it.\n\nErrors: 400: 40000: `live_id` is not 1-64 characters of `[A-Za-z0-9_-]`. 403: 40300: the caller is not the room's anchor. 409: 40900: the room is not live (never started, or already ended).",
+    params(LiveIdPath),
+    responses(
+        (status = 200, description = "Stopped.", body = OkEnvelope),
+        (status = 400, response = BadRequest),
+        (status = 403, response = Forbidden),
+        (status = 404, response = RoomNotFound),
+        (status = 409, response = Conflict),
+    ),
+)]
+pub async fn stop_alias(
+    state: State<AppState>,
+    user: AuthUser,
+    live_id: LiveIdPath,
+) -> ApiResult<()> {
+    stop(state, user, live_id).await
+}
+
 /// `DELETE /client/live/room/instance/{live_id}`: the anchor deletes the room.
+#[utoipa::path(
+    delete,
+    path = "/client/live/room/instance/{live_id}",
+    operation_id = "deleteRoom",
+    tag = "rooms",
+    summary = "Delete a room",
+    description = "The anchor deletes the room and all its state, in any `live_status`; members are released. No `data`.\n\nErrors: 400: 40000: `live_id` is not 1-64 characters of `[A-Za-z0-9_-]`. 403: 40300: the caller is not the room's anchor.",
+    params(LiveIdPath),
+    responses(
+        (status = 200, description = "Deleted.", body = OkEnvelope),
+        (status = 400, response = BadRequest),
+        (status = 403, response = Forbidden),
+        (status = 404, response = RoomNotFound),
+    ),
+)]
 pub async fn delete(
     State(state): State<AppState>,
     user: AuthUser,
@@ -142,6 +190,19 @@ pub async fn delete(
 }
 
 /// `GET /client/live/room/list`: live rooms, newest start first.
+#[utoipa::path(
+    get,
+    path = "/client/live/room/list",
+    operation_id = "listLiveRooms",
+    tag = "rooms",
+    summary = "Live rooms",
+    description = "Rooms with `live_status` 1, newest start first.\n\nErrors: 400: 40000: `page_size` is not an integer 1-100, `page_num` not an integer 1-1000000, or `cursor` is not one this list returned.",
+    params(PageParams),
+    responses(
+        (status = 200, description = "A page of live rooms.", body = RoomPageEnvelope),
+        (status = 400, response = BadRequest),
+    ),
+)]
 pub async fn list(
     State(state): State<AppState>,
     user: AuthUser,
@@ -169,6 +230,19 @@ async fn index_page(
 /// keyword matches a `live_id` exactly, an anchor's user id, or a substring of a
 /// title, case-insensitively; live rooms first, then newest. An empty keyword lists
 /// every room.
+#[utoipa::path(
+    get,
+    path = "/client/live/room",
+    operation_id = "searchRooms",
+    tag = "rooms",
+    summary = "Search rooms",
+    description = "`keyword` matches a `live_id` exactly, a substring of the title (case-insensitive, any script), or the anchor's user id; an empty or absent keyword lists every room. Rooms not deleted, live first, then newest.\n\nErrors: 400: 40000: bad pagination (`page_size` 1-100, `page_num` 1-1000000, `cursor` from this list) or `keyword` longer than 128 characters.",
+    params(SearchParams, PageParams),
+    responses(
+        (status = 200, description = "A page of matching rooms.", body = RoomPageEnvelope),
+        (status = 400, response = BadRequest),
+    ),
+)]
 pub async fn search(
     State(state): State<AppState>,
     user: AuthUser,
@@ -228,6 +302,22 @@ pub async fn search(
 
 /// `PUT /client/live/room/extends`: the anchor merges keys into the room's extends;
 /// an empty value removes a key (SPEC §5 #11).
+#[utoipa::path(
+    put,
+    path = "/client/live/room/extends",
+    operation_id = "updateRoomExtends",
+    tag = "rooms",
+    summary = "Update room extends",
+    description = "The anchor merges keys into the room's extends; a key with an empty value is removed. No `data`.\n\nErrors: 400: 40000: the body is not a JSON object, `live_id` or `extends` is missing or malformed, or the extends limits are violated (also after the merge). 403: 40300: the caller is not the room's anchor.",
+    request_body = UpdateExtendsBody,
+    responses(
+        (status = 200, description = "Updated.", body = OkEnvelope),
+        (status = 400, response = BadRequest),
+        (status = 403, response = Forbidden),
+        (status = 404, response = RoomNotFound),
+        (status = 413, response = PayloadTooLarge),
+    ),
+)]
 pub async fn update_extends(
     State(state): State<AppState>,
     user: AuthUser,
