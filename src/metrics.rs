@@ -159,7 +159,10 @@ pub async fn render() -> Response {
 }
 
 /// Middleware: counts requests by route template, method and status, times them, and
-/// tracks the number in flight.
+/// tracks the number in flight. The in-flight count is held by a [`GaugeGuard`], so a
+/// request whose future is dropped before it answers (the client went away, or the
+/// shutdown deadline passed) leaves the gauge too; such a request is not counted in
+/// `liveroom_http_requests_total` (it has no status).
 pub async fn track_http(request: Request, next: Next) -> Response {
     let route = request
         .extensions()
@@ -167,17 +170,34 @@ pub async fn track_http(request: Request, next: Next) -> Response {
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
     let method = request.method().as_str().to_owned();
-    let in_flight = metrics::gauge!("liveroom_http_requests_in_flight");
-    in_flight.increment(1.0);
+    let in_flight = GaugeGuard::increment(metrics::gauge!("liveroom_http_requests_in_flight"));
     let started = Instant::now();
     let response = next.run(request).await;
-    in_flight.decrement(1.0);
+    drop(in_flight);
     let status = response.status().as_u16().to_string();
     metrics::histogram!("liveroom_http_request_duration_seconds", "route" => route.clone(), "method" => method.clone())
         .record(started.elapsed().as_secs_f64());
     metrics::counter!("liveroom_http_requests_total", "route" => route, "method" => method, "status" => status)
         .increment(1);
     response
+}
+
+/// One unit of an in-flight gauge: incremented when made, decremented when dropped,
+/// however the work it counts ends (finished, failed, or its future dropped).
+pub struct GaugeGuard(metrics::Gauge);
+
+impl GaugeGuard {
+    /// Increments `gauge` by one until the guard is dropped.
+    pub fn increment(gauge: metrics::Gauge) -> Self {
+        gauge.increment(1.0);
+        Self(gauge)
+    }
+}
+
+impl Drop for GaugeGuard {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
+    }
 }
 
 /// Records one Redis script call: duration, error, in-flight.
@@ -205,5 +225,61 @@ impl ScriptTimer {
             metrics::counter!("liveroom_redis_script_errors_total", "script" => self.script)
                 .increment(1);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::task::{Context, Poll};
+
+    use axum::Router;
+    use axum::body::Body;
+    use axum::routing::get;
+    use metrics_exporter_prometheus::PrometheusBuilder;
+    use tower::ServiceExt;
+
+    /// The value of `liveroom_http_requests_in_flight` in a Prometheus exposition.
+    fn in_flight(text: &str) -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix("liveroom_http_requests_in_flight "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no in-flight gauge in:\n{text}"))
+    }
+
+    /// A request dropped before it answers (client gone, shutdown deadline) does not
+    /// leave the in-flight gauge high; a finished one does not either.
+    #[test]
+    fn a_dropped_request_leaves_the_in_flight_gauge() {
+        // A recorder of this test only, so parallel tests cannot move the gauge.
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let app = Router::new()
+            .route("/stuck", get(std::future::pending::<()>))
+            .route("/quick", get(|| async { "ok" }))
+            .layer(axum::middleware::from_fn(super::track_http));
+        let request = |path: &str| axum::http::Request::get(path).body(Body::empty()).unwrap();
+        let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+
+        let mut stuck = Box::pin(app.clone().oneshot(request("/stuck")));
+        let polled = metrics::with_local_recorder(&recorder, || stuck.as_mut().poll(&mut cx));
+        assert!(polled.is_pending(), "the stuck handler answered");
+        assert_eq!(in_flight(&handle.render()), 1.0);
+        drop(stuck);
+        assert_eq!(
+            in_flight(&handle.render()),
+            0.0,
+            "a dropped request stayed in flight"
+        );
+
+        let mut quick = Box::pin(app.oneshot(request("/quick")));
+        let polled = metrics::with_local_recorder(&recorder, || quick.as_mut().poll(&mut cx));
+        assert!(matches!(polled, Poll::Ready(Ok(ref r)) if r.status() == 200));
+        assert_eq!(in_flight(&handle.render()), 0.0);
+        assert!(
+            handle
+                .render()
+                .contains(r#"route="/quick",method="GET",status="200""#)
+        );
     }
 }
