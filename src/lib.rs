@@ -11,8 +11,8 @@
 //! - [`store`]: Redis keys, the Lua scripts of `lua/`, one typed call per script.
 //! - [`search`]: title index terms (substring search in any script).
 //! - [`stream_urls`]: signed push and pull URLs (SPEC §8).
-//! - [`routes`]: one handler per endpoint with its OpenAPI operation; the room views
-//!   shared by the room and member endpoints.
+//! - [`routes`](mod@routes): one handler per endpoint with its OpenAPI operation, and
+//!   the room views shared by the room and member endpoints; [`router`] lists them.
 //! - [`openapi`]: the OpenAPI 3.1 document, generated from the handlers and the wire
 //!   types, served at `/openapi.json`.
 //! - [`metrics`]: Prometheus metrics and the HTTP metrics middleware.

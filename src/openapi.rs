@@ -4,11 +4,11 @@
 //! Where each part comes from:
 //!
 //! - operations: the `#[utoipa::path(...)]` attribute on each handler in
-//!   [`crate::routes`], collected by the router itself ([`crate::router`]), so a route
+//!   [`crate::routes`](mod@crate::routes), collected by the router itself ([`crate::router`]), so a route
 //!   cannot be served without being documented;
 //! - schemas: `#[derive(ToSchema)]` on the wire types of [`crate::model`], plus the
 //!   envelopes and the shared string shapes below (`LiveId`, `Extends`, …);
-//! - what every operation shares, added by [`finish`]: the `X-Request-Id` parameter and
+//! - what every operation shares, added by `finish`: the `X-Request-Id` parameter and
 //!   response header, `Retry-After` on 429 / 503, the 401 / 405 / 429 / 500 / 503
 //!   responses, the links from a created room to every operation taking its `live_id`,
 //!   and the SPEC §1 table of error codes ([`ERROR_CODES`]).
@@ -174,7 +174,7 @@ impl Modify for SecuritySchemes {
 static DOCUMENT: LazyLock<String> = LazyLock::new(|| document().to_string());
 
 /// The whole document as JSON: the router's operations in [`ApiDoc`]'s frame, finished
-/// by [`finish`].
+/// by `finish`.
 pub fn document() -> Value {
     // The shed limit does not change the document; 1 is the smallest valid one.
     let generated = crate::router(1).into_openapi();

@@ -1,6 +1,10 @@
 //! Request ids (SPEC §1): the incoming `X-Request-Id` when it is sane (1-64 visible
-//! ASCII chars), else a fresh UUID. The id is echoed as a response header, put in the
-//! envelope, and recorded on the request's tracing span, so every log line has it.
+//! ASCII characters), else a fresh id of 32 lowercase hex digits (128 random bits, not
+//! a UUID). The id is echoed as the `X-Request-Id` response header, put in the envelope
+//! (through a task-local, [`current`]), and recorded on the request's tracing span, so
+//! every log line written inside the request's task has it. A task spawned from a
+//! request inherits neither: [`current`] is `-` there, and its log lines carry the id
+//! only when it is instrumented with the request's span (`Instrument::in_current_span`).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -36,8 +40,10 @@ fn new_id() -> Arc<str> {
     Arc::from(format!("{:032x}", rand::random::<u128>()))
 }
 
-/// Middleware: assigns the id, runs the request inside its span and task-local,
-/// echoes the header, and logs one line per request (route, status, latency).
+/// Middleware: assigns the id, runs the request inside its span (request id, method,
+/// route template or `unmatched`) and task-local, echoes the header, and logs one line
+/// per answered request (status, latency in ms). A request whose future is dropped
+/// before it answers logs nothing here.
 pub async fn middleware(request: Request, next: Next) -> Response {
     let id: Arc<str> = request
         .headers()
