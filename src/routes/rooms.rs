@@ -12,8 +12,8 @@ use crate::error::{ApiError, ApiOk, ApiResult};
 use crate::extract::{
     JsonBody, LiveIdPath, Page, PageStart, QueryParams, check_live_id, encode_cursor,
 };
+use crate::model::UserProfile;
 use crate::model::{CreateRoomBody, PageOf, RoomView, UpdateExtendsBody, check_extends};
-use crate::store::to_completion;
 use crate::store::{RawRoom, RoomIndex, parse_extends};
 
 /// Longest accepted search keyword, in characters.
@@ -67,7 +67,7 @@ pub async fn room_views(
                 pv: room.number("pv").max(0) as u64,
                 uv: room.uv,
                 live_status: room.number("live_status").clamp(0, 2) as u8,
-                anchor_info,
+                anchor_info: UserProfile::from(anchor_info),
                 live_id,
             }
         })
@@ -91,8 +91,10 @@ pub async fn create(
 ) -> ApiResult<RoomView> {
     let room = body.validate(&state.timezone)?;
     let live_id = new_live_id();
-    let (store, id, claims) = (state.store.clone(), live_id.clone(), user.0.clone());
-    let raw = to_completion(async move { store.create_room(&id, &claims, &room).await }).await?;
+    let raw = state
+        .store
+        .create_room(&live_id, &user.store_user(), &room)
+        .await?;
     tracing::info!(live_id, anchor = user.id(), "room created");
     room_view(&state, raw, user.id()).await
 }
@@ -113,8 +115,7 @@ pub async fn start(
     user: AuthUser,
     LiveIdPath(live_id): LiveIdPath,
 ) -> ApiResult<RoomView> {
-    let (store, claims) = (state.store.clone(), user.0.clone());
-    let raw = to_completion(async move { store.start_room(&live_id, &claims).await }).await?;
+    let raw = state.store.start_room(&live_id, &user.store_user()).await?;
     room_view(&state, raw, user.id()).await
 }
 
@@ -124,8 +125,7 @@ pub async fn stop(
     user: AuthUser,
     LiveIdPath(live_id): LiveIdPath,
 ) -> ApiResult<()> {
-    let (store, user_id) = (state.store.clone(), user.id().to_owned());
-    to_completion(async move { store.stop_room(&live_id, &user_id).await }).await?;
+    state.store.stop_room(&live_id, user.id()).await?;
     Ok(ApiOk::empty())
 }
 
@@ -135,8 +135,7 @@ pub async fn delete(
     user: AuthUser,
     LiveIdPath(live_id): LiveIdPath,
 ) -> ApiResult<()> {
-    let (store, id, user_id) = (state.store.clone(), live_id.clone(), user.id().to_owned());
-    to_completion(async move { store.delete_room(&id, &user_id).await }).await?;
+    state.store.delete_room(&live_id, user.id()).await?;
     tracing::info!(live_id, "room deleted");
     Ok(ApiOk::empty())
 }
@@ -157,7 +156,8 @@ async fn index_page(
     page: &Page,
     caller: &str,
 ) -> ApiResult<PageOf<RoomView>> {
-    let (total, mut entries) = state.store.page_index(index, &page.probe()).await?;
+    let listed = state.store.page_index(index, &page.probe().into()).await?;
+    let (total, mut entries) = (listed.total, listed.entries);
     let next = page.next_cursor(&mut entries);
     let ids: Vec<String> = entries.into_iter().map(|(id, _)| id).collect();
     let rooms = state.store.get_rooms(&ids).await?;

@@ -7,12 +7,16 @@ use crate::auth::AuthUser;
 use crate::error::{ApiOk, ApiResult};
 use crate::extract::JsonBody;
 use crate::model::{UpdateProfileBody, UserProfile};
+use crate::store::ProfileUpdate;
 
 /// `GET /client/user/profile`: the caller's profile, created on first sight.
 pub async fn profile(State(state): State<AppState>, user: AuthUser) -> ApiResult<UserProfile> {
-    Ok(ApiOk::data(
-        state.store.ensure_profile(&user.0, None).await?,
-    ))
+    Ok(ApiOk::data(UserProfile::from(
+        state
+            .store
+            .ensure_profile(&user.store_user(), &ProfileUpdate::default())
+            .await?,
+    )))
 }
 
 /// `PUT /client/user/user` with `{nick?, avatar?, extends?}`: updates the caller's
@@ -23,7 +27,11 @@ pub async fn update(
     JsonBody(body): JsonBody<UpdateProfileBody>,
 ) -> ApiResult<UserProfile> {
     body.validate()?;
-    Ok(ApiOk::data(
-        state.store.ensure_profile(&user.0, Some(&body)).await?,
-    ))
+    let update = ProfileUpdate::new(body.nick, body.avatar, body.extends.as_ref());
+    Ok(ApiOk::data(UserProfile::from(
+        state
+            .store
+            .ensure_profile(&user.store_user(), &update)
+            .await?,
+    )))
 }
