@@ -1,6 +1,7 @@
 //! Rooms (SPEC §5 #1-5, #11): create, read, start, stop, delete, extends. Create,
 //! stop and delete are ordered single-slot steps on every deployment; start is one
-//! script on one Redis (`single.rs`) and steps on Cluster (`cluster.rs`).
+//! script on one Redis (`lua/start_room.lua`, in [`Store::start_room`]) and steps on
+//! Cluster (`cluster.rs`).
 //!
 //! - **create**: the anchor's profile, `INCR` chat_id, `create_room.lua`, then the
 //!   search / anchor / term indexes (the room is deleted again if that fails).
@@ -8,7 +9,6 @@
 //!   indexes again (a start racing them may have listed the room in between).
 
 mod cluster;
-mod single;
 
 use std::collections::BTreeMap;
 
@@ -125,7 +125,14 @@ impl Store {
     /// Errors: not found, [`StoreError::NotAnchor`], [`StoreError::Ended`].
     pub async fn start_room(&self, live_id: &str, user: &UserRef) -> Result<RawRoom, StoreError> {
         match self.topology {
-            Topology::Single => single::start(self, live_id, user).await,
+            // The whole start in one script (`lua/start_room.lua`).
+            Topology::Single => {
+                let timeout_ms = self.member_timeout_ms;
+                let call = self
+                    .scripts
+                    .start_room(&self.keys, live_id, user, timeout_ms);
+                self.op("start.single").script(call).await
+            }
             Topology::Cluster => {
                 let work = cluster::start(self.clone(), live_id.to_owned(), user.clone());
                 Self::to_completion(work).await
