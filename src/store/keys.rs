@@ -152,10 +152,7 @@ mod tests {
 
     #[test]
     fn the_lua_room_layout_equals_keys_room() {
-        let redis = crate::redis_child::RedisChild::start(&[]).expect("redis-server");
-        let mut conn = redis::Client::open(redis.url())
-            .and_then(|c| c.get_connection())
-            .expect("connection");
+        let (_redis, mut conn) = crate::store::test_redis();
         let body = concat!(
             include_str!("../../lua/lib.lua"),
             include_str!("../../lua/lib_single.lua"),

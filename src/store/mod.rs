@@ -305,3 +305,14 @@ impl Store {
         self.conn.clone()
     }
 }
+
+/// A private `redis-server` and a plain connection to it, for the store's unit tests
+/// of the scripts themselves.
+#[cfg(test)]
+pub(crate) fn test_redis() -> (crate::redis_child::RedisChild, redis::Connection) {
+    let redis = crate::redis_child::RedisChild::start(&[]).expect("redis-server");
+    let conn = redis::Client::open(redis.url())
+        .and_then(|c| c.get_connection())
+        .expect("connection");
+    (redis, conn)
+}

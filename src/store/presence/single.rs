@@ -4,6 +4,7 @@
 
 use crate::store::profiles::UserRef;
 use crate::store::replies::RawRoom;
+use crate::store::scripts::MoveIn;
 use crate::store::{Store, StoreError};
 
 /// `lua/join_room.lua`: profile on first sight, out of the previous room, present.
@@ -12,9 +13,13 @@ pub(super) async fn join(
     live_id: &str,
     user: &UserRef,
 ) -> Result<RawRoom, StoreError> {
-    let call = store
-        .scripts
-        .join_room(&store.keys, live_id, user, store.member_timeout_ms);
+    let call = store.scripts.move_in(
+        MoveIn::Join,
+        &store.keys,
+        live_id,
+        user,
+        store.member_timeout_ms,
+    );
     store.op("join.single").script(call).await
 }
 

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use super::index::IndexChange;
 use super::profiles::{ProfileUpdate, UserRef};
 use super::replies::RawRoom;
+use super::scripts::MoveIn;
 use super::{Action, Op, Store, StoreError, Topology, command};
 
 /// A validated room creation (times as Unix seconds, 0 when not given).
@@ -128,9 +129,9 @@ impl Store {
             // The whole start in one script (`lua/start_room.lua`).
             Topology::Single => {
                 let timeout_ms = self.member_timeout_ms;
-                let call = self
-                    .scripts
-                    .start_room(&self.keys, live_id, user, timeout_ms);
+                let call =
+                    self.scripts
+                        .move_in(MoveIn::Start, &self.keys, live_id, user, timeout_ms);
                 self.op("start.single").script(call).await
             }
             Topology::Cluster => {

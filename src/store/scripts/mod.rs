@@ -12,12 +12,13 @@ use std::marker::PhantomData;
 use redis::{Script, ScriptInvocation};
 
 mod room;
+
+pub(crate) use room::MoveIn;
 mod user_and_global;
 
 use super::error::Action;
 use super::index::{PageFrom, PageRequest};
-use super::keys::{Keys, RoomKeys};
-use super::profiles::UserRef;
+use super::keys::RoomKeys;
 
 /// One prepared script call: the script's name (its file's stem, the `command`
 /// metric label), the action a refusal is about, the invocation, and its reply type.
@@ -88,32 +89,6 @@ fn call<'a, R>(
     }
 }
 
-/// The keys and arguments the one-Redis scripts that move a user into a room
-/// (`join_room.lua`, `start_room.lua`) share: the room's, the user's, the im_userid
-/// sequence, the active index; the user, its claims, the timeout, the prefix (to
-/// build the previous room's keys) and the room.
-fn one_redis_move<'a, R>(
-    mut c: ScriptCall<'a, R>,
-    keys: &Keys,
-    live_id: &str,
-    user: &UserRef,
-    timeout_ms: u64,
-) -> ScriptCall<'a, R> {
-    let rk = keys.room(live_id);
-    room_keys(&mut c.invocation, &rk)
-        .key(keys.user(&user.user_id))
-        .key(keys.im_userid_seq())
-        .key(keys.active_index())
-        .key(&rk.events)
-        .arg(&user.user_id)
-        .arg(&user.nick)
-        .arg(&user.avatar)
-        .arg(timeout_ms)
-        .arg(keys.prefix())
-        .arg(live_id);
-    c
-}
-
 /// Adds the keys most room scripts take first: room, presence, joined, uv.
 fn room_keys<'a, 'b>(
     invocation: &'b mut ScriptInvocation<'a>,
@@ -150,10 +125,7 @@ mod tests {
 
     #[test]
     fn every_script_refuses_wrong_key_and_argument_counts_by_name() {
-        let redis = crate::redis_child::RedisChild::start(&[]).expect("redis-server");
-        let mut conn = redis::Client::open(redis.url())
-            .and_then(|c| c.get_connection())
-            .expect("connection");
+        let (_redis, mut conn) = crate::store::test_redis();
         for (name, body, _) in Scripts::new().all() {
             let err = redis::cmd("EVAL")
                 .arg(body)

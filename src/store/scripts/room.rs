@@ -2,13 +2,22 @@
 //! touch a user's key and the indexes (`join_room.lua`, `start_room.lua`,
 //! `leave_room.lua`).
 
-use super::{ScriptCall, Scripts, call, extends_json, flag, one_redis_move, page_start, room_keys};
+use super::{ScriptCall, Scripts, call, extends_json, flag, page_start, room_keys};
 use crate::store::error::Action;
 use crate::store::index::PageRequest;
 use crate::store::keys::{Keys, RoomKeys};
 use crate::store::profiles::UserRef;
 use crate::store::replies::{Outcome, RawRoom, ScoredPage, SweepReply};
 use crate::store::rooms::NewRoom;
+
+/// Which one-Redis script moves a user into a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MoveIn {
+    /// `join_room.lua`.
+    Join,
+    /// `start_room.lua`: the anchor, and the room goes live.
+    Start,
+}
 
 impl Scripts {
     /// `create_room.lua`: the room hash of a new room.
@@ -99,30 +108,38 @@ impl Scripts {
         c
     }
 
-    /// `join_room.lua`: the whole join on one Redis.
-    pub(crate) fn join_room(
+    /// `join_room.lua` or `start_room.lua`: the whole join or start on one Redis.
+    /// Both take the room's keys, the user's, the im_userid sequence, the active
+    /// index and the event stream, then the user, its claims, the timeout, the prefix
+    /// (to build the previous room's keys) and the room; a start also the live and
+    /// search indexes.
+    pub(crate) fn move_in(
         &self,
+        kind: MoveIn,
         keys: &Keys,
         live_id: &str,
         user: &UserRef,
         timeout_ms: u64,
     ) -> ScriptCall<'_, Outcome<RawRoom>> {
-        let c = call("join_room", Some(Action::Join), &self.join_room);
-        one_redis_move(c, keys, live_id, user, timeout_ms)
-    }
-
-    /// `start_room.lua`: the whole start on one Redis (join_room.lua's keys and
-    /// arguments, then the live and search indexes).
-    pub(crate) fn start_room(
-        &self,
-        keys: &Keys,
-        live_id: &str,
-        user: &UserRef,
-        timeout_ms: u64,
-    ) -> ScriptCall<'_, Outcome<RawRoom>> {
-        let c = call("start_room", Some(Action::Start), &self.start_room);
-        let mut c = one_redis_move(c, keys, live_id, user, timeout_ms);
-        c.invocation.key(keys.live_index()).key(keys.search_index());
+        let mut c = match kind {
+            MoveIn::Join => call("join_room", Some(Action::Join), &self.join_room),
+            MoveIn::Start => call("start_room", Some(Action::Start), &self.start_room),
+        };
+        let rk = keys.room(live_id);
+        room_keys(&mut c.invocation, &rk)
+            .key(keys.user(&user.user_id))
+            .key(keys.im_userid_seq())
+            .key(keys.active_index())
+            .key(&rk.events)
+            .arg(&user.user_id)
+            .arg(&user.nick)
+            .arg(&user.avatar)
+            .arg(timeout_ms)
+            .arg(keys.prefix())
+            .arg(live_id);
+        if kind == MoveIn::Start {
+            c.invocation.key(keys.live_index()).key(keys.search_index());
+        }
         c
     }
 
