@@ -9,10 +9,9 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use futures::future::try_join_all;
-use liveroom::auth::Claims;
 use liveroom::model::CreateRoomBody;
 use liveroom::redis_child::RedisChild;
-use liveroom::store::Store;
+use liveroom::store::{ProfileUpdate, Store, UserRef};
 
 mod common;
 use common::{cpu_s, info, memory};
@@ -54,13 +53,11 @@ async fn reset(store: &Store) {
         .unwrap();
 }
 
-fn claims(user: &str) -> Claims {
-    Claims {
-        sub: user.to_owned(),
-        exp: u64::MAX / 2,
-        iat: None,
-        nick: Some(format!("n{user}")),
-        avatar: None,
+fn claims(user: &str) -> UserRef {
+    UserRef {
+        user_id: user.to_owned(),
+        nick: format!("n{user}"),
+        avatar: String::new(),
     }
 }
 
@@ -102,7 +99,7 @@ async fn main() {
                 store
                     .start_room(&id, &claims(&format!("anchor{r}")))
                     .await?;
-                Ok::<_, liveroom::error::ApiError>(id)
+                Ok::<_, liveroom::store::StoreError>(id)
             }
         }))
         .await
@@ -115,7 +112,11 @@ async fn main() {
     for chunk in (0..users).collect::<Vec<_>>().chunks(1000) {
         try_join_all(chunk.iter().map(|u| {
             let store = &store;
-            async move { store.ensure_profile(&claims(&format!("u{u}")), None).await }
+            async move {
+                store
+                    .ensure_profile(&claims(&format!("u{u}")), &ProfileUpdate::default())
+                    .await
+            }
         }))
         .await
         .unwrap();

@@ -4,13 +4,17 @@
 -- commands: HGET, TIME, ZSCORE, ZADD.
 -- KEYS[1] room hash, KEYS[2] presence zset.
 -- ARGV[1] user id, ARGV[2] member timeout (ms).
--- Returns { 0, live_status } | { 40400 } | { 40401 } (not present: join again).
+-- Returns { 'ok', live_status } | { 'not_found' } | { 'not_present' } (join again).
 -- Cost: O(log N).
+if #KEYS ~= 2 or #ARGV ~= 2 then
+  return redis.error_reply('ERR heartbeat: called with ' .. #KEYS .. ' KEYS and ' .. #ARGV
+    .. ' ARGV, expects 2 KEYS and 2 ARGV')
+end
 local status = redis.call('HGET', KEYS[1], 'live_status')
-if not status then return { 40400 } end
+if not status then return { 'not_found' } end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local last = redis.call('ZSCORE', KEYS[2], ARGV[1])
-if not last or tonumber(last) <= now - tonumber(ARGV[2]) then return { 40401 } end
+if not last or tonumber(last) <= now - tonumber(ARGV[2]) then return { 'not_present' } end
 redis.call('ZADD', KEYS[2], 'XX', now, ARGV[1])
-return { 0, tonumber(status) }
+return { 'ok', tonumber(status) }

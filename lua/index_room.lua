@@ -1,5 +1,5 @@
 -- index_room.lua: a room's entries in the deployment-wide indexes, all under the hash
--- tag {global} (src/store.rs). One script per change, so on Redis Cluster a failover
+-- tag {global} (src/store/index.rs). One script per change, so on Redis Cluster a failover
 -- is handled like any single command (redirected and retried by the client), and on
 -- every deployment the change is all or nothing. Each op is idempotent.
 -- KEYS[1] live index, KEYS[2] search index, KEYS[3] active index; for 'create' and
@@ -13,6 +13,7 @@
 --   delete: out of every index;
 --   gone:   (the reaper found the room missing) out of live, search and active.
 -- Returns 0. Cost: O(log R) per index, O(terms) for create / delete.
+expect_counts('index_room', 3, 4, true)
 local op, live_id, created = ARGV[1], ARGV[2], tonumber(ARGV[3])
 if op == 'create' then
   redis.call('ZADD', KEYS[2], created, live_id)

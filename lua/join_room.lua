@@ -1,21 +1,27 @@
--- join_room.lua: a user becomes present in a room (SPEC §5 #8). Only this room's
--- keys: pointing the user at the room and leaving its previous room are separate
--- single-slot steps (src/store.rs, "join across slots"). Rejoining is idempotent
--- for presence (join time kept); a join counts a PV and the UV, a restore (a step
--- of that protocol putting back a presence it removed) counts neither.
+-- join_room.lua: a user joins a room on one Redis (SPEC §5 #8), in one atomic
+-- script: one room per user, the previous room left in the same script, so the user
+-- is never present in two rooms, not even for an instant (docs/DESIGN.md invariant
+-- 2). Redis Cluster uses room_add_member.lua and ordered steps instead
+-- (src/store/presence/cluster.rs). Rejoining is idempotent for presence (join time
+-- kept) but counts a PV.
 -- KEYS[1] room hash, KEYS[2] presence zset, KEYS[3] joined zset, KEYS[4] uv hll,
--- KEYS[5] room event stream.
--- ARGV: user id, member timeout (ms), '1' to count PV/UV ('0' = restore).
--- Returns { 0, room_view } | { 40400 } | { 40900 } (ended). Cost: O(log N).
-local user_id, timeout_ms = ARGV[1], tonumber(ARGV[2])
+-- KEYS[5] caller's user hash, KEYS[6] im_userid sequence, KEYS[7] active room index,
+-- KEYS[8] room event stream.
+-- ARGV: user id, nick, avatar (profile on first sight), member timeout (ms),
+--       key prefix, live_id.
+-- Returns { 'ok', room_view } | { 'not_found' } | { 'ended' }. Cost: O(log N).
+expect_counts('join_room', 8, 6)
+local user_id, timeout_ms, prefix, live_id = ARGV[1], tonumber(ARGV[4]), ARGV[5], ARGV[6]
 local status = redis.call('HGET', KEYS[1], 'live_status')
-if not status then return { 40400 } end
-if tonumber(status) == 2 then return { 40900 } end
+if not status then return { 'not_found' } end
+if tonumber(status) == 2 then return { 'ended' } end
+ensure_profile(KEYS[5], KEYS[6], ARGV[2], ARGV[3])
+leave_current_room(prefix, KEYS[5], user_id, live_id, timeout_ms)
 local now = now_ms()
 make_present(KEYS[2], KEYS[3], user_id, now, timeout_ms)
-if ARGV[3] == '1' then
-  redis.call('HINCRBY', KEYS[1], 'pv', 1)
-  redis.call('PFADD', KEYS[4], user_id)
-end
-mark_anchor_back(KEYS[1], KEYS[5], user_id, now)
-return { 0, room_view(KEYS[1], KEYS[2], KEYS[4], now, timeout_ms) }
+redis.call('HSET', KEYS[5], 'room', live_id)
+redis.call('HINCRBY', KEYS[1], 'pv', 1)
+redis.call('PFADD', KEYS[4], user_id)
+redis.call('ZADD', KEYS[7], now, live_id)
+mark_anchor_back(KEYS[1], KEYS[8], user_id, now)
+return { 'ok', room_view(KEYS[1], KEYS[2], KEYS[4], now, timeout_ms) }

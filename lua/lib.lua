@@ -1,10 +1,25 @@
--- lib.lua: helpers prepended to every room script (see src/store.rs).
+-- lib.lua: helpers prepended to every script but heartbeat.lua (src/store/scripts.rs).
 -- Nothing here runs on its own; each helper is O(1) unless noted.
 --
--- Key layout (docs/DESIGN.md, invariant 3): every key of a room shares the hash tag
--- `{live_id}`: `<prefix>:{<live_id>}:room|presence|joined|uv|events`. Every script
--- touches the keys of one hash slot only (one room, one user, or the `{global}`
--- indexes), so all of them run unchanged on Redis Cluster (issue #7).
+-- Key layout (docs/DESIGN.md, invariant 3; defined in src/store/keys.rs): every key of
+-- a room shares the hash tag `{live_id}`: `<prefix>:{<live_id>}:room|presence|joined|uv|events`.
+-- Every script but the single-Redis ones (lib_single.lua) touches the keys of one hash
+-- slot only (one room, one user, or the `{global}` indexes), so they run unchanged on
+-- Redis Cluster.
+--
+-- Replies: a script that can refuse returns { status, ... } where status is 'ok' or a
+-- domain outcome ('not_found', 'ended', 'not_anchor', 'not_present', 'not_live',
+-- 'taken', 'too_many_keys', 'needs_im_userid'); src/store/replies.rs reads them.
+
+-- Stops a call whose KEYS / ARGV counts differ from the script's header (a caller
+-- bug), naming the script. `more_keys` allows more KEYS than `nkeys` (index_room.lua).
+local function expect_counts(script, nkeys, nargv, more_keys)
+  local keys_ok = #KEYS == nkeys or (more_keys and #KEYS > nkeys)
+  if not keys_ok or #ARGV ~= nargv then
+    error(script .. ': called with ' .. #KEYS .. ' KEYS and ' .. #ARGV .. ' ARGV, expects '
+      .. nkeys .. (more_keys and ' or more' or '') .. ' KEYS and ' .. nargv .. ' ARGV')
+  end
+end
 
 -- Redis's own clock in milliseconds (SPEC §6: one clock for every timeout).
 local function now_ms()
@@ -76,8 +91,23 @@ local function remove_member(room, presence, joined, events, user_id, now, timeo
   return present
 end
 
+-- Merges an extends patch (JSON object of strings; an empty value removes the key)
+-- into `current` (stored JSON, or nil). Returns the JSON to store, or nil when more
+-- than `max_keys` keys would remain (SPEC §7). O(keys).
+local function merge_extends(current, patch, max_keys)
+  local extends = cjson.decode(current or '{}')
+  for k, v in pairs(cjson.decode(patch)) do
+    if v == '' then extends[k] = nil else extends[k] = v end
+  end
+  local count = 0
+  for _ in pairs(extends) do count = count + 1 end
+  if count > max_keys then return nil end
+  if count == 0 then return '{}' end
+  return cjson.encode(extends)
+end
+
 -- Score of a room in the search index: live rooms first, then newest created
--- (must match LIVE_BIT in src/store.rs).
+-- (must match LIVE_BIT in src/store/index.rs).
 local LIVE_BIT = 4398046511104 -- 2^42 ms, far above any created_ms
 local function search_score(created_ms, live_status)
   if tonumber(live_status) == 1 then return tonumber(created_ms) + LIVE_BIT end

@@ -6,6 +6,7 @@
 -- Order: score descending, ties by member descending (ZRANGE REV order), so a
 -- cursor (score, member) names one exact place even among equal scores.
 -- Returns { total, { member, score, member, score, ... } }. Cost: O(log R + count + ties).
+expect_counts('page_index', 1, 4)
 local count = tonumber(ARGV[1])
 local total = redis.call('ZCARD', KEYS[1])
 if ARGV[2] == 'offset' then

@@ -6,6 +6,7 @@
 -- ARGV[4] offset or cursor join score, ARGV[5] cursor member.
 -- Returns { total, { member, join_score, ... } }.
 -- Cost: O(log N + skipped + count) where skipped = offset + stale entries passed.
+expect_counts('page_members', 2, 5)
 local now = now_ms()
 local cutoff = now - tonumber(ARGV[1])
 local count = tonumber(ARGV[2])

@@ -1,25 +1,33 @@
--- start_room.lua: the anchor goes live (SPEC §5 #3); idempotent while live.
--- The anchor becomes present as if joined, without PV/UV. Only this room's keys:
--- the indexes and leaving the anchor's previous room are separate steps
--- (src/store.rs), repeated by a retried start.
+-- start_room.lua: the anchor goes live on one Redis (SPEC §5 #3), in one atomic
+-- script with the indexes and the anchor's move out of any other room
+-- (docs/DESIGN.md invariant 2). Redis Cluster uses room_start.lua and ordered steps
+-- (src/store/rooms/cluster.rs). Idempotent while live; the anchor becomes present
+-- as if joined, without PV/UV.
 -- KEYS[1] room hash, KEYS[2] presence zset, KEYS[3] joined zset, KEYS[4] uv hll,
--- KEYS[5] room event stream.
--- ARGV: caller user id, member timeout (ms).
--- Returns { 0, room_view, started_ms, created_ms } | { 40400 } | { 40300 } |
--- { 40900 } (ended). Cost: O(log N).
-local user_id, timeout_ms = ARGV[1], tonumber(ARGV[2])
-local room = redis.call('HMGET', KEYS[1], 'anchor', 'live_status', 'created_ms', 'started_ms')
-if not room[1] then return { 40400 } end
-if room[1] ~= user_id then return { 40300 } end
-if tonumber(room[2]) == 2 then return { 40900 } end
+-- KEYS[5] caller's user hash, KEYS[6] im_userid sequence, KEYS[7] active room index,
+-- KEYS[8] room event stream (KEYS[1..8] as join_room.lua's), KEYS[9] live index zset,
+-- KEYS[10] search index zset.
+-- ARGV: caller user id, nick, avatar (profile on first sight), member timeout (ms),
+--       key prefix, live_id (as join_room.lua's).
+-- Returns { 'ok', room_view } | { 'not_found' } | { 'not_anchor' } | { 'ended' }.
+-- Cost: O(log N).
+expect_counts('start_room', 10, 6)
+local user_id, timeout_ms, prefix, live_id = ARGV[1], tonumber(ARGV[4]), ARGV[5], ARGV[6]
+local room = redis.call('HMGET', KEYS[1], 'anchor', 'live_status', 'created_ms')
+if not room[1] then return { 'not_found' } end
+if room[1] ~= user_id then return { 'not_anchor' } end
+if tonumber(room[2]) == 2 then return { 'ended' } end
 local now = now_ms()
-local started = room[4] or now
 if tonumber(room[2]) == 0 then
-  started = now
   redis.call('HSET', KEYS[1], 'live_status', 1, 'start_time', math.floor(now / 1000),
     'started_ms', now)
+  redis.call('ZADD', KEYS[9], now, live_id)
+  redis.call('ZADD', KEYS[10], search_score(room[3], 1), live_id)
 end
+ensure_profile(KEYS[5], KEYS[6], ARGV[2], ARGV[3])
+leave_current_room(prefix, KEYS[5], user_id, live_id, timeout_ms)
 make_present(KEYS[2], KEYS[3], user_id, now, timeout_ms)
-mark_anchor_back(KEYS[1], KEYS[5], user_id, now)
-return { 0, room_view(KEYS[1], KEYS[2], KEYS[4], now, timeout_ms), tonumber(started),
-  tonumber(room[3]) }
+redis.call('HSET', KEYS[5], 'room', live_id)
+mark_anchor_back(KEYS[1], KEYS[8], user_id, now)
+redis.call('ZADD', KEYS[7], now, live_id)
+return { 'ok', room_view(KEYS[1], KEYS[2], KEYS[4], now, timeout_ms) }

@@ -37,14 +37,19 @@ pub struct Claims {
     pub avatar: Option<String>,
 }
 
-/// Whether `id` is a valid user id (SPEC §2). User ids become parts of Redis keys,
-/// so nothing else may pass.
-pub fn is_valid_user_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 64
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.:@-".contains(&b))
+/// Whether `id` is a valid user id (SPEC §2); defined with the key layout, since user
+/// ids become parts of Redis keys.
+pub use crate::store::is_valid_user_id;
+
+impl From<&Claims> for crate::store::UserRef {
+    /// The user the store acts for: `sub`, and the claims that seed a new profile.
+    fn from(claims: &Claims) -> Self {
+        Self {
+            user_id: claims.sub.clone(),
+            nick: claims.nick.clone().unwrap_or_default(),
+            avatar: claims.avatar.clone().unwrap_or_default(),
+        }
+    }
 }
 
 /// Verifies tokens with the configured key and rules.
@@ -154,6 +159,11 @@ impl AuthUser {
     /// The caller's user id (`sub`).
     pub fn id(&self) -> &str {
         &self.0.sub
+    }
+
+    /// The caller as the store knows it.
+    pub fn store_user(&self) -> crate::store::UserRef {
+        crate::store::UserRef::from(&*self.0)
     }
 }
 

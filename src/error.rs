@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::request_id;
+use crate::store::{Action, MAX_EXTENDS_KEYS, StoreError};
 
 /// Seconds a client should wait before retrying a 429 / 503 (`Retry-After`).
 const RETRY_AFTER_SECS: &str = "1";
@@ -90,56 +91,35 @@ impl ApiError {
             Self::StorageUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
-
-    /// Maps a result code returned by a Lua script (`lua/*.lua`) to its error.
-    /// `what` names the rule for 40300 / 40900 messages.
-    pub fn from_script_code(code: i64, forbidden: &'static str, conflict: &'static str) -> Self {
-        match code {
-            40000 => Self::InvalidArgument("extends must have at most 32 keys".into()),
-            40300 => Self::Forbidden(forbidden),
-            40400 => Self::RoomNotFound,
-            40401 => Self::NotInRoom,
-            40900 => Self::Conflict(conflict),
-            other => Self::Internal(format!("unexpected script result code {other}")),
-        }
-    }
 }
 
-impl From<redis::RedisError> for ApiError {
-    fn from(err: redis::RedisError) -> Self {
-        use redis::{ErrorKind, ServerErrorKind};
-        // A failover in progress: the node is a replica now, its master is down, the
-        // cluster is re-electing or moving slots, the sentinels know no live master
-        // yet, or the node is loading its data. Retry later (issue #7).
-        let failing_over = matches!(
-            err.kind(),
-            ErrorKind::Server(
-                ServerErrorKind::ReadOnly
-                    | ServerErrorKind::MasterDown
-                    | ServerErrorKind::ClusterDown
-                    | ServerErrorKind::TryAgain
-                    | ServerErrorKind::BusyLoading
-                    | ServerErrorKind::Moved
-                    | ServerErrorKind::Ask
-            ) | ErrorKind::ClusterConnectionNotFound
-                | ErrorKind::MasterNameNotFoundBySentinel
-                | ErrorKind::NoValidReplicasFoundBySentinel
-        );
-        // `min-replicas-to-write` not met: the master refuses writes until a replica
-        // is back, a failover-time condition too.
-        // Also a capacity condition: out of memory, or a script still running.
-        let no_replicas = matches!(err.code(), Some("NOREPLICAS" | "OOM" | "BUSY"));
-        if failing_over
-            || no_replicas
-            || err.is_timeout()
-            || err.is_connection_dropped()
-            || err.is_connection_refusal()
-            || err.is_io_error()
-            || err.is_unrecoverable_error()
-        {
-            Self::StorageUnavailable(err.to_string())
-        } else {
-            Self::Internal(format!("redis: {err}"))
+/// The one place where a store outcome gets its HTTP status, envelope code and
+/// message (SPEC §1): refusals name the rule, Redis trouble is 503 (retry later),
+/// bugs are 500 (the cause is logged, not sent).
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::RoomNotFound => Self::RoomNotFound,
+            StoreError::NotPresent => Self::NotInRoom,
+            StoreError::NotAnchor(action) => Self::Forbidden(match action {
+                Action::Start => "only the room's anchor may start it",
+                Action::Stop => "only the room's anchor may stop it",
+                Action::Delete => "only the room's anchor may delete it",
+                Action::UpdateExtends => "only the room's anchor may update extends",
+                Action::Join => "only the room's anchor may do this",
+            }),
+            StoreError::Ended(Action::Start) => {
+                Self::Conflict("room has ended and cannot start again")
+            }
+            StoreError::Ended(_) => Self::Conflict("room has ended"),
+            StoreError::NotLive => Self::Conflict("room is not live"),
+            StoreError::TooManyExtendsKeys => {
+                Self::InvalidArgument(format!("extends must have at most {MAX_EXTENDS_KEYS} keys"))
+            }
+            StoreError::Unavailable(cause) => Self::StorageUnavailable(cause),
+            err @ (StoreError::IdTaken | StoreError::Internal(_)) => {
+                Self::Internal(err.to_string())
+            }
         }
     }
 }
@@ -255,6 +235,7 @@ mod tests {
         value.extract_error().unwrap_err()
     }
 
+    /// Redis errors reach the API through `StoreError` (src/store/error.rs).
     #[test]
     fn failover_errors_are_503_and_script_bugs_500() {
         for reply in [
@@ -268,12 +249,12 @@ mod tests {
             "OOM command not allowed when used memory > 'maxmemory'.",
             "BUSY Redis is busy running a script.",
         ] {
-            let err = ApiError::from(server_error(reply));
+            let err = ApiError::from(StoreError::from(server_error(reply)));
             assert_eq!(err.code(), 50300, "{reply}: {err:?}");
         }
-        let err = ApiError::from(server_error(
+        let err = ApiError::from(StoreError::from(server_error(
             "ERR user_script:1: Script attempted to access a non local key",
-        ));
+        )));
         assert_eq!(err.code(), 50000, "{err:?}");
     }
 }

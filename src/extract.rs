@@ -201,12 +201,7 @@ fn json_error(path: &str, err: &serde_json::Error) -> ApiError {
 /// Checks a `live_id` from a path or body: 1-64 chars of `[A-Za-z0-9_-]` (SPEC §7).
 /// Ids become parts of Redis keys, so nothing else may pass.
 pub fn check_live_id(id: &str) -> Result<(), ApiError> {
-    let ok = !id.is_empty()
-        && id.len() <= 64
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if ok {
+    if crate::store::is_valid_live_id(id) {
         Ok(())
     } else {
         Err(ApiError::InvalidArgument(
@@ -363,6 +358,20 @@ impl Page {
             return None;
         }
         entries.last().map(|(id, score)| encode_cursor(*score, id))
+    }
+}
+
+impl From<Page> for crate::store::PageRequest {
+    /// The store's page: by number, the entries to skip; by cursor, the last one seen.
+    fn from(page: Page) -> Self {
+        let from = match page.start {
+            PageStart::Number(_) => crate::store::PageFrom::Offset(page.offset()),
+            PageStart::After { score, id } => crate::store::PageFrom::After { score, id },
+        };
+        Self {
+            from,
+            size: page.size,
+        }
     }
 }
 

@@ -1,17 +1,17 @@
 //! Prometheus metrics (metrics + metrics-exporter-prometheus), served at
 //! `GET /metrics`. Names follow docs/STYLE.md: prefix `liveroom_`, counters end in
 //! `_total`, durations are `_seconds` histograms; labels are route template, method,
-//! status or script name, never a raw path, a room id or a user id.
+//! status, Redis command or script name and store operation, never a raw path, a room
+//! id or a user id.
 //!
 //! | metric | type | labels |
 //! |--------|------|--------|
 //! | `liveroom_http_requests_total` | counter | route, method, status |
 //! | `liveroom_http_request_duration_seconds` | histogram | route, method |
 //! | `liveroom_http_requests_in_flight` | gauge | |
-//! | `liveroom_redis_script_duration_seconds` | histogram | script |
-//! | `liveroom_redis_script_errors_total` | counter | script |
+//! | `liveroom_redis_command_duration_seconds` | histogram | command, operation |
+//! | `liveroom_redis_command_errors_total` | counter | command, operation |
 //! | `liveroom_redis_commands_in_flight` | gauge | |
-//! | `liveroom_redis_connections` | gauge | |
 //! | `liveroom_reaper_leader` | gauge (0/1) | |
 //! | `liveroom_reaper_sweep_duration_seconds` | histogram | |
 //! | `liveroom_reaper_members_expired_total` | counter | |
@@ -79,21 +79,17 @@ fn describe() {
         "HTTP requests being served"
     );
     describe_histogram!(
-        "liveroom_redis_script_duration_seconds",
+        "liveroom_redis_command_duration_seconds",
         Unit::Seconds,
-        "Lua script round trip by script"
+        "Redis round trip by command (script or command name) and store operation"
     );
     describe_counter!(
-        "liveroom_redis_script_errors_total",
-        "Lua script calls that failed (timeout, connection, error) by script"
+        "liveroom_redis_command_errors_total",
+        "Redis calls that failed (timeout, connection, error) by command and store operation"
     );
     describe_gauge!(
         "liveroom_redis_commands_in_flight",
         "Redis calls waiting for a reply on the shared connection"
-    );
-    describe_gauge!(
-        "liveroom_redis_connections",
-        "Redis connections (one multiplexed connection per replica)"
     );
     describe_gauge!(
         "liveroom_reaper_leader",
@@ -200,31 +196,44 @@ impl Drop for GaugeGuard {
     }
 }
 
-/// Records one Redis script call: duration, error, in-flight.
-pub struct ScriptTimer {
-    script: &'static str,
+/// Records one Redis call (a script or a plain command): duration, error, and
+/// in flight until finished or dropped.
+/// `command` is the script's name (e.g. `heartbeat`, `room_add_member`) or the
+/// command's (e.g. `HGET`); `operation` the store operation and its strategy that
+/// sent it (e.g. `heartbeat`, `join.single`, `join.cluster`, `sweep`), so the extra
+/// round trips of a Cluster join show apart from the single-Redis one.
+pub struct RedisTimer {
+    command: &'static str,
+    operation: &'static str,
     started: Instant,
 }
 
-impl ScriptTimer {
-    /// Starts timing `script`.
-    pub fn start(script: &'static str) -> Self {
+impl RedisTimer {
+    /// Starts timing `command` sent by `operation`.
+    pub fn start(command: &'static str, operation: &'static str) -> Self {
         metrics::gauge!("liveroom_redis_commands_in_flight").increment(1.0);
         Self {
-            script,
+            command,
+            operation,
             started: Instant::now(),
         }
     }
 
     /// Stops timing; `failed` counts an error.
     pub fn finish(self, failed: bool) {
-        metrics::gauge!("liveroom_redis_commands_in_flight").decrement(1.0);
-        metrics::histogram!("liveroom_redis_script_duration_seconds", "script" => self.script)
+        let labels = [("command", self.command), ("operation", self.operation)];
+        metrics::histogram!("liveroom_redis_command_duration_seconds", &labels)
             .record(self.started.elapsed().as_secs_f64());
         if failed {
-            metrics::counter!("liveroom_redis_script_errors_total", "script" => self.script)
-                .increment(1);
+            metrics::counter!("liveroom_redis_command_errors_total", &labels).increment(1);
         }
+    }
+}
+
+impl Drop for RedisTimer {
+    /// Out of flight when finished or dropped (a request dropped mid-call).
+    fn drop(&mut self) {
+        metrics::gauge!("liveroom_redis_commands_in_flight").decrement(1.0);
     }
 }
 

@@ -16,8 +16,8 @@ pub mod limits {
     pub const NOTICE_MAX: usize = 1024;
     /// Cover URL and avatar: at most 1024 characters.
     pub const URL_MAX: usize = 1024;
-    /// Extends: at most 32 keys.
-    pub const EXTENDS_KEYS_MAX: usize = 32;
+    /// Extends: at most 32 keys (the scripts enforce it after a merge).
+    pub const EXTENDS_KEYS_MAX: usize = crate::store::MAX_EXTENDS_KEYS;
     /// Extends key: 1-64 characters.
     pub const EXTENDS_KEY_MAX: usize = 64;
     /// Extends value: at most 1024 characters.
@@ -69,24 +69,7 @@ pub struct CreateRoomBody {
     pub publish_expire_at: Option<String>,
 }
 
-/// A validated room creation (times as Unix seconds, 0 when not given).
-#[derive(Debug, Clone)]
-pub struct NewRoom {
-    /// Title, 1-128 characters.
-    pub title: String,
-    /// Notice.
-    pub notice: String,
-    /// Cover URL, empty or http(s).
-    pub cover_url: String,
-    /// Extends as a JSON object of strings.
-    pub extends: BTreeMap<String, String>,
-    /// Scheduled start, Unix seconds (0 = not given).
-    pub start_at: i64,
-    /// Scheduled end, Unix seconds (0 = not given).
-    pub end_at: i64,
-    /// Push URL expiry, Unix seconds (0 = use the configured TTL).
-    pub publish_expire_at: i64,
-}
+pub use crate::store::NewRoom;
 
 fn invalid(message: impl Into<String>) -> ApiError {
     ApiError::InvalidArgument(message.into())
@@ -291,6 +274,18 @@ pub struct UserProfile {
     /// Free-form key/value pairs.
     #[schema(value_type = crate::openapi::Extends)]
     pub extends: BTreeMap<String, String>,
+}
+
+impl From<crate::store::Profile> for UserProfile {
+    fn from(p: crate::store::Profile) -> Self {
+        Self {
+            user_id: p.user_id,
+            im_userid: p.im_userid,
+            nick: p.nick,
+            avatar: p.avatar,
+            extends: p.extends,
+        }
+    }
 }
 
 /// One present user of a room, an entry of `user_list` (SPEC §5 #12).

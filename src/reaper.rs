@@ -14,8 +14,7 @@ use std::time::{Duration, Instant};
 use futures::future::join_all;
 use tokio::sync::watch;
 
-use crate::error::ApiError;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// Rooms asked for per `ZSCAN` step (a hint; Redis may return a few more).
 pub const ROOMS_PER_BATCH: usize = 200;
@@ -61,7 +60,7 @@ pub async fn sweep_once(
     store: &Store,
     anchor_close_after: Duration,
     mut keep_going: impl FnMut() -> bool,
-) -> Result<SweepReport, ApiError> {
+) -> Result<SweepReport, StoreError> {
     let close_after_ms = anchor_close_after.as_millis() as u64;
     let mut report = SweepReport::default();
     let mut cursor = 0;

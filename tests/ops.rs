@@ -38,7 +38,7 @@ async fn metrics_count_requests_by_route_template_never_by_id() {
         )
     );
     assert!(text.contains("liveroom_http_request_duration_seconds_bucket{"));
-    assert!(text.contains(r#"liveroom_redis_script_duration_seconds_bucket{script="heartbeat""#));
+    assert!(text.contains(r#"liveroom_redis_command_duration_seconds_bucket{command="heartbeat",operation="heartbeat""#));
     assert!(text.contains("liveroom_http_requests_in_flight"));
     assert!(!text.contains(&id), "a room id leaked into a metric label");
     assert!(

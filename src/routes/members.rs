@@ -6,13 +6,12 @@ use crate::AppState;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiOk, ApiResult};
 use crate::extract::{LiveIdPath, Page, QueryParams, check_live_id};
-use crate::model::{HeartbeatData, MemberInfo, PageOf, RoomView};
+use crate::model::{HeartbeatData, MemberInfo, PageOf, RoomView, UserProfile};
 use crate::openapi::{
     BadRequest, Conflict, HeartbeatEnvelope, MemberNotFound, MemberPageEnvelope, OkEnvelope,
     PageParams, RoomEnvelope, RoomNotFound, RoomParam,
 };
 use crate::routes::views::room_view;
-use crate::store::to_completion;
 
 /// `POST /client/live/room/user/{live_id}`: joins, leaving any other room first.
 #[utoipa::path(
@@ -35,8 +34,7 @@ pub async fn join(
     user: AuthUser,
     LiveIdPath(live_id): LiveIdPath,
 ) -> ApiResult<RoomView> {
-    let (store, id, claims) = (state.store.clone(), live_id.clone(), user.0.clone());
-    let raw = to_completion(async move { store.join_room(&id, &claims).await }).await?;
+    let raw = state.store.join_room(&live_id, &user.store_user()).await?;
     room_view(&state, raw, user.id()).await
 }
 
@@ -60,8 +58,7 @@ pub async fn leave(
     user: AuthUser,
     LiveIdPath(live_id): LiveIdPath,
 ) -> ApiResult<()> {
-    let (store, user_id) = (state.store.clone(), user.id().to_owned());
-    to_completion(async move { store.leave_room(&live_id, &user_id).await }).await?;
+    state.store.leave_room(&live_id, user.id()).await?;
     Ok(ApiOk::empty())
 }
 
@@ -120,7 +117,11 @@ pub async fn user_list(
         .ok_or_else(|| ApiError::InvalidArgument("live_id is required".into()))?;
     check_live_id(live_id)?;
     let page = Page::parse(&query)?;
-    let (total, mut entries) = state.store.page_members(live_id, &page.probe()).await?;
+    let members = state
+        .store
+        .page_members(live_id, &page.probe().into())
+        .await?;
+    let (total, mut entries) = (members.total, members.entries);
     if total == 0 && !state.store.room_exists(live_id).await? {
         return Err(ApiError::RoomNotFound);
     }
@@ -131,7 +132,7 @@ pub async fn user_list(
         .profiles(&ids)
         .await?
         .into_iter()
-        .map(MemberInfo::from)
+        .map(|p| MemberInfo::from(UserProfile::from(p)))
         .collect();
     Ok(ApiOk::data(PageOf::new(total, &page, list, next)))
 }

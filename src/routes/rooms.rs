@@ -19,7 +19,6 @@ use crate::openapi::{
 };
 use crate::routes::views::{room_view, room_views};
 use crate::store::RoomIndex;
-use crate::store::to_completion;
 
 /// Longest accepted search keyword, in characters.
 const KEYWORD_MAX: usize = 128;
@@ -53,8 +52,10 @@ pub async fn create(
 ) -> ApiResult<RoomView> {
     let room = body.validate(&state.timezone)?;
     let live_id = new_live_id();
-    let (store, id, claims) = (state.store.clone(), live_id.clone(), user.0.clone());
-    let raw = to_completion(async move { store.create_room(&id, &claims, &room).await }).await?;
+    let raw = state
+        .store
+        .create_room(&live_id, &user.store_user(), &room)
+        .await?;
     tracing::info!(live_id, anchor = user.id(), "room created");
     room_view(&state, raw, user.id()).await
 }
@@ -105,8 +106,7 @@ pub async fn start(
     user: AuthUser,
     LiveIdPath(live_id): LiveIdPath,
 ) -> ApiResult<RoomView> {
-    let (store, claims) = (state.store.clone(), user.0.clone());
-    let raw = to_completion(async move { store.start_room(&live_id, &claims).await }).await?;
+    let raw = state.store.start_room(&live_id, &user.store_user()).await?;
     room_view(&state, raw, user.id()).await
 }
 
@@ -132,8 +132,7 @@ pub async fn stop(
     user: AuthUser,
     LiveIdPath(live_id): LiveIdPath,
 ) -> ApiResult<()> {
-    let (store, user_id) = (state.store.clone(), user.id().to_owned());
-    to_completion(async move { store.stop_room(&live_id, &user_id).await }).await?;
+    state.store.stop_room(&live_id, user.id()).await?;
     Ok(ApiOk::empty())
 }
 
@@ -183,8 +182,7 @@ pub async fn delete(
     user: AuthUser,
     LiveIdPath(live_id): LiveIdPath,
 ) -> ApiResult<()> {
-    let (store, id, user_id) = (state.store.clone(), live_id.clone(), user.id().to_owned());
-    to_completion(async move { store.delete_room(&id, &user_id).await }).await?;
+    state.store.delete_room(&live_id, user.id()).await?;
     tracing::info!(live_id, "room deleted");
     Ok(ApiOk::empty())
 }
@@ -218,7 +216,8 @@ async fn index_page(
     page: &Page,
     caller: &str,
 ) -> ApiResult<PageOf<RoomView>> {
-    let (total, mut entries) = state.store.page_index(index, &page.probe()).await?;
+    let listed = state.store.page_index(index, &page.probe().into()).await?;
+    let (total, mut entries) = (listed.total, listed.entries);
     let next = page.next_cursor(&mut entries);
     let ids: Vec<String> = entries.into_iter().map(|(id, _)| id).collect();
     let rooms = state.store.get_rooms(&ids).await?;

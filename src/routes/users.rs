@@ -8,6 +8,7 @@ use crate::error::{ApiOk, ApiResult};
 use crate::extract::JsonBody;
 use crate::model::{UpdateProfileBody, UserProfile};
 use crate::openapi::{BadRequest, PayloadTooLarge, UserProfileEnvelope};
+use crate::store::ProfileUpdate;
 
 /// `GET /client/user/profile`: the caller's profile, created on first sight.
 #[utoipa::path(
@@ -20,9 +21,12 @@ use crate::openapi::{BadRequest, PayloadTooLarge, UserProfileEnvelope};
     responses((status = 200, description = "The caller's profile.", body = UserProfileEnvelope)),
 )]
 pub async fn profile(State(state): State<AppState>, user: AuthUser) -> ApiResult<UserProfile> {
-    Ok(ApiOk::data(
-        state.store.ensure_profile(&user.0, None).await?,
-    ))
+    Ok(ApiOk::data(UserProfile::from(
+        state
+            .store
+            .ensure_profile(&user.store_user(), &ProfileUpdate::default())
+            .await?,
+    )))
 }
 
 /// `PUT /client/user/user` with `{nick?, avatar?, extends?}`: updates the caller's
@@ -47,7 +51,11 @@ pub async fn update(
     JsonBody(body): JsonBody<UpdateProfileBody>,
 ) -> ApiResult<UserProfile> {
     body.validate()?;
-    Ok(ApiOk::data(
-        state.store.ensure_profile(&user.0, Some(&body)).await?,
-    ))
+    let update = ProfileUpdate::new(body.nick, body.avatar, body.extends.as_ref());
+    Ok(ApiOk::data(UserProfile::from(
+        state
+            .store
+            .ensure_profile(&user.store_user(), &update)
+            .await?,
+    )))
 }

@@ -3,7 +3,7 @@
 
 use crate::AppState;
 use crate::error::{ApiError, ApiOk, ApiResult};
-use crate::model::RoomView;
+use crate::model::{RoomView, UserProfile};
 use crate::store::{RawRoom, parse_extends};
 
 /// Turns rooms read from Redis into the seed's room objects for `caller`: the
@@ -47,7 +47,7 @@ pub async fn room_views(
                 pv: room.number("pv").max(0) as u64,
                 uv: room.uv,
                 live_status: room.number("live_status").clamp(0, 2) as u8,
-                anchor_info,
+                anchor_info: UserProfile::from(anchor_info),
                 live_id,
             }
         })

@@ -1,9 +1,0 @@
--- clear_room.lua: after a leave, drops the user's pointer to the room it left,
--- unless the user has moved on to another room meanwhile.
--- KEYS[1] user hash. ARGV[1] live_id.
--- Returns 1 when the pointer was cleared, else 0. Cost: O(1).
-if redis.call('HGET', KEYS[1], 'room') == ARGV[1] then
-  redis.call('HDEL', KEYS[1], 'room')
-  return 1
-end
-return 0

@@ -1,0 +1,181 @@
+//! The Redis key layout, built from the configured prefix (SPEC §9
+//! `LIVEROOM_KEY_PREFIX`). Every key of a room shares the hash tag `{live_id}`:
+//!
+//! | key | type | holds |
+//! |-----|------|-------|
+//! | `{p}:{live_id}:room` | hash | room fields, `pv` counter |
+//! | `{p}:{live_id}:presence` | zset | member → last heartbeat (ms, Redis `TIME`) |
+//! | `{p}:{live_id}:joined` | zset | member → join time (ms): stable member order |
+//! | `{p}:{live_id}:uv` | HyperLogLog | distinct joining users |
+//! | `{p}:{live_id}:events` | stream | room state changes (the reaper's, bounded) |
+//! | `{p}:user:{user_id}` | hash | profile (`im_userid`, `nick`, `avatar`, `extends`) and current `room` |
+//! | `{p}:{global}:seq:im_userid`, `…:seq:chat_id` | string | id sequences |
+//! | `{p}:{global}:idx:live` | zset | live rooms → start time (ms) |
+//! | `{p}:{global}:idx:search` | zset | every room → created ms (+2^42 while live) |
+//! | `{p}:{global}:idx:active` | zset | rooms with members or live → last join (ms), for the reaper |
+//! | `{p}:{global}:idx:anchor:{user_id}` | set | rooms of an anchor |
+//! | `{p}:{global}:idx:term:{hex}` | set | rooms whose title holds the term (see [`crate::search`]) |
+//! | `{p}:{global}:reaper:lease` | string | id of the replica that runs the reaper (`SET NX PX`) |
+//!
+//! Three hash slots matter: a room's (`{live_id}`), a user's (`{user_id}`), and
+//! `{global}`, where every deployment-wide key sits so that search can `SINTER` term
+//! sets and every index update is one script. The single-Redis scripts build the
+//! keys of the user's previous room themselves (`room_keys` in `lua/lib_single.lua`);
+//! a test below holds that Lua twin equal to [`Keys::room`].
+
+use std::sync::Arc;
+
+/// Whether `id` may be a `live_id` (SPEC §7): 1-64 chars of `[A-Za-z0-9_-]`. Ids
+/// become parts of Redis keys, so nothing else may pass.
+pub fn is_valid_live_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Whether `id` may be a user id (SPEC §2): 1-64 chars of `[A-Za-z0-9_.:@-]`. User
+/// ids become parts of Redis keys, so nothing else may pass.
+pub fn is_valid_user_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.:@-".contains(&b))
+}
+
+/// Builds every Redis key from the configured prefix.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    prefix: Arc<str>,
+}
+
+/// The keys of one room.
+#[derive(Debug, Clone)]
+pub struct RoomKeys {
+    /// Room hash.
+    pub room: String,
+    /// Presence zset.
+    pub presence: String,
+    /// Join-order zset.
+    pub joined: String,
+    /// UV HyperLogLog.
+    pub uv: String,
+    /// Event stream.
+    pub events: String,
+}
+
+impl Keys {
+    /// Keys under `prefix`.
+    pub fn new(prefix: &str) -> Self {
+        Self {
+            prefix: Arc::from(prefix),
+        }
+    }
+
+    /// The configured prefix.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The keys of room `live_id` (which must pass [`is_valid_live_id`]).
+    pub fn room(&self, live_id: &str) -> RoomKeys {
+        let tag = self.room_tag(live_id);
+        RoomKeys {
+            room: format!("{tag}room"),
+            presence: format!("{tag}presence"),
+            joined: format!("{tag}joined"),
+            uv: format!("{tag}uv"),
+            events: format!("{tag}events"),
+        }
+    }
+
+    /// Just the room hash and presence keys of `live_id` (the heartbeat's two keys).
+    pub fn room_and_presence(&self, live_id: &str) -> (String, String) {
+        let tag = self.room_tag(live_id);
+        (format!("{tag}room"), format!("{tag}presence"))
+    }
+
+    /// `{prefix}:{live_id}:`, the start of every key of the room.
+    fn room_tag(&self, live_id: &str) -> String {
+        format!("{}:{{{}}}:", self.prefix, live_id)
+    }
+
+    /// A user's profile hash.
+    pub fn user(&self, user_id: &str) -> String {
+        format!("{}:user:{{{}}}", self.prefix, user_id)
+    }
+
+    /// A deployment-wide key: `{prefix}:{global}:{name}`, all in one hash slot.
+    fn named(&self, name: &str) -> String {
+        format!("{}:{{global}}:{name}", self.prefix)
+    }
+
+    /// The im_userid sequence.
+    pub fn im_userid_seq(&self) -> String {
+        self.named("seq:im_userid")
+    }
+    /// The chat_id sequence.
+    pub fn chat_id_seq(&self) -> String {
+        self.named("seq:chat_id")
+    }
+    /// Live rooms by start time.
+    pub fn live_index(&self) -> String {
+        self.named("idx:live")
+    }
+    /// All rooms, live first then newest.
+    pub fn search_index(&self) -> String {
+        self.named("idx:search")
+    }
+    /// Rooms with members or live, for the reaper.
+    pub fn active_index(&self) -> String {
+        self.named("idx:active")
+    }
+    /// The reaper's leader lease.
+    pub fn reaper_lease(&self) -> String {
+        self.named("reaper:lease")
+    }
+    /// Rooms of an anchor.
+    pub fn anchor_index(&self, user_id: &str) -> String {
+        self.named(&format!("idx:anchor:{user_id}"))
+    }
+    /// Rooms whose title holds `term` (hex-encoded so no title text shapes a key).
+    pub fn term_index(&self, term: &str) -> String {
+        self.named(&format!("idx:term:{}", hex::encode(term.as_bytes())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lua_room_layout_equals_keys_room() {
+        let (_redis, mut conn) = crate::store::test_redis();
+        let body = concat!(
+            include_str!("../../lua/lib.lua"),
+            include_str!("../../lua/lib_single.lua"),
+            "return { room_keys(ARGV[1], ARGV[2]) }"
+        );
+        for (prefix, live_id) in [("lr", "live_0123456789abcdef0123"), ("a:b", "x-y_z")] {
+            let lua: Vec<String> = redis::cmd("EVAL")
+                .arg(body)
+                .arg(0)
+                .arg(prefix)
+                .arg(live_id)
+                .query(&mut conn)
+                .expect("EVAL room_keys");
+            let rk = Keys::new(prefix).room(live_id);
+            assert_eq!(lua, [rk.room, rk.presence, rk.joined, rk.uv, rk.events]);
+        }
+    }
+
+    #[test]
+    fn ids_that_may_become_keys() {
+        assert!(is_valid_live_id("live_abc-1"));
+        assert!(!is_valid_live_id("a:b") && !is_valid_live_id("") && !is_valid_live_id("{x}"));
+        assert!(is_valid_user_id("u.1:a@b-c_d"));
+        assert!(!is_valid_user_id("a b") && !is_valid_user_id(&"x".repeat(65)));
+    }
+}

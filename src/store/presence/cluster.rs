@@ -1,0 +1,161 @@
+//! Join and leave on Redis Cluster, where a user's key and two rooms sit in
+//! different slots: ordered single-slot steps, never `CROSSSLOT`; metric operations
+//! `join.cluster`, `leave.cluster` (and `start.cluster`, which ends like a join).
+//!
+//! **join** (room B, user in room A):
+//! 1. `lua/room_add_member.lua` on B: present, PV, UV (refuses a missing or ended room);
+//! 2. `lua/ensure_profile.lua` on the user's slot points it at B and returns A;
+//! 3. *settle* A (out) and B (in), concurrently: remove or restore the presence (a
+//!    restore also lists the room for the reaper), then re-read the pointer, and redo
+//!    the opposite when a concurrent join or leave moved it meanwhile.
+//!
+//! **leave**: compare-and-clear the pointer (`lua/user_clear_room.lua`), remove the
+//! presence (`lua/room_remove_member.lua`), then confirm against the pointer.
+//!
+//! Every presence change is confirmed by a later pointer read, so once all requests
+//! of a user have returned it is present exactly in the room its pointer names
+//! (tests race joins across three masters). The heartbeat touches only B's slot.
+
+use crate::store::profiles::{ProfileUpdate, UserRef};
+use crate::store::replies::RawRoom;
+use crate::store::{Op, Store, StoreError, command};
+
+/// The join's steps (module docs), on owned arguments so it can run on its own task.
+pub(super) async fn join(
+    store: Store,
+    live_id: String,
+    user: UserRef,
+) -> Result<RawRoom, StoreError> {
+    let op = store.op("join.cluster");
+    let raw = op.add_member(&live_id, &user.user_id, true).await?;
+    op.point_user_at(&user, &live_id).await?;
+    Ok(raw)
+}
+
+/// The leave's steps: the pointer is dropped first (only if it still names the
+/// room), then the presence, then confirmed against the pointer, so a join racing
+/// the leave ends with the user either in the room and pointed at it, or in neither.
+pub(super) async fn leave(
+    store: Store,
+    live_id: String,
+    user_id: String,
+) -> Result<(), StoreError> {
+    let op = store.op("leave.cluster");
+    let clear = store
+        .scripts
+        .user_clear_room(&store.keys.user(&user_id), &live_id);
+    op.script(clear).await?;
+    let left = op.remove_member(&live_id, &user_id).await;
+    if matches!(left, Ok(()) | Err(StoreError::NotPresent)) {
+        op.confirm(&user_id, &live_id, false).await?;
+    }
+    left
+}
+
+impl Op<'_> {
+    /// `lua/room_add_member.lua`: presence in one room; `count_view` false = a restore.
+    async fn add_member(
+        &self,
+        live_id: &str,
+        user_id: &str,
+        count_view: bool,
+    ) -> Result<RawRoom, StoreError> {
+        let store = self.store;
+        let rk = store.keys.room(live_id);
+        let call = store
+            .scripts
+            .room_add_member(&rk, user_id, store.member_timeout_ms, count_view);
+        self.script(call).await
+    }
+
+    /// `lua/room_remove_member.lua`: presence out of one room.
+    async fn remove_member(&self, live_id: &str, user_id: &str) -> Result<(), StoreError> {
+        let store = self.store;
+        let rk = store.keys.room(live_id);
+        let call = store
+            .scripts
+            .room_remove_member(&rk, user_id, store.member_timeout_ms);
+        self.script(call).await
+    }
+
+    /// Join steps 2–3: points the user at `live_id` (creating its profile on first
+    /// sight), then settles the room it was in before (out) and `live_id` (in).
+    pub(crate) async fn point_user_at(
+        &self,
+        user: &UserRef,
+        live_id: &str,
+    ) -> Result<(), StoreError> {
+        let (_, previous) = self
+            .profile_step(user, &ProfileUpdate::default(), live_id)
+            .await?;
+        let leave_previous = async {
+            if previous.is_empty() || previous == live_id {
+                Ok(())
+            } else {
+                self.settle(&user.user_id, &previous, false).await
+            }
+        };
+        let (left, stayed) =
+            tokio::join!(leave_previous, self.settle(&user.user_id, live_id, true));
+        left.and(stayed)
+    }
+
+    /// Brings the user's presence in `live_id` in line with its pointer: restores it
+    /// (`present`) or removes it, then [confirms](Op::confirm) against the pointer.
+    async fn settle(&self, user_id: &str, live_id: &str, present: bool) -> Result<(), StoreError> {
+        self.act(user_id, live_id, present).await?;
+        self.confirm(user_id, live_id, present).await
+    }
+
+    /// Re-reads the pointer after an action that left the user `present` in
+    /// `live_id` or not; when a concurrent join or leave moved the pointer in between,
+    /// does the opposite and reads again. Every action on a room is thus followed by
+    /// a pointer read, so once all requests of a user have returned it is present
+    /// exactly where its pointer says. Bounded to three rounds (the last one acts on
+    /// its read without another); a longer race is left to the member timeout.
+    async fn confirm(
+        &self,
+        user_id: &str,
+        live_id: &str,
+        mut present: bool,
+    ) -> Result<(), StoreError> {
+        for _ in 0..3 {
+            let pointed = self.pointer(user_id).await? == live_id;
+            if pointed == present {
+                return Ok(());
+            }
+            present = pointed;
+            self.act(user_id, live_id, present).await?;
+        }
+        Ok(())
+    }
+
+    /// Restores (and lists for the reaper) or removes the user's presence in a room;
+    /// a room gone, ended, or already without the user needs nothing.
+    async fn act(&self, user_id: &str, live_id: &str, present: bool) -> Result<(), StoreError> {
+        let done = if present {
+            match self.add_member(live_id, user_id, false).await {
+                Ok(_) => self.mark_active(live_id).await,
+                Err(e) => Err(e),
+            }
+        } else {
+            self.remove_member(live_id, user_id).await
+        };
+        match done {
+            Err(StoreError::RoomNotFound | StoreError::Ended(_) | StoreError::NotPresent) => Ok(()),
+            other => other,
+        }
+    }
+
+    /// The room the user was last pointed at ("" when none).
+    async fn pointer(&self, user_id: &str) -> Result<String, StoreError> {
+        let room: Option<String> = self
+            .command(
+                command("HGET")
+                    .arg(self.store.keys.user(user_id))
+                    .arg("room"),
+            )
+            .await?;
+        Ok(room.unwrap_or_default())
+    }
+}

@@ -1,0 +1,254 @@
+//! Wrappers of the scripts on a room's slot, and of the one-Redis scripts that also
+//! touch a user's key and the indexes (`join_room.lua`, `start_room.lua`,
+//! `leave_room.lua`).
+
+use super::{ScriptCall, Scripts, call, extends_json, flag, page_start, room_keys};
+use crate::store::error::Action;
+use crate::store::index::PageRequest;
+use crate::store::keys::{Keys, RoomKeys};
+use crate::store::profiles::UserRef;
+use crate::store::replies::{Outcome, RawRoom, ScoredPage, SweepReply};
+use crate::store::rooms::NewRoom;
+
+/// Which one-Redis script moves a user into a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MoveIn {
+    /// `join_room.lua`.
+    Join,
+    /// `start_room.lua`: the anchor, and the room goes live.
+    Start,
+}
+
+impl Scripts {
+    /// `create_room.lua`: the room hash of a new room.
+    pub(crate) fn create_room(
+        &self,
+        rk: &RoomKeys,
+        live_id: &str,
+        anchor: &str,
+        room: &NewRoom,
+        chat_id: i64,
+        timeout_ms: u64,
+    ) -> ScriptCall<'_, Outcome<RawRoom>> {
+        let mut c = call("create_room", None, &self.create_room);
+        room_keys(&mut c.invocation, rk)
+            .arg(live_id)
+            .arg(anchor)
+            .arg(&room.title)
+            .arg(&room.notice)
+            .arg(&room.cover_url)
+            .arg(extends_json(&room.extends))
+            .arg(room.start_at)
+            .arg(room.end_at)
+            .arg(room.publish_expire_at)
+            .arg(chat_id)
+            .arg(timeout_ms);
+        c
+    }
+
+    /// `get_room.lua`: one room's view.
+    pub(crate) fn get_room(
+        &self,
+        rk: &RoomKeys,
+        timeout_ms: u64,
+    ) -> ScriptCall<'_, Outcome<RawRoom>> {
+        let mut c = call("get_room", None, &self.get_room);
+        room_keys(&mut c.invocation, rk).arg(timeout_ms);
+        c
+    }
+
+    /// `stop_room.lua`: ends a live room.
+    pub(crate) fn stop_room(&self, rk: &RoomKeys, user_id: &str) -> ScriptCall<'_, Outcome<()>> {
+        let mut c = call("stop_room", Some(Action::Stop), &self.stop_room);
+        c.invocation.key(&rk.room).key(&rk.events).arg(user_id);
+        c
+    }
+
+    /// `delete_room.lua`: the room's keys, if `anchor` is its anchor.
+    pub(crate) fn delete_room(&self, rk: &RoomKeys, anchor: &str) -> ScriptCall<'_, Outcome<()>> {
+        let mut c = call("delete_room", Some(Action::Delete), &self.delete_room);
+        room_keys(&mut c.invocation, rk).key(&rk.events).arg(anchor);
+        c
+    }
+
+    /// `update_extends.lua`: merges a patch (JSON) into a room's extends.
+    pub(crate) fn update_extends(
+        &self,
+        rk: &RoomKeys,
+        user_id: &str,
+        patch_json: &str,
+        max_keys: usize,
+    ) -> ScriptCall<'_, Outcome<()>> {
+        let mut c = call(
+            "update_extends",
+            Some(Action::UpdateExtends),
+            &self.update_extends,
+        );
+        c.invocation
+            .key(&rk.room)
+            .arg(user_id)
+            .arg(patch_json)
+            .arg(max_keys);
+        c
+    }
+
+    /// `heartbeat.lua`: refreshes a presence; yields the room's `live_status`.
+    pub(crate) fn heartbeat(
+        &self,
+        (room, presence): &(String, String),
+        user_id: &str,
+        timeout_ms: u64,
+    ) -> ScriptCall<'_, Outcome<i64>> {
+        let mut c = call("heartbeat", None, &self.heartbeat);
+        c.invocation
+            .key(room)
+            .key(presence)
+            .arg(user_id)
+            .arg(timeout_ms);
+        c
+    }
+
+    /// `join_room.lua` or `start_room.lua`: the whole join or start on one Redis.
+    /// Both take the room's keys, the user's, the im_userid sequence, the active
+    /// index and the event stream, then the user, its claims, the timeout, the prefix
+    /// (to build the previous room's keys) and the room; a start also the live and
+    /// search indexes.
+    pub(crate) fn move_in(
+        &self,
+        kind: MoveIn,
+        keys: &Keys,
+        live_id: &str,
+        user: &UserRef,
+        timeout_ms: u64,
+    ) -> ScriptCall<'_, Outcome<RawRoom>> {
+        let mut c = match kind {
+            MoveIn::Join => call("join_room", Some(Action::Join), &self.join_room),
+            MoveIn::Start => call("start_room", Some(Action::Start), &self.start_room),
+        };
+        let rk = keys.room(live_id);
+        room_keys(&mut c.invocation, &rk)
+            .key(keys.user(&user.user_id))
+            .key(keys.im_userid_seq())
+            .key(keys.active_index())
+            .key(&rk.events)
+            .arg(&user.user_id)
+            .arg(&user.nick)
+            .arg(&user.avatar)
+            .arg(timeout_ms)
+            .arg(keys.prefix())
+            .arg(live_id);
+        if kind == MoveIn::Start {
+            c.invocation.key(keys.live_index()).key(keys.search_index());
+        }
+        c
+    }
+
+    /// `leave_room.lua`: the whole leave on one Redis.
+    pub(crate) fn leave_room(
+        &self,
+        keys: &Keys,
+        live_id: &str,
+        user_id: &str,
+        timeout_ms: u64,
+    ) -> ScriptCall<'_, Outcome<()>> {
+        let rk = keys.room(live_id);
+        let mut c = call("leave_room", None, &self.leave_room);
+        c.invocation
+            .key(&rk.room)
+            .key(&rk.presence)
+            .key(&rk.joined)
+            .key(&rk.events)
+            .key(keys.user(user_id))
+            .arg(user_id)
+            .arg(timeout_ms)
+            .arg(live_id);
+        c
+    }
+
+    /// `room_add_member.lua`: presence in one room; `count_view` false = a restore.
+    pub(crate) fn room_add_member(
+        &self,
+        rk: &RoomKeys,
+        user_id: &str,
+        timeout_ms: u64,
+        count_view: bool,
+    ) -> ScriptCall<'_, Outcome<RawRoom>> {
+        let mut c = call("room_add_member", Some(Action::Join), &self.room_add_member);
+        room_keys(&mut c.invocation, rk)
+            .key(&rk.events)
+            .arg(user_id)
+            .arg(timeout_ms)
+            .arg(flag(count_view));
+        c
+    }
+
+    /// `room_remove_member.lua`: presence out of one room.
+    pub(crate) fn room_remove_member(
+        &self,
+        rk: &RoomKeys,
+        user_id: &str,
+        timeout_ms: u64,
+    ) -> ScriptCall<'_, Outcome<()>> {
+        let mut c = call("room_remove_member", None, &self.room_remove_member);
+        c.invocation
+            .key(&rk.room)
+            .key(&rk.presence)
+            .key(&rk.joined)
+            .key(&rk.events)
+            .arg(user_id)
+            .arg(timeout_ms);
+        c
+    }
+
+    /// `room_start.lua`: the room live; yields (view, started_ms, created_ms).
+    pub(crate) fn room_start(
+        &self,
+        rk: &RoomKeys,
+        user_id: &str,
+        timeout_ms: u64,
+    ) -> ScriptCall<'_, Outcome<(RawRoom, i64, i64)>> {
+        let mut c = call("room_start", Some(Action::Start), &self.room_start);
+        room_keys(&mut c.invocation, rk)
+            .key(&rk.events)
+            .arg(user_id)
+            .arg(timeout_ms);
+        c
+    }
+
+    /// `page_members.lua`: one page of a room's present members, in join order.
+    pub(crate) fn page_members(
+        &self,
+        rk: &RoomKeys,
+        timeout_ms: u64,
+        page: &PageRequest,
+    ) -> ScriptCall<'_, ScoredPage> {
+        let mut c = call("page_members", None, &self.page_members);
+        c.invocation
+            .key(&rk.presence)
+            .key(&rk.joined)
+            .arg(timeout_ms)
+            .arg(page.size);
+        page_start(&mut c.invocation, page);
+        c
+    }
+
+    /// `sweep_room.lua`: one reaper step for one room. Times in ms.
+    pub(crate) fn sweep_room(
+        &self,
+        rk: &RoomKeys,
+        timeout_ms: u64,
+        close_after_ms: u64,
+        batch: u64,
+    ) -> ScriptCall<'_, SweepReply> {
+        let mut c = call("sweep_room", None, &self.sweep_room);
+        c.invocation
+            .key(&rk.room)
+            .key(&rk.presence)
+            .key(&rk.joined)
+            .key(&rk.events)
+            .arg(timeout_ms)
+            .arg(close_after_ms)
+            .arg(batch);
+        c
+    }
+}
