@@ -9,12 +9,9 @@
 //! 64 KiB + 1 whitespace body, 30,000 unbalanced `[`, NUL in a title, `{` / `}` in
 //! ids, insane request ids sent through reqwest); nothing here repeats it.
 
-mod common;
-mod keyspace;
-
 use std::time::Duration;
 
-use common::{Reply, TestApp};
+use crate::harness::{Reply, TestApp};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -65,7 +62,10 @@ async fn create_raw(app: &TestApp, body: Vec<u8>) -> Reply {
 
 /// Redis's key count and write counter, to show a request wrote nothing.
 async fn redis_state(app: &TestApp) -> (i64, u64) {
-    (app.key_count().await, keyspace::writes(app).await)
+    (
+        app.key_count().await,
+        crate::harness::keyspace::writes(app).await,
+    )
 }
 
 /// Runs `request` and asserts it wrote nothing to Redis.
@@ -334,7 +334,7 @@ async fn bodies_at_and_over_the_size_limit() {
     assert_eq!(r.status, 413, "{}", r.text);
     assert_eq!(redis_state(&app).await, before, "an oversized body wrote");
 
-    keyspace::assert_keyspace(&app, &USERS).await;
+    crate::harness::keyspace::assert_keyspace(&app, &USERS).await;
 }
 
 // ---------------------------------------------------------------------------
@@ -511,7 +511,7 @@ async fn invalid_utf8_in_body_query_and_path() {
         assert_eq!(r.status, 400, "{}", r.text);
         assert_eq!(redis_state(&app).await, before);
     }
-    keyspace::assert_keyspace(&app, &USERS).await;
+    crate::harness::keyspace::assert_keyspace(&app, &USERS).await;
 }
 
 // ---------------------------------------------------------------------------
@@ -581,7 +581,7 @@ async fn control_characters_in_text_and_keywords() {
         );
         r.ok();
     }
-    keyspace::assert_keyspace(&app, &USERS).await;
+    crate::harness::keyspace::assert_keyspace(&app, &USERS).await;
 }
 
 // ---------------------------------------------------------------------------
@@ -728,7 +728,7 @@ async fn ids_cannot_traverse_or_inject_keys() {
     ] {
         assert_eq!(info_after[field], info_before[field], "{field}");
     }
-    keyspace::assert_keyspace(&app, &USERS).await;
+    crate::harness::keyspace::assert_keyspace(&app, &USERS).await;
 }
 
 // ---------------------------------------------------------------------------
@@ -875,7 +875,7 @@ async fn ambiguous_framing_is_refused() {
     // Neither alice nor bob got a room out of any of it.
     let r = app.get("alice", "/client/live/room").await.ok();
     assert_eq!(r.data()["total_count"], 0, "{:?}", r.body);
-    keyspace::assert_keyspace(&app, &USERS).await;
+    crate::harness::keyspace::assert_keyspace(&app, &USERS).await;
 }
 
 // ---------------------------------------------------------------------------

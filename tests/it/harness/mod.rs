@@ -8,15 +8,18 @@
 //! ask for a private server with [`TestRedis::private`] in both modes.
 #![allow(dead_code)]
 
+pub mod api;
+pub mod keyspace;
+
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use liveroom::config::ServeConfig;
-use liveroom::redis_child::{RedisChild, RedisCluster};
 use liveroom::redis_conn::{RedisMode, RedisTarget};
 use liveroom::store::Store;
 use liveroom::{AppState, app};
+use liveroom_testkit::{RedisChild, RedisCluster};
 use serde_json::Value;
 
 /// Whether this run uses the shared cluster (`LIVEROOM_TEST_REDIS=cluster`).

@@ -1,12 +1,10 @@
 //! Reliability (issue #6): Redis stalled, restarted, flushed of scripts, connections
 //! killed; overload; races between operations. Real redis-server processes only.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::TestRedis;
-use common::{Replica, TestApp, call_at, live_room_at, token_for};
+use crate::harness::TestRedis;
+use crate::harness::{Replica, TestApp, call_at, live_room_at, token_for};
 use liveroom::redis_child::RedisChild;
 use serde_json::json;
 

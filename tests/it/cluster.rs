@@ -13,15 +13,13 @@
 //! The rest of the suite also runs on a cluster with `LIVEROOM_TEST_REDIS=cluster`
 //! (see tests/common); `scripts/test` runs it both ways.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{TestApp, TestRedis};
-use liveroom::redis_child::{RedisChild, RedisCluster, RedisSentinels};
+use crate::harness::{TestApp, TestRedis};
 use liveroom::redis_conn::{RedisMode, RedisTarget};
+use liveroom_testkit::{RedisChild, RedisCluster, RedisSentinels};
 
 /// An app on `target` (key prefix `lr`), 1 s member timeout.
 async fn app_on(target: RedisTarget, masters: Vec<u16>) -> TestApp {
@@ -346,7 +344,7 @@ async fn cluster_master_failover_during_traffic_resumes_and_reloads_scripts() {
         .await;
 
     // The scripts run on the new master (loaded again on NOSCRIPT).
-    let sha = redis::Script::new(include_str!("../lua/heartbeat.lua"))
+    let sha = redis::Script::new(include_str!("../../lua/heartbeat.lua"))
         .get_hash()
         .to_owned();
     let loaded: Vec<i64> = redis::cmd("SCRIPT")

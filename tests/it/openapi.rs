@@ -3,18 +3,16 @@
 //! room life cycle and of the error cases validate against the schemas it declares,
 //! against the real app and a real `redis-server` (tests/common).
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{Reply, SECRET, TestApp};
+use crate::harness::{Reply, SECRET, TestApp};
 use serde_json::{Value, json};
 
 /// The router's source: its `.route(...)` calls are the list of endpoints.
-const LIB_RS: &str = include_str!("../src/lib.rs");
+const LIB_RS: &str = include_str!("../../src/lib.rs");
 /// The document as committed (what `/openapi.json` must serve).
-const DOCUMENT: &str = include_str!("../docs/openapi.json");
+const DOCUMENT: &str = include_str!("../../docs/openapi.json");
 
 /// HTTP methods as they appear in axum's routing functions and OpenAPI path items.
 const METHODS: [&str; 8] = [

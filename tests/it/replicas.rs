@@ -1,13 +1,11 @@
 //! Presence life cycle across replicas (issue #3): real `liveroom serve` processes
 //! against one real `redis-server`, with short timeouts.
 
-mod common;
-
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use common::TestRedis;
-use common::{Replica, TestApp, call_at, live_room_at, token_for};
+use crate::harness::TestRedis;
+use crate::harness::{Replica, TestApp, call_at, live_room_at, token_for};
 use liveroom::reaper::sweep_once;
 use liveroom::store::Store;
 
