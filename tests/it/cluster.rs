@@ -29,11 +29,12 @@ async fn app_on(target: RedisTarget, masters: Vec<u16>) -> TestApp {
         prefix: "lr".into(),
         masters,
     };
-    TestApp::start_on(redis, |c| {
-        c.member_timeout = Duration::from_secs(2);
-        c.heartbeat_interval = Duration::from_millis(500);
-    })
-    .await
+    TestApp::init()
+        .on_redis(redis)
+        .with_member_timeout(Duration::from_secs(2))
+        .with_config(|c| c.heartbeat_interval = Duration::from_millis(500))
+        .spawn()
+        .await
 }
 
 /// A plain connection to one node (no cluster routing).
@@ -97,9 +98,7 @@ async fn join_across_three_masters_never_crossslots_and_leaves_one_presence() {
     // One at a time: always exactly in the room joined last.
     for round in 0..20 {
         let (to, other) = if round % 2 == 0 { (&a, &b) } else { (&b, &a) };
-        let r = app
-            .post(&user, &format!("/client/live/room/user/{to}"), None)
-            .await;
+        let r = app.user(&user).join(&to).await;
         assert_eq!(r.status, 200, "round {round}: {:?}", r.body);
         assert!(present(&app, to, &user).await, "round {round}: not in {to}");
         assert!(
@@ -146,9 +145,7 @@ async fn join_across_three_masters_never_crossslots_and_leaves_one_presence() {
     } else {
         &b
     };
-    app.delete(&user, &format!("/client/live/room/user/{room}"))
-        .await
-        .ok();
+    app.user(&user).leave(&room).await.ok();
     for id in [&a, &b] {
         assert_eq!(app.info("x", id).await["online_count"], 0);
     }
@@ -217,11 +214,9 @@ fn traffic(
         while !stop.load(Ordering::SeqCst) {
             let user = &users[n % users.len()];
             let r = if n.is_multiple_of(10) {
-                app.post(user, &format!("/client/live/room/user/{id}"), None)
-                    .await
+                app.user(user).join(&id).await
             } else {
-                app.get(user, &format!("/client/live/room/heartbeat/{id}"))
-                    .await
+                app.user(user).heartbeat(&id).await
             };
             out.push((started.elapsed().as_millis(), r.status, r.code()));
             n += 1;
@@ -401,9 +396,7 @@ async fn sentinel_failover_during_traffic_resumes_on_the_new_master() {
     let (_, joins, joins_at_risk) = load.finish(Duration::from_secs(2), 50, at_risk).await;
 
     // Writes after the failover went to the new master.
-    let r = app
-        .post("late", &format!("/client/live/room/user/{id}"), None)
-        .await;
+    let r = app.user("late").join(&id).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     let presence = app.store.keys().room(&id).presence;
     let score: Option<f64> = redis::cmd("ZSCORE")

@@ -13,7 +13,11 @@ use serde_json::json;
 /// resumes within 2 s without a restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_redis_gives_bounded_503s_then_resumes() {
-    let app = TestApp::start_private_with(|c| c.redis_timeout = Duration::from_millis(400)).await;
+    let app = TestApp::init()
+        .private_redis()
+        .with_redis_timeout(Duration::from_millis(400))
+        .spawn()
+        .await;
     let id = app.live_room("alice", "stall").await;
     app.join("bob", &id).await;
     app.redis.child().signal(libc::SIGSTOP);
@@ -42,9 +46,7 @@ async fn stalled_redis_gives_bounded_503s_then_resumes() {
     app.redis.child().signal(libc::SIGCONT);
     let resumed = Instant::now();
     loop {
-        let r = app
-            .get("bob", &format!("/client/live/room/heartbeat/{id}"))
-            .await;
+        let r = app.user("bob").heartbeat(&id).await;
         if r.status == 200 {
             break;
         }
@@ -81,8 +83,11 @@ async fn redis_restart_with_aof_keeps_every_room_and_the_service_resumes() {
         "--appendfsync",
         "everysec",
     ];
-    let mut app =
-        TestApp::start_private_with(|c| c.redis_timeout = Duration::from_millis(500)).await;
+    let mut app = TestApp::init()
+        .private_redis()
+        .with_redis_timeout(Duration::from_millis(500))
+        .spawn()
+        .await;
     // Move the app onto an AOF Redis on a port we control.
     let port = app.redis.child().port();
     app.redis = TestRedis::private(); // frees `port` (old child killed)
@@ -159,19 +164,15 @@ async fn script_flush_before_every_request_costs_nothing_visible() {
     flush().await;
     let id = app.create_room("alice", "flush").await;
     flush().await;
-    app.put("alice", &format!("/client/live/room/{id}"), None)
-        .await
-        .ok();
+    app.user("alice").start(&id).await.ok();
     for u in ["b", "c", "d"] {
         flush().await;
         app.join(u, &id).await;
     }
     flush().await;
-    app.get("b", &format!("/client/live/room/heartbeat/{id}"))
-        .await
-        .ok();
+    app.user("b").heartbeat(&id).await.ok();
     flush().await;
-    app.get("b", "/client/live/room/list").await.ok();
+    app.user("b").list(&[]).await.ok();
     flush().await;
     app.get("b", "/client/live/room?keyword=flush").await.ok();
     flush().await;
@@ -179,32 +180,23 @@ async fn script_flush_before_every_request_costs_nothing_visible() {
         .await
         .ok();
     flush().await;
-    app.put(
-        "alice",
-        "/client/live/room/extends",
-        Some(json!({"live_id": id, "extends": {"k": "v"}})),
-    )
-    .await
-    .ok();
-    flush().await;
-    app.delete("d", &format!("/client/live/room/user/{id}"))
+    app.user("alice")
+        .update_extends(json!({"live_id": id, "extends": {"k": "v"}}))
         .await
         .ok();
     flush().await;
-    app.post("alice", &format!("/client/live/room/{id}"), None)
-        .await
-        .ok();
+    app.user("d").leave(&id).await.ok();
     flush().await;
-    app.delete("alice", &format!("/client/live/room/instance/{id}"))
-        .await
-        .ok();
+    app.user("alice").stop(&id).await.ok();
+    flush().await;
+    app.user("alice").delete_room(&id).await.ok();
 }
 
 /// CLIENT KILL of the service's Redis connections while requests run: each request
 /// fails cleanly (503) or succeeds, and the connection recovers on its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_redis_connections_fail_cleanly_and_recover() {
-    let app = TestApp::start_private_with(|_| {}).await;
+    let app = TestApp::init().private_redis().spawn().await;
     let id = app.live_room("alice", "kill").await;
     for i in 0..20 {
         app.join(&format!("u{i}"), &id).await;
@@ -371,9 +363,7 @@ async fn delete_racing_join_never_resurrects_a_room() {
             left.is_empty(),
             "iteration {i}: keys left after delete: {left:?}"
         );
-        app.get("x", &format!("/client/live/room/info/{id}"))
-            .await
-            .expect(404, 40400);
+        app.user("x").room_info(&id).await.expect(404, 40400);
     }
 }
 
@@ -403,12 +393,10 @@ async fn stop_racing_start_keeps_status_and_index_consistent() {
             (409, 1) => assert!(indexed.is_some(), "iteration {i}: live room not listed"),
             other => panic!("iteration {i}: impossible outcome {other:?}"),
         }
-        app.put("anchor", &format!("/client/live/room/{id}"), None)
-            .await
-            .expect(
-                if status == 2 { 409 } else { 200 },
-                if status == 2 { 40900 } else { 0 },
-            );
+        app.user("anchor").start(&id).await.expect(
+            if status == 2 { 409 } else { 200 },
+            if status == 2 { 40900 } else { 0 },
+        );
     }
 }
 
@@ -418,14 +406,12 @@ async fn stop_racing_start_keeps_status_and_index_consistent() {
 async fn racing_extends_updates_lose_nothing_and_respect_the_limit() {
     let app = TestApp::start().await;
     let id = app.create_room("anchor", "extends").await;
-    let replies = futures::future::join_all((0..40).map(|k| {
-        app.put(
-            "anchor",
-            "/client/live/room/extends",
-            Some(json!({"live_id": id, "extends": {format!("k{k}"): "v"}})),
-        )
-    }))
-    .await;
+    let anchor = app.user("anchor");
+    let replies =
+        futures::future::join_all((0..40).map(|k| {
+            anchor.update_extends(json!({"live_id": id, "extends": {format!("k{k}"): "v"}}))
+        }))
+        .await;
     let ok = replies.iter().filter(|r| r.status == 200).count();
     let refused = replies.iter().filter(|r| r.code() == 40000).count();
     assert_eq!((ok, refused), (32, 8));
@@ -441,11 +427,7 @@ async fn racing_extends_updates_lose_nothing_and_respect_the_limit() {
         } else {
             json!({format!("k{k}"): "w"})
         };
-        app.put(
-            "anchor",
-            "/client/live/room/extends",
-            Some(json!({"live_id": id, "extends": patch})),
-        )
+        anchor.update_extends(json!({"live_id": id, "extends": patch}))
     }))
     .await;
     let _ = replies;
@@ -535,7 +517,7 @@ async fn delete_racing_start_leaves_no_index_entry() {
             assert!(score.is_none(), "iteration {i}: {index} still names {id}");
         }
     }
-    let list = app.get("x", "/client/live/room/list").await.ok();
+    let list = app.user("x").list(&[]).await.ok();
     assert_eq!(list.data()["total_count"], 0);
 }
 
@@ -580,8 +562,6 @@ async fn leave_racing_join_keeps_presence_and_pointer_in_agreement() {
         app.join("racer", &t).await;
         let in_s: Option<f64> = app.redis_cmd(&["ZSCORE", &presence_s, "racer"]).await;
         assert!(in_s.is_none(), "iteration {i}: still in S after joining T");
-        app.delete("racer", &format!("/client/live/room/user/{t}"))
-            .await
-            .ok();
+        app.user("racer").leave(&t).await.ok();
     }
 }

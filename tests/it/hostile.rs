@@ -409,7 +409,7 @@ async fn deep_nesting_is_refused_not_a_stack_overflow() {
     let in_string = format!(r#"{{"title":"t","x":"{}"}}"#, "[{".repeat(20_000));
     create_raw(&app, in_string.into_bytes()).await.ok();
     // The service is still up.
-    app.get("bob", "/client/live/room/list").await.ok();
+    app.user("bob").list(&[]).await.ok();
 }
 
 // ---------------------------------------------------------------------------
@@ -533,20 +533,13 @@ async fn control_characters_in_text_and_keywords() {
     ] {
         let mut body = json!({"title": "t"});
         body[field] = json!(value);
-        let r = no_write!(
-            &app,
-            app.post("alice", "/client/live/room/instance", Some(body))
-        );
+        let r = no_write!(&app, app.user("alice").create_room(body));
         refused(&r, 400, 40000, field);
     }
     // The profile's nick follows the same rule.
     let r = no_write!(
         &app,
-        app.put(
-            "alice",
-            "/client/user/user",
-            Some(json!({"nick": "a\u{0}b"}))
-        )
+        app.user("alice").update_profile(json!({"nick": "a\u{0}b"}))
     );
     refused(&r, 400, 40000, "nick");
 
@@ -554,11 +547,8 @@ async fn control_characters_in_text_and_keywords() {
     // their length) and come back exactly as sent, NUL included, JSON-escaped.
     let sent = json!({"k": "nul\u{0}esc\u{1b}crlf\r\n", "{x}": "*"});
     let r = app
-        .post(
-            "alice",
-            CREATE,
-            Some(json!({"title": "tab\tand\nnewline", "extends": sent})),
-        )
+        .user("alice")
+        .create_room(json!({"title": "tab\tand\nnewline", "extends": sent}))
         .await
         .ok();
     let id = r.data()["live_id"].as_str().unwrap().to_owned();
@@ -649,11 +639,8 @@ async fn ids_cannot_traverse_or_inject_keys() {
             .unwrap();
         let r = no_write!(
             &app,
-            app.put(
-                "alice",
-                "/client/live/room/extends",
-                Some(json!({"live_id": decoded, "extends": {"k": "v"}}))
-            )
+            app.user("alice")
+                .update_extends(json!({"live_id": decoded, "extends": {"k": "v"}}))
         );
         refused(&r, 400, 40000, "live_id");
     }
@@ -930,7 +917,7 @@ async fn oversized_queries_and_headers() {
         .await;
     refused(&r, 401, 40100, "token");
     // The service is still up.
-    app.get("bob", "/client/live/room/list").await.ok();
+    app.user("bob").list(&[]).await.ok();
 }
 
 // ---------------------------------------------------------------------------
@@ -1036,7 +1023,7 @@ async fn slow_and_silent_connections_are_closed_after_the_header_read_timeout() 
     eprintln!("closed after: silent {silent_for:?}, trickling {trickle_for:?}, idle {idle_for:?}");
 
     // Through all of it, the service answers.
-    app.get("bob", "/client/live/room/list").await.ok();
+    app.user("bob").list(&[]).await.ok();
 }
 
 /// `LIVEROOM_BODY_READ_TIMEOUT`: bodies are read before a request takes an
@@ -1052,7 +1039,7 @@ async fn slow_bodies_hold_no_in_flight_slot_and_end_after_the_body_read_timeout(
     })
     .await;
     let addr = app.base.trim_start_matches("http://").to_owned();
-    app.get("bob", "/client/live/room/list").await.ok();
+    app.user("bob").list(&[]).await.ok();
     let before = redis_state(&app).await;
     let opened = std::time::Instant::now();
     let mut slow = Vec::new();
@@ -1069,7 +1056,7 @@ async fn slow_bodies_hold_no_in_flight_slot_and_end_after_the_body_read_timeout(
     tokio::time::sleep(Duration::from_millis(200)).await;
     // More slow bodies than slots, yet requests are served.
     for _ in 0..3 {
-        app.get("bob", "/client/live/room/list").await.ok();
+        app.user("bob").list(&[]).await.ok();
     }
     for mut stream in slow {
         let mut out = Vec::new();

@@ -347,7 +347,10 @@ async fn join_a_and_b_at_the_same_instant_through_two_replicas_leaves_one_presen
 
 #[tokio::test]
 async fn concurrent_sweepers_record_each_transition_once() {
-    let app = TestApp::start_with(|c| c.member_timeout = Duration::from_secs(1)).await;
+    let app = TestApp::init()
+        .with_member_timeout(Duration::from_secs(1))
+        .spawn()
+        .await;
     let mut rooms = Vec::new();
     for r in 0..10 {
         let id = app.live_room(&format!("anchor{r}"), "sweep").await;
@@ -413,7 +416,10 @@ async fn concurrent_sweepers_record_each_transition_once() {
 
 #[tokio::test]
 async fn leave_racing_expiry_counts_zero_and_records_one_event() {
-    let app = TestApp::start_with(|c| c.member_timeout = Duration::from_secs(1)).await;
+    let app = TestApp::init()
+        .with_member_timeout(Duration::from_secs(1))
+        .spawn()
+        .await;
     let id = app.live_room("anchor", "race").await;
     for round in 0..3 {
         let users: Vec<String> = (0..40).map(|i| format!("r{round}_{i}")).collect();
@@ -422,9 +428,7 @@ async fn leave_racing_expiry_counts_zero_and_records_one_event() {
         }
         // Keep the anchor present; let the members go stale.
         tokio::time::sleep(Duration::from_millis(1020)).await;
-        app.put("anchor", &format!("/client/live/room/{id}"), None)
-            .await
-            .ok();
+        app.user("anchor").start(&id).await.ok();
         let sweeper = store_for(&app.redis).await;
         let leave_path = format!("/client/live/room/user/{id}");
         let leaves = futures::future::join_all(users.iter().map(|u| app.delete(u, &leave_path)));
@@ -450,7 +454,10 @@ async fn leave_racing_expiry_counts_zero_and_records_one_event() {
 /// live list before dropping it from the active index.
 #[tokio::test]
 async fn an_ended_room_left_in_the_live_index_heals_on_the_next_sweep() {
-    let app = TestApp::start_with(|c| c.member_timeout = Duration::from_secs(1)).await;
+    let app = TestApp::init()
+        .with_member_timeout(Duration::from_secs(1))
+        .spawn()
+        .await;
     let id = app.live_room("anchor", "heal").await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let store = store_for(&app.redis).await;
@@ -464,7 +471,7 @@ async fn an_ended_room_left_in_the_live_index_heals_on_the_next_sweep() {
     );
     app.redis_cmd::<()>(&["ZADD", &live, "1", &id]).await;
     app.redis_cmd::<()>(&["ZADD", &active, "1", &id]).await;
-    let list = app.get("x", "/client/live/room/list").await.ok();
+    let list = app.user("x").list(&[]).await.ok();
     assert_eq!(list.data()["total_count"], 1, "the simulated stale entry");
     sweep_once(&store, Duration::from_millis(1), || true)
         .await
@@ -472,6 +479,6 @@ async fn an_ended_room_left_in_the_live_index_heals_on_the_next_sweep() {
     let in_live: Option<f64> = app.redis_cmd(&["ZSCORE", &live, &id]).await;
     let in_active: Option<f64> = app.redis_cmd(&["ZSCORE", &active, &id]).await;
     assert_eq!((in_live, in_active), (None, None));
-    let list = app.get("x", "/client/live/room/list").await.ok();
+    let list = app.user("x").list(&[]).await.ok();
     assert_eq!(list.data()["total_count"], 0);
 }

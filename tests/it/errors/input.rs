@@ -70,11 +70,8 @@ async fn bad_input_table() {
     let token = app.token("alice");
     // A room with 30 extends keys, for the merge-over-the-limit case.
     let ext_room = app
-        .post(
-            "alice",
-            CREATE,
-            Some(json!({"title": "ext", "extends": ext_map("k", 30)})),
-        )
+        .user("alice")
+        .create_room(json!({"title": "ext", "extends": ext_map("k", 30)}))
         .await
         .ok()
         .data()["live_id"]
@@ -697,7 +694,8 @@ async fn values_at_the_limits_are_accepted() {
     let app = TestApp::start().await;
     let title = "长".repeat(128);
     let r = app
-        .post("alice", CREATE, Some(json!({"title": title})))
+        .user("alice")
+        .create_room(json!({"title": title}))
         .await
         .ok();
     assert_eq!(r.data()["title"], json!(title));
@@ -715,18 +713,15 @@ async fn values_at_the_limits_are_accepted() {
         "start_at": "2021-12-02 11:11:11",
         "end_at": "2021-12-02 11:11:11",
     });
-    let r = app.post("alice", CREATE, Some(body)).await.ok();
+    let r = app.user("alice").create_room(body).await.ok();
     assert_eq!(r.data()["extends"].as_object().unwrap().len(), 32);
     assert_eq!(r.data()["notice"].as_str().unwrap().chars().count(), 1024);
     // Key and value limits count characters, not bytes.
     let key = "键".repeat(64);
     let value = "值".repeat(1024);
     let r = app
-        .post(
-            "alice",
-            CREATE,
-            Some(json!({"title": "t", "extends": {key.clone(): value.clone()}})),
-        )
+        .user("alice")
+        .create_room(json!({"title": "t", "extends": {key.clone(): value.clone()}}))
         .await
         .ok();
     assert_eq!(r.data()["extends"][&key], json!(value));
@@ -783,24 +778,20 @@ async fn values_at_the_limits_are_accepted() {
 
     // Extends merge: 30 keys + 3 new - 1 removed = 32 is accepted; then one more is not.
     let id = app
-        .post(
-            "alice",
-            CREATE,
-            Some(json!({"title": "ext", "extends": ext_map("k", 30)})),
-        )
+        .user("alice")
+        .create_room(json!({"title": "ext", "extends": ext_map("k", 30)}))
         .await
         .ok()
         .data()["live_id"]
         .as_str()
         .unwrap()
         .to_owned();
-    app.put(
-        "alice",
-        EXTENDS,
-        Some(json!({"live_id": id, "extends": {"n1": "v", "n2": "v", "n3": "v", "k0": ""}})),
-    )
-    .await
-    .ok();
+    app.user("alice")
+        .update_extends(
+            json!({"live_id": id, "extends": {"n1": "v", "n2": "v", "n3": "v", "k0": ""}}),
+        )
+        .await
+        .ok();
     let info = app.info("alice", &id).await;
     assert_eq!(info["extends"].as_object().unwrap().len(), 32);
     assert!(info["extends"].get("k0").is_none());
@@ -808,19 +799,13 @@ async fn values_at_the_limits_are_accepted() {
         &app,
         400,
         40000,
-        app.put(
-            "alice",
-            EXTENDS,
-            Some(json!({"live_id": id, "extends": {"n4": "v"}}))
-        )
+        app.user("alice")
+            .update_extends(json!({"live_id": id, "extends": {"n4": "v"}}))
     );
     // Replacing an existing key at the limit is fine.
-    app.put(
-        "alice",
-        EXTENDS,
-        Some(json!({"live_id": id, "extends": {"n1": "w"}})),
-    )
-    .await
-    .ok();
+    app.user("alice")
+        .update_extends(json!({"live_id": id, "extends": {"n1": "w"}}))
+        .await
+        .ok();
     assert_eq!(app.info("alice", &id).await["extends"]["n1"], "w");
 }

@@ -195,10 +195,8 @@ pub async fn page(app: &TestApp, user: &str, path: &str, size: u64, cursor: &str
 
 pub async fn search(app: &TestApp, user: &str, keyword: &str) -> Vec<String> {
     let r = app
-        .get(
-            user,
-            &format!("/client/live/room?keyword={}&page_size=100", enc(keyword)),
-        )
+        .user(user)
+        .search(&[("keyword", keyword), ("page_size", "100")])
         .await;
     assert_ok_with_data(&r);
     let list = assert_page_shape(r.data());
@@ -210,17 +208,15 @@ pub async fn search(app: &TestApp, user: &str, keyword: &str) -> Vec<String> {
 }
 
 pub async fn live_list(app: &TestApp, user: &str) -> Vec<String> {
-    let r = app.get(user, "/client/live/room/list?page_size=100").await;
+    let r = app.user(user).list(&[("page_size", "100")]).await;
     assert_ok_with_data(&r);
     ids(assert_page_shape(r.data()))
 }
 
 pub async fn user_list(app: &TestApp, live_id: &str) -> Vec<String> {
     let r = app
-        .get(
-            "viewer",
-            &format!("/client/live/room/user_list?live_id={live_id}&page_size=100"),
-        )
+        .user("viewer")
+        .user_list(&[("live_id", live_id), ("page_size", "100")])
         .await;
     assert_ok_with_data(&r);
     let list = assert_page_shape(r.data());
@@ -229,11 +225,6 @@ pub async fn user_list(app: &TestApp, live_id: &str) -> Vec<String> {
         list.len()
     );
     ids(list)
-}
-
-pub async fn heartbeat(app: &TestApp, user: &str, live_id: &str) -> Reply {
-    app.get(user, &format!("/client/live/room/heartbeat/{live_id}"))
-        .await
 }
 
 /// Distinct created / started timestamps (ms) so "newest first" is well defined.

@@ -10,6 +10,9 @@
 
 pub mod api;
 pub mod keyspace;
+mod user;
+
+pub use user::AsUser;
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -228,31 +231,56 @@ impl Reply {
     }
 }
 
-impl TestApp {
-    /// Starts Redis and the app with default settings.
-    pub async fn start() -> Self {
-        Self::start_with(|_| {}).await
+/// How a [`TestApp`] is set up: which Redis, which settings. Made by
+/// [`TestApp::init`], consumed by [`spawn`](Self::spawn).
+#[must_use = "spawn() starts the app"]
+pub struct TestAppBuilder<'a> {
+    redis: Option<TestRedis>,
+    tweaks: Vec<Box<dyn FnOnce(&mut ServeConfig) + 'a>>,
+}
+
+impl<'a> TestAppBuilder<'a> {
+    /// A private `redis-server` for this app alone, in both modes (for tests that
+    /// stop, stall or restart it).
+    pub fn private_redis(mut self) -> Self {
+        self.redis = Some(TestRedis::private());
+        self
     }
 
-    /// Starts the app on the suite's Redis (see [`TestRedis::new`]), letting `tweak`
-    /// change the configuration first.
-    pub async fn start_with(tweak: impl FnOnce(&mut ServeConfig)) -> Self {
-        Self::start_on(TestRedis::new(), tweak).await
+    /// Runs on `redis` instead of the suite's Redis.
+    pub fn on_redis(mut self, redis: TestRedis) -> Self {
+        self.redis = Some(redis);
+        self
     }
 
-    /// Starts the app on a private `redis-server` (tests that stop or restart it).
-    pub async fn start_private_with(tweak: impl FnOnce(&mut ServeConfig)) -> Self {
-        Self::start_on(TestRedis::private(), tweak).await
+    /// `LIVEROOM_MEMBER_TIMEOUT`: presence lapses after this long without a heartbeat.
+    pub fn with_member_timeout(self, timeout: Duration) -> Self {
+        self.with_config(move |c| c.member_timeout = timeout)
     }
 
-    /// Starts the app on `redis`.
-    pub async fn start_on(redis: TestRedis, tweak: impl FnOnce(&mut ServeConfig)) -> Self {
+    /// `LIVEROOM_REDIS_TIMEOUT`: how long one Redis call may take.
+    pub fn with_redis_timeout(self, timeout: Duration) -> Self {
+        self.with_config(move |c| c.redis_timeout = timeout)
+    }
+
+    /// Any other change to the configuration, applied in order after the defaults.
+    pub fn with_config(mut self, tweak: impl FnOnce(&mut ServeConfig) + 'a) -> Self {
+        self.tweaks.push(Box::new(tweak));
+        self
+    }
+
+    /// Starts the app: the service's router served in-process on a free loopback
+    /// port, with the test secret, on the chosen Redis (the suite's by default).
+    pub async fn spawn(self) -> TestApp {
+        let redis = self.redis.unwrap_or_else(TestRedis::new);
         let mut config = ServeConfig::defaults();
         config.redis_url = Some(redis.target.urls.join(","));
         config.redis_mode = redis.target.mode;
         config.key_prefix = redis.prefix.clone();
         config.jwt_secret = Some(SECRET.into());
-        tweak(&mut config);
+        for tweak in self.tweaks {
+            tweak(&mut config);
+        }
         let store = redis.store(&config).await;
         let state = AppState::new(store.clone(), &config, SECRET).expect("state");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -268,7 +296,7 @@ impl TestApp {
             .timeout(Duration::from_secs(30))
             .build()
             .unwrap();
-        Self {
+        TestApp {
             base,
             redis,
             store,
@@ -276,6 +304,41 @@ impl TestApp {
             client,
             server,
         }
+    }
+}
+
+impl TestApp {
+    /// A builder: `TestApp::init().with_member_timeout(..).spawn().await`.
+    pub fn init<'a>() -> TestAppBuilder<'a> {
+        TestAppBuilder {
+            redis: None,
+            tweaks: Vec::new(),
+        }
+    }
+
+    /// Starts the app with default settings on the suite's Redis.
+    pub async fn start() -> Self {
+        Self::init().spawn().await
+    }
+
+    /// Starts the app on the suite's Redis (see [`TestRedis::new`]), letting `tweak`
+    /// change the configuration first.
+    pub async fn start_with(tweak: impl FnOnce(&mut ServeConfig)) -> Self {
+        Self::init().with_config(tweak).spawn().await
+    }
+
+    /// Starts the app on a private `redis-server` (tests that stop or restart it).
+    pub async fn start_private_with(tweak: impl FnOnce(&mut ServeConfig)) -> Self {
+        Self::init()
+            .private_redis()
+            .with_config(tweak)
+            .spawn()
+            .await
+    }
+
+    /// Requests as `user`: the typed calls, one per route.
+    pub fn user(&self, user: &str) -> AsUser<'_> {
+        AsUser::new(self, user)
     }
 
     /// A token for `user` (nick = user id capitalised is not assumed: nick given explicitly).
@@ -371,14 +434,12 @@ impl TestApp {
             .await
     }
 
-    /// `anchor` creates a room titled `title`; returns its live_id.
+    /// `anchor` creates a room titled `title`; returns its live_id. Panics unless
+    /// the room is created.
     pub async fn create_room(&self, anchor: &str, title: &str) -> String {
         let r = self
-            .post(
-                anchor,
-                "/client/live/room/instance",
-                Some(serde_json::json!({ "title": title })),
-            )
+            .user(anchor)
+            .create_room(serde_json::json!({ "title": title }))
             .await
             .ok();
         r.data()["live_id"].as_str().unwrap().to_owned()
@@ -387,28 +448,18 @@ impl TestApp {
     /// `anchor` creates and starts a room; returns its live_id.
     pub async fn live_room(&self, anchor: &str, title: &str) -> String {
         let id = self.create_room(anchor, title).await;
-        self.put(anchor, &format!("/client/live/room/{id}"), None)
-            .await
-            .ok();
+        self.user(anchor).start(&id).await.ok();
         id
     }
 
-    /// `user` joins `live_id`; returns the room data.
+    /// `user` joins `live_id`; returns the room data. Panics unless it succeeds.
     pub async fn join(&self, user: &str, live_id: &str) -> Value {
-        self.post(user, &format!("/client/live/room/user/{live_id}"), None)
-            .await
-            .ok()
-            .data()
-            .clone()
+        self.user(user).join(live_id).await.ok().data().clone()
     }
 
-    /// The room's info as seen by `user`.
+    /// The room's info as seen by `user`. Panics unless it succeeds.
     pub async fn info(&self, user: &str, live_id: &str) -> Value {
-        self.get(user, &format!("/client/live/room/info/{live_id}"))
-            .await
-            .ok()
-            .data()
-            .clone()
+        self.user(user).room_info(live_id).await.ok().data().clone()
     }
 
     /// A raw Redis command against the app's Redis.

@@ -1,7 +1,7 @@
 //! `GET /client/live/room/heartbeat/{live_id}`: heartbeats, and presence expiring
 //! without them (SPEC §6).
 
-use crate::harness::api::{assert_ok_with_data, heartbeat, user_list};
+use crate::harness::api::{assert_ok_with_data, user_list};
 use crate::harness::{Reply, TestApp};
 use serde_json::json;
 use std::time::Duration;
@@ -23,20 +23,18 @@ async fn heartbeat_returns_live_id_and_status() {
     let app = TestApp::start().await;
     let id = app.create_room("alice", "beat").await;
     app.join("bob", &id).await;
-    let r = heartbeat(&app, "bob", &id).await;
+    let r = app.user("bob").heartbeat(&id).await;
     assert_ok_with_data(&r);
     assert_eq!(beat_data(&r), json!({"live_id": id, "live_status": 0}));
-    app.put("alice", &format!("/client/live/room/{id}"), None)
-        .await
-        .ok();
-    let r = heartbeat(&app, "alice", &id).await;
+    app.user("alice").start(&id).await.ok();
+    let r = app.user("alice").heartbeat(&id).await;
     assert_ok_with_data(&r);
     assert_eq!(beat_data(&r), json!({"live_id": id, "live_status": 1}));
-    let r = heartbeat(&app, "bob", &id).await;
+    let r = app.user("bob").heartbeat(&id).await;
     assert_ok_with_data(&r);
     assert_eq!(beat_data(&r), json!({"live_id": id, "live_status": 1}));
     // Never joined.
-    heartbeat(&app, "carol", &id).await.expect(404, 40401);
+    app.user("carol").heartbeat(&id).await.expect(404, 40401);
     // Heart-beating does not count PV.
     assert_eq!(app.info("bob", &id).await["pv"], 1);
 }
@@ -46,16 +44,17 @@ async fn heartbeat_tells_members_the_room_ended() {
     let app = TestApp::start().await;
     let id = app.live_room("alice", "beat").await;
     app.join("bob", &id).await;
-    app.post("alice", &format!("/client/live/room/{id}"), None)
-        .await
-        .ok();
-    let r = heartbeat(&app, "bob", &id).await;
+    app.user("alice").stop(&id).await.ok();
+    let r = app.user("bob").heartbeat(&id).await;
     assert_ok_with_data(&r);
     assert_eq!(beat_data(&r), json!({"live_id": id, "live_status": 2}));
 }
 
 async fn short_timeout_app() -> TestApp {
-    TestApp::start_with(|c| c.member_timeout = Duration::from_secs(1)).await
+    TestApp::init()
+        .with_member_timeout(Duration::from_secs(1))
+        .spawn()
+        .await
 }
 
 #[tokio::test]
@@ -68,15 +67,15 @@ async fn silent_member_expires_and_beating_member_stays() {
     // alice and carol beat every 300 ms; bob stays silent.
     for _ in 0..4 {
         tokio::time::sleep(Duration::from_millis(300)).await;
-        heartbeat(&app, "alice", &id).await.ok();
-        heartbeat(&app, "carol", &id).await.ok();
+        app.user("alice").heartbeat(&id).await.ok();
+        app.user("carol").heartbeat(&id).await.ok();
     }
     let room = app.info("viewer", &id).await;
     assert_eq!(room["online_count"], 2, "bob no longer counts: {room}");
     assert_eq!(room["anchor_status"], 1);
     assert_eq!(room["pv"], 2, "PV is history, not presence");
     assert_eq!(user_list(&app, &id).await, vec!["alice", "carol"]);
-    let r = heartbeat(&app, "bob", &id).await;
+    let r = app.user("bob").heartbeat(&id).await;
     r.expect(404, 40401);
     // Joining again brings bob back (as a new join: last in the list).
     assert_eq!(app.join("bob", &id).await["online_count"], 3);
@@ -91,7 +90,7 @@ async fn silent_anchor_goes_offline() {
     assert_eq!(app.info("viewer", &id).await["anchor_status"], 1);
     for _ in 0..4 {
         tokio::time::sleep(Duration::from_millis(300)).await;
-        heartbeat(&app, "bob", &id).await.ok();
+        app.user("bob").heartbeat(&id).await.ok();
     }
     let room = app.info("viewer", &id).await;
     assert_eq!(room["anchor_status"], 0, "anchor silent for > 1 s: {room}");
@@ -101,12 +100,9 @@ async fn silent_anchor_goes_offline() {
         "the room stays live (closing takes anchor_close_after)"
     );
     assert_eq!(user_list(&app, &id).await, vec!["bob"]);
-    heartbeat(&app, "alice", &id).await.expect(404, 40401);
+    app.user("alice").heartbeat(&id).await.expect(404, 40401);
     // Starting again (idempotent while live) makes the anchor present again.
-    let room = app
-        .put("alice", &format!("/client/live/room/{id}"), None)
-        .await
-        .ok();
+    let room = app.user("alice").start(&id).await.ok();
     assert_eq!(room.data()["anchor_status"], 1);
     assert_eq!(room.data()["online_count"], 2);
 }

@@ -1,15 +1,13 @@
 //! `POST /client/live/room/user/{live_id}`: joining a room (SPEC §6).
 
 use crate::harness::TestApp;
-use crate::harness::api::{assert_ok_with_data, assert_room_shape, heartbeat, user_list};
+use crate::harness::api::{assert_ok_with_data, assert_room_shape, user_list};
 
 #[tokio::test]
 async fn join_returns_room_and_counts() {
     let app = TestApp::start().await;
     let id = app.live_room("alice", "join me").await;
-    let r = app
-        .post("bob", &format!("/client/live/room/user/{id}"), None)
-        .await;
+    let r = app.user("bob").join(&id).await;
     assert_ok_with_data(&r);
     let room = r.data();
     assert_room_shape(room);
@@ -43,8 +41,8 @@ async fn joining_another_room_leaves_the_first_at_once() {
     assert_eq!(room_a["pv"], 1, "A's PV stays");
     assert_eq!(user_list(&app, &a).await, vec!["alice"]);
     assert_eq!(user_list(&app, &b).await, vec!["carol", "bob"]);
-    heartbeat(&app, "bob", &a).await.expect(404, 40401);
-    heartbeat(&app, "bob", &b).await.ok();
+    app.user("bob").heartbeat(&a).await.expect(404, 40401);
+    app.user("bob").heartbeat(&b).await.ok();
     // The same for an anchor who joins another room: absent from its own.
     app.join("alice", &b).await;
     let room_a = app.info("bob", &a).await;
@@ -52,9 +50,7 @@ async fn joining_another_room_leaves_the_first_at_once() {
     assert_eq!(room_a["online_count"], 0);
     assert_eq!(app.info("bob", &b).await["online_count"], 3);
     // Starting its own room brings it back (and out of B).
-    app.put("alice", &format!("/client/live/room/{a}"), None)
-        .await
-        .ok();
+    app.user("alice").start(&a).await.ok();
     assert_eq!(app.info("bob", &a).await["anchor_status"], 1);
     assert_eq!(app.info("bob", &b).await["online_count"], 2);
 }
@@ -98,6 +94,6 @@ async fn joins_survive_script_flush() {
     assert_eq!(room["online_count"], 3);
     assert_eq!(room["pv"], 2);
     app.flush_scripts().await;
-    heartbeat(&app, "bob", &id).await.ok();
+    app.user("bob").heartbeat(&id).await.ok();
     assert_eq!(app.info("viewer", &id).await["online_count"], 3);
 }

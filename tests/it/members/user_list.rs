@@ -12,18 +12,17 @@ async fn user_list_entries_have_member_shape() {
     let app = TestApp::start().await;
     let id = app.live_room("alice", "members").await;
     app.join("bob", &id).await;
-    app.put(
-        "bob",
-        "/client/user/user",
-        Some(json!({"avatar": "https://a.example.com/b.png"})),
-    )
-    .await
-    .ok();
+    app.user("bob")
+        .update_profile(json!({"avatar": "https://a.example.com/b.png"}))
+        .await
+        .ok();
     let r = app
-        .get(
-            "carol",
-            &format!("/client/live/room/user_list?live_id={id}&page_num=1&page_size=10"),
-        )
+        .user("carol")
+        .user_list(&[
+            ("live_id", id.as_str()),
+            ("page_num", "1"),
+            ("page_size", "10"),
+        ])
         .await;
     assert_ok_with_data(&r);
     let list = assert_page_shape(r.data());

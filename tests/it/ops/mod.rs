@@ -19,13 +19,9 @@ async fn metrics_count_requests_by_route_template_never_by_id() {
     let id = app.live_room("alice", "metrics").await;
     app.join("bob", &id).await;
     for _ in 0..3 {
-        app.get("bob", &format!("/client/live/room/heartbeat/{id}"))
-            .await
-            .ok();
+        app.user("bob").heartbeat(&id).await.ok();
     }
-    app.get("carol", &format!("/client/live/room/heartbeat/{id}"))
-        .await
-        .expect(404, 40401);
+    app.user("carol").heartbeat(&id).await.expect(404, 40401);
     let text = metrics_text(&app).await;
     // The counter is process-wide (tests share it), so check presence, not exact totals.
     assert!(
@@ -74,9 +70,11 @@ async fn probes_answer_and_readyz_reloads_flushed_scripts() {
 
 #[tokio::test]
 async fn readyz_fails_when_redis_is_gone_and_livez_does_not() {
-    let mut app =
-        TestApp::start_private_with(|c| c.redis_timeout = std::time::Duration::from_millis(300))
-            .await;
+    let mut app = TestApp::init()
+        .private_redis()
+        .with_redis_timeout(std::time::Duration::from_millis(300))
+        .spawn()
+        .await;
     // Replace the app's Redis by an unrelated one: the old one is dropped (killed),
     // so the app's Redis address has nothing listening any more.
     app.redis = crate::harness::TestRedis::private();

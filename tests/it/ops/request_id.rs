@@ -32,7 +32,7 @@ async fn sane_request_id_is_echoed() {
         .await;
     assert_eq!(r.body["request_id"], long.as_str());
     // Without the header an id is generated and sent back both ways.
-    let r = app.get("alice", "/client/user/profile").await.ok();
+    let r = app.user("alice").profile().await.ok();
     let id = r.body["request_id"].as_str().unwrap();
     assert!(!id.is_empty());
     assert_eq!(r.headers.get("x-request-id").unwrap(), id);
@@ -59,8 +59,8 @@ async fn insane_request_id_is_replaced() {
         assert_eq!(r.headers.get("x-request-id").unwrap(), body_id.as_str());
     }
     // Two generated ids differ.
-    let a = app.get("alice", "/client/user/profile").await.ok();
-    let b = app.get("alice", "/client/user/profile").await.ok();
+    let a = app.user("alice").profile().await.ok();
+    let b = app.user("alice").profile().await.ok();
     assert_ne!(a.body["request_id"], b.body["request_id"]);
 }
 

@@ -8,19 +8,16 @@ use serde_json::json;
 async fn create_room_returns_full_room() {
     let app = TestApp::start().await;
     let r = app
-        .post(
-            "alice",
-            "/client/live/room/instance",
-            Some(json!({
-                "title": "Evening show",
-                "notice": "be nice",
-                "cover_url": "https://img.example.com/c.png",
-                "extends": {"lang": "en", "level": "3"},
-                "start_at": "2030-01-02 03:04:05",
-                "end_at": "2030-01-02 05:04:05",
-                "unknown_field": 1
-            })),
-        )
+        .user("alice")
+        .create_room(json!({
+            "title": "Evening show",
+            "notice": "be nice",
+            "cover_url": "https://img.example.com/c.png",
+            "extends": {"lang": "en", "level": "3"},
+            "start_at": "2030-01-02 03:04:05",
+            "end_at": "2030-01-02 05:04:05",
+            "unknown_field": 1
+        }))
         .await;
     assert_ok_with_data(&r);
     let room = r.data();
@@ -63,11 +60,8 @@ async fn create_room_returns_full_room() {
 
     // A second room gets another id and another chat_id; the anchor keeps its im_userid.
     let r2 = app
-        .post(
-            "alice",
-            "/client/live/room/instance",
-            Some(json!({"title": "two"})),
-        )
+        .user("alice")
+        .create_room(json!({"title": "two"}))
         .await
         .ok();
     assert_ne!(r2.data()["live_id"], room["live_id"]);
@@ -83,11 +77,7 @@ async fn create_room_returns_full_room() {
 #[tokio::test]
 async fn scheduled_times_use_default_zone_until_start() {
     let app = TestApp::start().await;
-    let r = app
-        .post(
-            "alice",
-            "/client/live/room/instance",
-            Some(json!({"title": "scheduled", "start_at": "2021-12-02 11:11:11", "end_at": "2021-12-02 12:11:11"})),
+    let r = app.user("alice").create_room(json!({"title": "scheduled", "start_at": "2021-12-02 11:11:11", "end_at": "2021-12-02 12:11:11"}),
         )
         .await
         .ok();
@@ -100,10 +90,7 @@ async fn scheduled_times_use_default_zone_until_start() {
         "before starting: the scheduled time"
     );
     // Once started: the actual time (stop_ends_live_room checks end_time).
-    let started = app
-        .put("alice", &format!("/client/live/room/{id}"), None)
-        .await
-        .ok();
+    let started = app.user("alice").start(&id).await.ok();
     let start = started.data()["start_time"].as_i64().unwrap();
     assert!(
         (now_secs() - 2..=now_secs() + 2).contains(&start),
@@ -120,11 +107,8 @@ async fn rfc3339_times_are_accepted() {
         ("2021-12-02T03:11:11Z", "2021-12-01T23:11:11-05:00"),
     ] {
         let r = app
-            .post(
-                "alice",
-                "/client/live/room/instance",
-                Some(json!({"title": "rfc", "start_at": start, "end_at": end})),
-            )
+            .user("alice")
+            .create_room(json!({"title": "rfc", "start_at": start, "end_at": end}))
             .await;
         assert_ok_with_data(&r);
         assert_eq!(r.data()["start_time"], 1638414671, "{start}");

@@ -2,7 +2,7 @@
 //! `DELETE /client/live/room/{live_id}`, an alias of stop (SPEC §4).
 
 use crate::harness::TestApp;
-use crate::harness::api::{assert_ok_without_data, heartbeat, live_list, search};
+use crate::harness::api::{assert_ok_without_data, live_list, search};
 use serde_json::json;
 use std::collections::HashSet;
 
@@ -10,9 +10,7 @@ use std::collections::HashSet;
 async fn delete_on_room_path_is_stop_alias() {
     let app = TestApp::start().await;
     let id = app.live_room("alice", "alias").await;
-    let r = app
-        .delete("alice", &format!("/client/live/room/{id}"))
-        .await;
+    let r = app.user("alice").stop_by_delete(&id).await;
     assert_ok_without_data(&r);
     let room = app.info("alice", &id).await;
     assert_eq!(
@@ -32,20 +30,15 @@ async fn delete_removes_every_key_and_releases_members() {
     let app = TestApp::start().await;
     let keep = app.live_room("alice", "neighbour room").await;
     let r = app
-        .post(
-            "alice",
-            "/client/live/room/instance",
-            Some(json!({"title": "doomed 直播 room", "extends": {"k": "v"}})),
-        )
+        .user("alice")
+        .create_room(json!({"title": "doomed 直播 room", "extends": {"k": "v"}}))
         .await
         .ok();
     let id = r.data()["live_id"].as_str().unwrap().to_owned();
-    app.put("alice", &format!("/client/live/room/{id}"), None)
-        .await
-        .ok();
+    app.user("alice").start(&id).await.ok();
     app.join("bob", &id).await;
     app.join("carol", &id).await;
-    heartbeat(&app, "bob", &id).await.ok();
+    app.user("bob").heartbeat(&id).await.ok();
     let pattern = format!("{}:{{{id}}}:*", app.config.key_prefix);
     let before: Vec<String> = app.redis_cmd(&["KEYS", &pattern]).await;
     assert!(
@@ -53,9 +46,7 @@ async fn delete_removes_every_key_and_releases_members() {
         "the room has keys under {pattern}: {before:?}"
     );
 
-    let r = app
-        .delete("alice", &format!("/client/live/room/instance/{id}"))
-        .await;
+    let r = app.user("alice").delete_room(&id).await;
     assert_ok_without_data(&r);
 
     let after: Vec<String> = app.redis_cmd(&["KEYS", &pattern]).await;
@@ -74,9 +65,7 @@ async fn delete_removes_every_key_and_releases_members() {
         };
         assert!(!holds, "{key} ({kind}) still holds {id}");
     }
-    app.get("bob", &format!("/client/live/room/info/{id}"))
-        .await
-        .expect(404, 40400);
+    app.user("bob").room_info(&id).await.expect(404, 40400);
     assert_eq!(live_list(&app, "bob").await, vec![keep.clone()]);
     assert_eq!(search(&app, "bob", "").await, vec![keep.clone()]);
     assert!(search(&app, "bob", "doomed").await.is_empty());
@@ -84,8 +73,8 @@ async fn delete_removes_every_key_and_releases_members() {
     assert!(search(&app, "bob", &id).await.is_empty());
     assert_eq!(search(&app, "bob", "alice").await, vec![keep.clone()]);
     // Members are released.
-    heartbeat(&app, "bob", &id).await.expect(404, 40400);
-    heartbeat(&app, "carol", &id).await.expect(404, 40400);
+    app.user("bob").heartbeat(&id).await.expect(404, 40400);
+    app.user("carol").heartbeat(&id).await.expect(404, 40400);
     // ... and free to join elsewhere without touching the deleted room.
     assert_eq!(
         app.join("bob", &keep).await["online_count"],

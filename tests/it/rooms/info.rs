@@ -12,9 +12,7 @@ use sha1::Sha1;
 async fn info_returns_room_to_any_user() {
     let app = TestApp::start().await;
     let id = app.create_room("alice", "info room").await;
-    let r = app
-        .get("bob", &format!("/client/live/room/info/{id}"))
-        .await;
+    let r = app.user("bob").room_info(&id).await;
     assert_ok_with_data(&r);
     let room = r.data();
     assert_room_shape(room);
@@ -77,33 +75,29 @@ async fn push_url_is_only_for_the_anchor_and_signed() {
 
     // Every other view of a non-anchor: "".
     assert_eq!(app.info("bob", &id).await["push_url"], "");
-    app.put("alice", &format!("/client/live/room/{id}"), None)
-        .await
-        .ok();
+    app.user("alice").start(&id).await.ok();
     let joined = app.join("bob", &id).await;
     assert_eq!(joined["push_url"], "");
-    let list = app.get("bob", "/client/live/room/list").await.ok();
+    let list = app.user("bob").list(&[]).await.ok();
     assert_eq!(list.data()["list"][0]["live_id"], id.as_str());
     assert_eq!(list.data()["list"][0]["push_url"], "");
     let found = app
-        .get("bob", &format!("/client/live/room?keyword={id}"))
+        .user("bob")
+        .search(&[("keyword", id.as_str())])
         .await
         .ok();
     assert_eq!(found.data()["list"][0]["push_url"], "");
-    let found = app.get("bob", "/client/live/room?keyword=push").await.ok();
+    let found = app.user("bob").search(&[("keyword", "push")]).await.ok();
     assert_eq!(found.data()["list"][0]["live_id"], id.as_str());
     assert_eq!(found.data()["list"][0]["push_url"], "");
     // ... while the anchor sees it in list and search too.
-    let list = app.get("alice", "/client/live/room/list").await.ok();
+    let list = app.user("alice").list(&[]).await.ok();
     parse_push_url(
         &app,
         list.data()["list"][0]["push_url"].as_str().unwrap(),
         &id,
     );
-    let found = app
-        .get("alice", "/client/live/room?keyword=push")
-        .await
-        .ok();
+    let found = app.user("alice").search(&[("keyword", "push")]).await.ok();
     parse_push_url(
         &app,
         found.data()["list"][0]["push_url"].as_str().unwrap(),
@@ -118,11 +112,8 @@ async fn push_url_is_only_for_the_anchor_and_signed() {
 async fn push_url_carries_publish_expire_at_when_in_the_future() {
     let app = TestApp::start().await;
     let r = app
-        .post(
-            "alice",
-            "/client/live/room/instance",
-            Some(json!({"title": "expiring", "publish_expire_at": "2040-01-01T00:00:00Z"})),
-        )
+        .user("alice")
+        .create_room(json!({"title": "expiring", "publish_expire_at": "2040-01-01T00:00:00Z"}))
         .await
         .ok();
     let id = r.data()["live_id"].as_str().unwrap();
@@ -131,11 +122,8 @@ async fn push_url_carries_publish_expire_at_when_in_the_future() {
     assert_eq!(token, expected_token(&app, id, expire));
     // A past publish_expire_at never yields a past expiry.
     let r = app
-        .post(
-            "alice",
-            "/client/live/room/instance",
-            Some(json!({"title": "expired", "publish_expire_at": "2020-01-01 00:00:00"})),
-        )
+        .user("alice")
+        .create_room(json!({"title": "expired", "publish_expire_at": "2020-01-01 00:00:00"}))
         .await
         .ok();
     let id = r.data()["live_id"].as_str().unwrap();

@@ -12,7 +12,8 @@ async fn list_returns_page_of_live_rooms() {
     let id = app.live_room("alice", "on air").await;
     app.join("bob", &id).await;
     let r = app
-        .get("bob", "/client/live/room/list?page_num=1&page_size=5")
+        .user("bob")
+        .list(&[("page_num", "1"), ("page_size", "5")])
         .await;
     assert_ok_with_data(&r);
     let list = assert_page_shape(r.data());
@@ -27,7 +28,7 @@ async fn list_returns_page_of_live_rooms() {
     assert_eq!(list[0]["pv"], 1);
     // An empty list is still a well-formed page.
     let app2 = TestApp::start().await;
-    let r = app2.get("bob", "/client/live/room/list").await;
+    let r = app2.user("bob").list(&[]).await;
     assert_ok_with_data(&r);
     assert!(assert_page_shape(r.data()).is_empty());
     assert_eq!(r.data()["total_count"], 0);
@@ -77,10 +78,7 @@ async fn page_num_math_over_list_and_search() {
         assert_eq!(r.data()["page_total"], 3);
     }
     // Exactly one page.
-    let r = app
-        .get("bob", "/client/live/room/list?page_size=7")
-        .await
-        .ok();
+    let r = app.user("bob").list(&[("page_size", "7")]).await.ok();
     assert_eq!(
         (
             r.data()["page_total"].as_u64(),
@@ -160,9 +158,7 @@ async fn list_shows_only_live_rooms_newest_start_first() {
         r.push(app.create_room("alice", &format!("list {i}")).await);
     }
     for i in [2, 0, 3, 4] {
-        app.put("alice", &format!("/client/live/room/{}", r[i]), None)
-            .await
-            .ok();
+        app.user("alice").start(&r[i]).await.ok();
         tick().await;
     }
     // r[1] created only.
@@ -170,7 +166,7 @@ async fn list_shows_only_live_rooms_newest_start_first() {
         live_list(&app, "viewer").await,
         vec![r[4].clone(), r[3].clone(), r[0].clone(), r[2].clone()]
     );
-    let r2 = app.get("viewer", "/client/live/room/list").await.ok();
+    let r2 = app.user("viewer").list(&[]).await.ok();
     for room in r2.data()["list"].as_array().unwrap() {
         assert_eq!(room["live_status"], 1);
         assert_room_shape(room);
@@ -185,8 +181,6 @@ async fn list_drops_stopped_rooms() {
     tick().await;
     let b = app.live_room("bob", "stops").await;
     assert_eq!(live_list(&app, "viewer").await, vec![b.clone(), a.clone()]);
-    app.post("bob", &format!("/client/live/room/{b}"), None)
-        .await
-        .ok();
+    app.user("bob").stop(&b).await.ok();
     assert_eq!(live_list(&app, "viewer").await, vec![a]);
 }

@@ -11,10 +11,12 @@ async fn search_returns_page_of_rooms() {
     let app = TestApp::start().await;
     let id = app.create_room("alice", "searchable show").await;
     let r = app
-        .get(
-            "bob",
-            "/client/live/room?keyword=searchable&page_num=1&page_size=10",
-        )
+        .user("bob")
+        .search(&[
+            ("keyword", "searchable"),
+            ("page_num", "1"),
+            ("page_size", "10"),
+        ])
         .await;
     assert_ok_with_data(&r);
     let list = assert_page_shape(r.data());
@@ -27,7 +29,7 @@ async fn search_returns_page_of_rooms() {
     assert_eq!(list[0]["live_id"], id.as_str());
     assert_eq!(list[0]["anchor_info"]["user_id"], "alice");
     // Defaults: page_num 1, page_size 20; no keyword lists every room.
-    let r = app.get("bob", "/client/live/room").await;
+    let r = app.user("bob").search(&[]).await;
     assert_ok_with_data(&r);
     assert_eq!(assert_page_shape(r.data()).len(), 1);
     assert_eq!(r.data()["page_total"], 1);
@@ -159,7 +161,8 @@ async fn search_without_match_is_empty_page() {
     let app = TestApp::start().await;
     app.create_room("alice", "something").await;
     let r = app
-        .get("viewer", "/client/live/room?keyword=nothing-like-this")
+        .user("viewer")
+        .search(&[("keyword", "nothing-like-this")])
         .await;
     assert_ok_with_data(&r);
     assert!(assert_page_shape(r.data()).is_empty());
@@ -174,9 +177,7 @@ async fn search_never_shows_deleted_rooms() {
     let app = TestApp::start().await;
     let gone = app.live_room("alice", "gone show").await;
     let kept = app.create_room("alice", "kept show").await;
-    app.delete("alice", &format!("/client/live/room/instance/{gone}"))
-        .await
-        .ok();
+    app.user("alice").delete_room(&gone).await.ok();
     assert_eq!(search(&app, "viewer", "show").await, vec![kept.clone()]);
     assert!(search(&app, "viewer", "gone").await.is_empty());
     assert!(search(&app, "viewer", &gone).await.is_empty());
@@ -192,12 +193,8 @@ async fn search_orders_live_first_then_newest_created() {
         r.push(app.create_room("alice", &format!("music {i}")).await);
         tick().await;
     }
-    app.put("alice", &format!("/client/live/room/{}", r[1]), None)
-        .await
-        .ok();
-    app.put("alice", &format!("/client/live/room/{}", r[0]), None)
-        .await
-        .ok();
+    app.user("alice").start(&r[1]).await.ok();
+    app.user("alice").start(&r[0]).await.ok();
     let expected = vec![r[1].clone(), r[0].clone(), r[3].clone(), r[2].clone()];
     assert_eq!(search(&app, "viewer", "music").await, expected);
     assert_eq!(search(&app, "viewer", "").await, expected);
@@ -212,15 +209,9 @@ async fn search_puts_ended_rooms_back_by_creation_time() {
         r.push(app.create_room("alice", &format!("music {i}")).await);
         tick().await;
     }
-    app.put("alice", &format!("/client/live/room/{}", r[1]), None)
-        .await
-        .ok();
-    app.put("alice", &format!("/client/live/room/{}", r[0]), None)
-        .await
-        .ok();
-    app.post("alice", &format!("/client/live/room/{}", r[1]), None)
-        .await
-        .ok();
+    app.user("alice").start(&r[1]).await.ok();
+    app.user("alice").start(&r[0]).await.ok();
+    app.user("alice").stop(&r[1]).await.ok();
     let expected = vec![r[0].clone(), r[3].clone(), r[2].clone(), r[1].clone()];
     assert_eq!(search(&app, "viewer", "music").await, expected);
     assert_eq!(search(&app, "viewer", "").await, expected);

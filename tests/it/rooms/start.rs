@@ -9,9 +9,7 @@ async fn start_makes_room_live_and_anchor_present() {
     let app = TestApp::start().await;
     let id = app.create_room("alice", "start me").await;
     let before = now_secs();
-    let r = app
-        .put("alice", &format!("/client/live/room/{id}"), None)
-        .await;
+    let r = app.user("alice").start(&id).await;
     assert_ok_with_data(&r);
     let room = r.data();
     assert_room_shape(room);
@@ -32,15 +30,10 @@ async fn start_makes_room_live_and_anchor_present() {
 async fn start_is_idempotent_while_live() {
     let app = TestApp::start().await;
     let id = app.create_room("alice", "twice").await;
-    let first = app
-        .put("alice", &format!("/client/live/room/{id}"), None)
-        .await
-        .ok();
+    let first = app.user("alice").start(&id).await.ok();
     app.join("bob", &id).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let second = app
-        .put("alice", &format!("/client/live/room/{id}"), None)
-        .await;
+    let second = app.user("alice").start(&id).await;
     assert_ok_with_data(&second);
     let second = second.data();
     assert_eq!(second["live_status"], 1);

@@ -7,9 +7,7 @@ use crate::harness::api::{assert_ok_without_data, assert_room_shape, live_list, 
 async fn stop_ends_live_room() {
     let app = TestApp::start().await;
     let id = app.live_room("alice", "stop me").await;
-    let r = app
-        .post("alice", &format!("/client/live/room/{id}"), None)
-        .await;
+    let r = app.user("alice").stop(&id).await;
     assert_ok_without_data(&r);
     let room = app.info("bob", &id).await;
     assert_room_shape(&room);
@@ -26,7 +24,5 @@ async fn stop_ends_live_room() {
         "an ended room is not listed"
     );
     // Ended is final.
-    app.put("alice", &format!("/client/live/room/{id}"), None)
-        .await
-        .expect(409, 40900);
+    app.user("alice").start(&id).await.expect(409, 40900);
 }

@@ -7,7 +7,7 @@ use serde_json::json;
 #[tokio::test]
 async fn profile_get_and_update() {
     let app = TestApp::start().await;
-    let r = app.get("alice", "/client/user/profile").await;
+    let r = app.user("alice").profile().await;
     assert_ok_with_data(&r);
     let p = r.data().clone();
     assert_profile_shape(&p);
@@ -20,18 +20,14 @@ async fn profile_get_and_update() {
     assert_eq!(p["extends"], json!({}));
     let im = p["im_userid"].as_u64().unwrap();
     // Another user gets another im_userid; reading again keeps it.
-    let bob = app.get("bob", "/client/user/profile").await.ok();
+    let bob = app.user("bob").profile().await.ok();
     assert_ne!(bob.data()["im_userid"].as_u64().unwrap(), im);
     assert_eq!(
-        app.get("alice", "/client/user/profile").await.ok().data()["im_userid"],
+        app.user("alice").profile().await.ok().data()["im_userid"],
         im
     );
 
-    let r = app
-        .put(
-            "alice",
-            "/client/user/user",
-            Some(json!({"nick": "Alice", "avatar": "https://img.example.com/a.png", "extends": {"x": "1", "y": "2"}})),
+    let r = app.user("alice").update_profile(json!({"nick": "Alice", "avatar": "https://img.example.com/a.png", "extends": {"x": "1", "y": "2"}}),
         )
         .await;
     assert_ok_with_data(&r);
@@ -42,16 +38,13 @@ async fn profile_get_and_update() {
     assert_eq!(r.data()["im_userid"], im);
     // Partial update: only extends, merged; empty value removes; nick untouched.
     let r = app
-        .put(
-            "alice",
-            "/client/user/user",
-            Some(json!({"extends": {"x": "", "z": "3"}})),
-        )
+        .user("alice")
+        .update_profile(json!({"extends": {"x": "", "z": "3"}}))
         .await;
     assert_ok_with_data(&r);
     assert_eq!(r.data()["nick"], "Alice");
     assert_eq!(r.data()["extends"], json!({"y": "2", "z": "3"}));
-    let p = app.get("alice", "/client/user/profile").await.ok();
+    let p = app.user("alice").profile().await.ok();
     assert_eq!(p.data(), r.data());
     // The anchor_info of the anchor's rooms shows the updated profile.
     let id = app.create_room("alice", "profiled").await;
