@@ -98,7 +98,7 @@ async fn join_across_three_masters_never_crossslots_and_leaves_one_presence() {
     // One at a time: always exactly in the room joined last.
     for round in 0..20 {
         let (to, other) = if round % 2 == 0 { (&a, &b) } else { (&b, &a) };
-        let r = app.user(&user).join(&to).await;
+        let r = app.user(&user).join(to).await;
         assert_eq!(r.status, 200, "round {round}: {:?}", r.body);
         assert!(present(&app, to, &user).await, "round {round}: not in {to}");
         assert!(
@@ -145,7 +145,7 @@ async fn join_across_three_masters_never_crossslots_and_leaves_one_presence() {
     } else {
         &b
     };
-    app.user(&user).leave(&room).await.ok();
+    app.user(&user).leave(room).await.ok();
     for id in [&a, &b] {
         assert_eq!(app.info("x", id).await["online_count"], 0);
     }

@@ -56,15 +56,15 @@ async fn not_found_for_unknown_room() {
     // A 64-char id is well-formed: 404, where 65 chars is 400 (bad_input_table).
     let longest = "a".repeat(64);
     for id in [UNKNOWN, deleted.as_str(), longest.as_str()] {
-        refused_unchanged!(&app, 404, 40400, app.user("bob").room_info(&id));
-        refused_unchanged!(&app, 404, 40400, app.user("alice").start(&id));
-        refused_unchanged!(&app, 404, 40400, app.user("alice").stop(&id));
-        refused_unchanged!(&app, 404, 40400, app.user("alice").stop_by_delete(&id));
-        refused_unchanged!(&app, 404, 40400, app.user("alice").delete_room(&id));
-        refused_unchanged!(&app, 404, 40400, app.user("bob").join(&id));
-        refused_unchanged!(&app, 404, 40400, app.user("carol").join(&id));
-        refused_unchanged!(&app, 404, 40400, app.user("bob").leave(&id));
-        refused_unchanged!(&app, 404, 40400, app.user("bob").heartbeat(&id));
+        refused_unchanged!(&app, 404, 40400, app.user("bob").room_info(id));
+        refused_unchanged!(&app, 404, 40400, app.user("alice").start(id));
+        refused_unchanged!(&app, 404, 40400, app.user("alice").stop(id));
+        refused_unchanged!(&app, 404, 40400, app.user("alice").stop_by_delete(id));
+        refused_unchanged!(&app, 404, 40400, app.user("alice").delete_room(id));
+        refused_unchanged!(&app, 404, 40400, app.user("bob").join(id));
+        refused_unchanged!(&app, 404, 40400, app.user("carol").join(id));
+        refused_unchanged!(&app, 404, 40400, app.user("bob").leave(id));
+        refused_unchanged!(&app, 404, 40400, app.user("bob").heartbeat(id));
         refused_unchanged!(
             &app,
             404,
@@ -76,7 +76,7 @@ async fn not_found_for_unknown_room() {
             &app,
             404,
             40400,
-            app.user("bob").user_list(&[("live_id", &id)])
+            app.user("bob").user_list(&[("live_id", id)])
         );
     }
     // bob is still in the live room.

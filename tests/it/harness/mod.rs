@@ -231,12 +231,15 @@ impl Reply {
     }
 }
 
+/// One change to the configuration of a [`TestApp`].
+type Tweak<'a> = Box<dyn FnOnce(&mut ServeConfig) + 'a>;
+
 /// How a [`TestApp`] is set up: which Redis, which settings. Made by
 /// [`TestApp::init`], consumed by [`spawn`](Self::spawn).
 #[must_use = "spawn() starts the app"]
 pub struct TestAppBuilder<'a> {
     redis: Option<TestRedis>,
-    tweaks: Vec<Box<dyn FnOnce(&mut ServeConfig) + 'a>>,
+    tweaks: Vec<Tweak<'a>>,
 }
 
 impl<'a> TestAppBuilder<'a> {
@@ -269,9 +272,9 @@ impl<'a> TestAppBuilder<'a> {
         self
     }
 
-    /// Starts the app: the service's router served in-process on a free loopback
-    /// port, with the test secret, on the chosen Redis (the suite's by default).
-    pub async fn spawn(self) -> TestApp {
+    /// The chosen Redis, the configuration with every tweak applied, the store and
+    /// the service's state on them.
+    async fn parts(self) -> (TestRedis, ServeConfig, Store, AppState) {
         let redis = self.redis.unwrap_or_else(TestRedis::new);
         let mut config = ServeConfig::defaults();
         config.redis_url = Some(redis.target.urls.join(","));
@@ -283,6 +286,22 @@ impl<'a> TestAppBuilder<'a> {
         }
         let store = redis.store(&config).await;
         let state = AppState::new(store.clone(), &config, SECRET).expect("state");
+        (redis, config, store, state)
+    }
+
+    /// The service's router without a socket, for `tower::ServiceExt::oneshot`.
+    pub async fn in_process(self) -> InProcess {
+        let (redis, _, _, state) = self.parts().await;
+        InProcess {
+            router: app(state),
+            _redis: redis,
+        }
+    }
+
+    /// Starts the app: the service's router served in-process on a free loopback
+    /// port, with the test secret, on the chosen Redis (the suite's by default).
+    pub async fn spawn(self) -> TestApp {
+        let (redis, config, store, state) = self.parts().await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let header_read_timeout = config.header_read_timeout;
@@ -492,6 +511,37 @@ impl TestApp {
                 .query_async::<()>(&mut conn)
                 .await
                 .unwrap();
+        }
+    }
+}
+
+/// The service's router without a socket (`liveroom::app`), on a Redis of its own
+/// kind like a [`TestApp`]: requests go through `tower::ServiceExt::oneshot`.
+pub struct InProcess {
+    router: axum::Router,
+    _redis: TestRedis,
+}
+
+impl InProcess {
+    /// Sends `request` through a clone of the router; the answer as a [`Reply`]
+    /// (panics unless the body is JSON).
+    pub async fn send(&self, request: axum::http::Request<axum::body::Body>) -> Reply {
+        use http_body_util::BodyExt;
+        use tower::ServiceExt;
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+            panic!(
+                "body is not JSON (status {status}): {}",
+                String::from_utf8_lossy(&bytes)
+            )
+        });
+        Reply {
+            status,
+            body,
+            headers,
         }
     }
 }
