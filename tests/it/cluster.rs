@@ -11,7 +11,7 @@
 //!   master than the others, first in the list, does not choose where writes go.
 //!
 //! The rest of the suite also runs on a cluster with `LIVEROOM_TEST_REDIS=cluster`
-//! (see tests/common); `scripts/test` runs it both ways.
+//! (see `harness`); `scripts/test` runs it both ways.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -5,7 +5,7 @@
 //! (sent as raw bytes over TCP, since an HTTP client refuses to send them), and
 //! afterwards a Redis key space holding only keys the service names itself.
 //!
-//! `tests/errors.rs` has the ordinary bad-input table (wrong types, limits, the
+//! `errors/` has the ordinary bad-input table (wrong types, limits, the
 //! 64 KiB + 1 whitespace body, 30,000 unbalanced `[`, NUL in a title, `{` / `}` in
 //! ids, insane request ids sent through reqwest); nothing here repeats it.
 

@@ -1,7 +1,7 @@
 //! `docs/openapi.json` stays in sync with the service: it is served at `/openapi.json`,
 //! it names exactly the router's (method, path) pairs, and real responses of a whole
 //! room life cycle and of the error cases validate against the schemas it declares,
-//! against the real app and a real `redis-server` (tests/common).
+//! against the real app and a real `redis-server` (tests/it/harness).
 
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -1511,7 +1511,7 @@ fn any_request() -> impl Strategy<Value = Request> {
         let expect = match &auth {
             _ if id.is_empty() => Expect::Status(404), // no such route
             // URL parsers (WHATWG, so reqwest) resolve `.` / `..` segments, even
-            // percent-encoded, before sending: tests/hostile.rs sends them raw.
+            // percent-encoded, before sending: the hostile tests send them raw.
             _ if id == "." || id == ".." => Expect::Any,
             AuthIn::User(_) if live_id_ok(&id) => Expect::Status(404), // no such room
             AuthIn::User(_) => Expect::Refused(["live_id"].into()),

@@ -727,7 +727,7 @@ async fn values_at_the_limits_are_accepted() {
     assert_eq!(r.data()["extends"][&key], json!(value));
 
     // Unknown fields are ignored, nested up to the depth limit (the body object is
-    // level 1, so 126 more levels fit); deeper bodies are refused (tests/hostile.rs).
+    // level 1, so 126 more levels fit); deeper bodies are refused (the hostile tests).
     let deep = format!(
         r#"{{"title":"deep","x":{}{}}}"#,
         "[".repeat(liveroom::extract::MAX_JSON_DEPTH - 1),

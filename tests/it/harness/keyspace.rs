@@ -2,7 +2,6 @@
 //! service itself names, under the app's key prefix, with hash tags only of ids the
 //! service generated (`live_` + 20 hex digits) or of the test's own token subjects.
 //! Shared by the `properties` and `hostile` tests.
-#![allow(dead_code)]
 
 use crate::harness::TestApp;
 

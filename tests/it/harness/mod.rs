@@ -1,12 +1,14 @@
 //! Test harness: a real `redis-server` per test (free loopback port, killed on drop)
-//! and the app served in-process on a real socket, spoken to over HTTP.
+//! and the app served in-process on a real socket, spoken to over HTTP
+//! ([`TestApp::init`] … [`spawn`](TestAppBuilder::spawn), typed calls per route
+//! through [`TestApp::user`]), or without a socket
+//! ([`in_process`](TestAppBuilder::in_process)).
 //!
 //! `LIVEROOM_TEST_REDIS=cluster` runs the same tests on Redis Cluster instead: one
-//! local cluster of three masters per test binary (`redis-server --cluster-enabled
+//! local cluster of three masters per run of the test binary (`redis-server --cluster-enabled
 //! yes` + `redis-cli --cluster create`, stopped when the binary exits), each test
 //! under its own key prefix. Tests that stop, stall or restart "the" Redis process
 //! ask for a private server with [`TestRedis::private`] in both modes.
-#![allow(dead_code)]
 
 pub mod api;
 pub mod keyspace;
