@@ -17,9 +17,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::harness::{TestApp, TestRedis};
 use liveroom::redis_conn::{RedisMode, RedisTarget};
 use liveroom_testkit::{RedisChild, RedisCluster, RedisSentinels};
+
+use crate::harness::{TestApp, TestRedis};
 
 /// An app on `target` (key prefix `lr`), 1 s member timeout.
 async fn app_on(target: RedisTarget, masters: Vec<u16>) -> TestApp {

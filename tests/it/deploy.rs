@@ -7,8 +7,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::harness::{Reply, token_for};
 use liveroom::redis_child::free_port;
+
+use crate::harness::{Reply, token_for};
 
 struct Topology {
     dir: PathBuf,

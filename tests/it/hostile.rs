@@ -11,9 +11,10 @@
 
 use std::time::Duration;
 
-use crate::harness::{Reply, TestApp};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::harness::{Reply, TestApp};
 
 const CREATE: &str = "/client/live/room/instance";
 const LIMIT: usize = 64 * 1024;

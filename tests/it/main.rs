@@ -3,13 +3,19 @@
 //! Each route has a file under the module of its route file in `src/routes/`
 //! (`rooms/start.rs` covers `PUT /client/live/room/{live_id}`, `members/join.rs`
 //! covers `POST /client/live/room/user/{live_id}`, …). Tests that span every route
-//! live by theme: `errors/` (bad input, authentication, error codes, unknown
-//! routes), `envelope` (the envelope and error tables in-process, without a
-//! socket), `hostile` and `properties` (hostile input), `openapi` (the served
-//! document), `ops/` (metrics, probes, request ids, shutdown, TLS Redis), `faults`
-//! (Redis stalled, restarted or flushed; overload; races), `replicas` (presence and
-//! the reaper across `liveroom serve` processes), `cluster` (Cluster and Sentinel
-//! failovers) and `deploy` (the local multi-replica topology behind nginx).
+//! live by theme:
+//!
+//! - `errors/`: bad input, authentication, the error codes, unknown routes;
+//! - `envelope`: the envelope and error tables in-process, without a socket;
+//! - `hostile`, `properties`: hostile input, by hand and by property;
+//! - `openapi`: the served document against real responses;
+//! - `ops/`: metrics, probes, request ids, shutdown, a TLS Redis;
+//! - `faults/`: Redis stalled, restarted or flushed; overload; races;
+//! - `reaper/`: sweeps and the lease across `liveroom serve` processes;
+//! - `replicas`: presence across those processes;
+//! - `cluster`: Cluster and Sentinel failovers;
+//! - `deploy`: the local multi-replica topology behind nginx;
+//! - `smoke`: the shortest life cycle.
 //!
 //! Every test gets the app on a real socket and a real `redis-server` (see
 //! [`harness`]); `LIVEROOM_TEST_REDIS=cluster` runs the same tests on a local
@@ -30,5 +36,6 @@ mod hostile;
 mod openapi;
 mod ops;
 mod properties;
+mod reaper;
 mod replicas;
 mod smoke;

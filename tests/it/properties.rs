@@ -16,7 +16,6 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::harness::{SECRET, TestApp};
 use base64::Engine;
 use chrono::FixedOffset;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -30,6 +29,8 @@ use liveroom::request_id::is_sane;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::{Map, Value, json};
+
+use crate::harness::{SECRET, TestApp};
 
 // ---------------------------------------------------------------------------
 // Configuration

@@ -1,10 +1,12 @@
 //! Authentication: the token table, and issuer / audience when configured (SPEC §1).
 
-use crate::errors::{b64url, envelope_problems, snapshot};
-use crate::harness::{Reply, SECRET, TestApp};
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
-use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::errors::{b64url, envelope_problems, snapshot};
+use crate::harness::{Reply, SECRET, TestApp};
 
 fn unix_now() -> i64 {
     SystemTime::now()

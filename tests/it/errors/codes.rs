@@ -1,9 +1,10 @@
 //! The error codes of each endpoint: 403 not the anchor, 404 unknown room, not in the
 //! room, 409 room state (SPEC §2).
 
+use serde_json::json;
+
 use crate::errors::assert_envelope;
 use crate::harness::TestApp;
-use serde_json::json;
 
 /// Well-formed but never created.
 const UNKNOWN: &str = "live_00000000000000000000";

@@ -1,9 +1,11 @@
 //! Bad input on every endpoint, and values exactly at the limits (SPEC §2, §7).
 
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
 use crate::errors::{CREATE, EXTENDS, b64url, changed_keys, envelope_problems, snapshot};
 use crate::harness::TestApp;
-use serde_json::{Value, json};
-use std::collections::BTreeMap;
 
 /// The room hash as a map.
 async fn room_hash(app: &TestApp, live_id: &str) -> BTreeMap<String, String> {

@@ -3,9 +3,11 @@
 //! request ids. Every refused request must answer a well-formed envelope, never a
 //! 5xx, and leave Redis exactly as it was.
 
-use crate::harness::{Reply, TestApp};
-use base64::Engine;
 use std::collections::BTreeMap;
+
+use base64::Engine;
+
+use crate::harness::{Reply, TestApp};
 
 pub const CREATE: &str = "/client/live/room/instance";
 

@@ -1,10 +1,12 @@
 //! Helpers shared by the route tests: the exact shapes of the API's objects (SPEC §4)
 //! and of its envelopes, and paged reads.
 
-use crate::harness::{Reply, TestApp};
-use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::harness::{Reply, TestApp};
 
 /// The exact keys of the room object (SPEC §4).
 pub const ROOM_KEYS: [&str; 19] = [

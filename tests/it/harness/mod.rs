@@ -12,6 +12,7 @@
 
 pub mod api;
 pub mod keyspace;
+pub mod replicas;
 mod user;
 
 pub use user::AsUser;

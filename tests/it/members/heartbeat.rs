@@ -1,10 +1,12 @@
 //! `GET /client/live/room/heartbeat/{live_id}`: heartbeats, and presence expiring
 //! without them (SPEC §6).
 
+use std::time::Duration;
+
+use serde_json::json;
+
 use crate::harness::api::{assert_ok_with_data, user_list};
 use crate::harness::{Reply, TestApp};
-use serde_json::json;
-use std::time::Duration;
 
 /// The heartbeat's data without the jittered `next_heartbeat_ms`, which must be the
 /// default 5 s interval ±10%.

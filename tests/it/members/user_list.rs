@@ -1,11 +1,12 @@
 //! `GET /client/live/room/user_list`: the members of a room, paged (SPEC §5, §6).
 
+use serde_json::json;
+
 use crate::harness::TestApp;
 use crate::harness::api::{
     assert_each_once, assert_ok_with_data, assert_page_shape, assert_string_map, cursor_walk, ids,
     key_set, set_of,
 };
-use serde_json::json;
 
 #[tokio::test]
 async fn user_list_entries_have_member_shape() {

@@ -1,8 +1,9 @@
 //! `POST /client/live/room/instance`: creating a room (SPEC §4), and its scheduled times.
 
+use serde_json::json;
+
 use crate::harness::TestApp;
 use crate::harness::api::{assert_ok_with_data, assert_room_shape, now_secs};
-use serde_json::json;
 
 #[tokio::test]
 async fn create_room_returns_full_room() {

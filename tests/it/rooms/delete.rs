@@ -1,10 +1,12 @@
 //! `DELETE /client/live/room/instance/{live_id}`: a room deleted with every key; and
 //! `DELETE /client/live/room/{live_id}`, an alias of stop (SPEC §4).
 
+use std::collections::HashSet;
+
+use serde_json::json;
+
 use crate::harness::TestApp;
 use crate::harness::api::{assert_ok_without_data, live_list, search};
-use serde_json::json;
-use std::collections::HashSet;
 
 #[tokio::test]
 async fn delete_on_room_path_is_stop_alias() {

@@ -1,8 +1,9 @@
 //! `PUT /client/live/room/extends`: merging and removing a room's extends (SPEC §4).
 
+use serde_json::json;
+
 use crate::harness::TestApp;
 use crate::harness::api::{assert_ok_without_data, assert_room_shape};
-use serde_json::json;
 
 #[tokio::test]
 async fn update_extends_merges_and_removes_empty_values() {

@@ -1,12 +1,13 @@
 //! `GET /client/live/room/info/{live_id}`: the room view any user sees, and the push URL
 //! only its anchor sees (SPEC §4).
 
-use crate::harness::TestApp;
-use crate::harness::api::{assert_ok_with_data, assert_room_shape, now_secs};
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use serde_json::json;
 use sha1::Sha1;
+
+use crate::harness::TestApp;
+use crate::harness::api::{assert_ok_with_data, assert_room_shape, now_secs};
 
 #[tokio::test]
 async fn info_returns_room_to_any_user() {

@@ -1,8 +1,9 @@
 //! `PUT /client/live/room/{live_id}`: starting a room (SPEC §4).
 
+use std::time::Duration;
+
 use crate::harness::TestApp;
 use crate::harness::api::{assert_ok_with_data, assert_room_shape, live_list, now_secs, user_list};
-use std::time::Duration;
 
 #[tokio::test]
 async fn start_makes_room_live_and_anchor_present() {

@@ -1,8 +1,9 @@
 //! `GET /client/user/profile` and `PUT /client/user/user`: a user's profile (SPEC §4).
 
+use serde_json::json;
+
 use crate::harness::TestApp;
 use crate::harness::api::{assert_ok_with_data, assert_profile_shape};
-use serde_json::json;
 
 #[tokio::test]
 async fn profile_get_and_update() {
