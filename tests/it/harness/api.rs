@@ -195,12 +195,10 @@ pub async fn page(app: &TestApp, user: &str, path: &str, size: u64, cursor: &str
     r.data().clone()
 }
 
-pub async fn search(app: &TestApp, user: &str, keyword: &str) -> Vec<String> {
-    let r = app
-        .user(user)
-        .search(&[("keyword", keyword), ("page_size", "100")])
-        .await;
-    assert_ok_with_data(&r);
+/// The ids on a successful page that holds the whole list (`total_count` of them).
+#[track_caller]
+fn whole_page_ids(r: &Reply) -> Vec<String> {
+    assert_ok_with_data(r);
     let list = assert_page_shape(r.data());
     assert_eq!(
         r.data()["total_count"].as_u64().unwrap() as usize,
@@ -209,24 +207,29 @@ pub async fn search(app: &TestApp, user: &str, keyword: &str) -> Vec<String> {
     ids(list)
 }
 
+/// The ids of every room `keyword` finds, as `user` (one page of up to 100).
+pub async fn search(app: &TestApp, user: &str, keyword: &str) -> Vec<String> {
+    let r = app
+        .user(user)
+        .search(&[("keyword", keyword), ("page_size", "100")])
+        .await;
+    whole_page_ids(&r)
+}
+
+/// The ids of the live rooms, as `user` (one page of up to 100).
 pub async fn live_list(app: &TestApp, user: &str) -> Vec<String> {
     let r = app.user(user).list(&[("page_size", "100")]).await;
     assert_ok_with_data(&r);
     ids(assert_page_shape(r.data()))
 }
 
+/// The user ids of the room's members (one page of up to 100).
 pub async fn user_list(app: &TestApp, live_id: &str) -> Vec<String> {
     let r = app
         .user("viewer")
         .user_list(&[("live_id", live_id), ("page_size", "100")])
         .await;
-    assert_ok_with_data(&r);
-    let list = assert_page_shape(r.data());
-    assert_eq!(
-        r.data()["total_count"].as_u64().unwrap() as usize,
-        list.len()
-    );
-    ids(list)
+    whole_page_ids(&r)
 }
 
 /// Distinct created / started timestamps (ms) so "newest first" is well defined.

@@ -192,6 +192,21 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// A reply from its parts; panics unless `body` is JSON.
+    fn parse(status: u16, headers: reqwest::header::HeaderMap, body: &[u8]) -> Self {
+        let body = serde_json::from_slice(body).unwrap_or_else(|_| {
+            panic!(
+                "body is not JSON (status {status}): {}",
+                String::from_utf8_lossy(body)
+            )
+        });
+        Self {
+            status,
+            body,
+            headers,
+        }
+    }
+
     /// The envelope's `code`.
     pub fn code(&self) -> i64 {
         self.body["code"].as_i64().unwrap_or(-1)
@@ -363,16 +378,9 @@ impl TestApp {
         AsUser::new(self, user)
     }
 
-    /// A token for `user` (nick = user id capitalised is not assumed: nick given explicitly).
+    /// A token for `user` (nick `nick-{user}`), see [`token_for`].
     pub fn token(&self, user: &str) -> String {
-        liveroom::auth::mint_token(
-            SECRET,
-            user,
-            Some(&format!("nick-{user}")),
-            None,
-            Duration::from_secs(3600),
-        )
-        .unwrap()
+        token_for(user)
     }
 
     /// Sends a request with an optional token and JSON body.
@@ -421,17 +429,7 @@ impl TestApp {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let bytes = resp.bytes().await.unwrap();
-        let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
-            panic!(
-                "body is not JSON (status {status}): {}",
-                String::from_utf8_lossy(&bytes)
-            )
-        });
-        Reply {
-            status,
-            body,
-            headers,
-        }
+        Reply::parse(status, headers, &bytes)
     }
 
     /// As `user`: GET.
@@ -535,17 +533,7 @@ impl InProcess {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
-            panic!(
-                "body is not JSON (status {status}): {}",
-                String::from_utf8_lossy(&bytes)
-            )
-        });
-        Reply {
-            status,
-            body,
-            headers,
-        }
+        Reply::parse(status, headers, &bytes)
     }
 }
 
@@ -669,7 +657,7 @@ pub async fn live_room_at(base: &str, anchor: &str, title: &str) -> String {
     id
 }
 
-/// A token for `user` signed with the test secret.
+/// A token for `user` signed with the test secret: HS256, nick `nick-{user}`, valid 1 h.
 pub fn token_for(user: &str) -> String {
     liveroom::auth::mint_token(
         SECRET,
