@@ -29,7 +29,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use liveroom::config::DEV_JWT_SECRET;
-use liveroom::redis_child::{RedisCluster, free_port};
+use liveroom_testkit::{RedisCluster, free_port};
 
 /// Users joined during the tool's setup; the heartbeats rotate over them.
 const USERS: usize = 10_000;

@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use liveroom::config::ServeConfig;
-use liveroom::redis_child::RedisChild;
 use liveroom::store::Store;
 use liveroom::{AppState, app};
+use liveroom_testkit::RedisChild;
 use serde_json::Value;
 
 const SECRET: &str = "loadtest-smoke-secret-0123456789";
@@ -274,7 +274,7 @@ async fn a_wrong_secret_stops_at_setup_with_a_hint() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_target_is_refused_up_front() {
-    let port = liveroom::redis_child::free_port().unwrap();
+    let port = liveroom_testkit::free_port().unwrap();
     let target = format!("http://127.0.0.1:{port}");
     let ran = tool(vec![
         "livez-max".into(),

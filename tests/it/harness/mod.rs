@@ -1,22 +1,31 @@
 //! Test harness: a real `redis-server` per test (free loopback port, killed on drop)
-//! and the app served in-process on a real socket, spoken to over HTTP.
+//! and the app served in-process on a real socket, spoken to over HTTP
+//! ([`TestApp::init`] … [`spawn`](TestAppBuilder::spawn), typed calls per route
+//! through [`TestApp::user`]), or without a socket
+//! ([`in_process`](TestAppBuilder::in_process)).
 //!
 //! `LIVEROOM_TEST_REDIS=cluster` runs the same tests on Redis Cluster instead: one
-//! local cluster of three masters per test binary (`redis-server --cluster-enabled
+//! local cluster of three masters per run of the test binary (`redis-server --cluster-enabled
 //! yes` + `redis-cli --cluster create`, stopped when the binary exits), each test
 //! under its own key prefix. Tests that stop, stall or restart "the" Redis process
 //! ask for a private server with [`TestRedis::private`] in both modes.
-#![allow(dead_code)]
+
+pub mod api;
+pub mod keyspace;
+pub mod replicas;
+mod user;
+
+pub use user::AsUser;
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use liveroom::config::ServeConfig;
-use liveroom::redis_child::{RedisChild, RedisCluster};
 use liveroom::redis_conn::{RedisMode, RedisTarget};
 use liveroom::store::Store;
 use liveroom::{AppState, app};
+use liveroom_testkit::{RedisChild, RedisCluster};
 use serde_json::Value;
 
 /// Whether this run uses the shared cluster (`LIVEROOM_TEST_REDIS=cluster`).
@@ -183,6 +192,21 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// A reply from its parts; panics unless `body` is JSON.
+    fn parse(status: u16, headers: reqwest::header::HeaderMap, body: &[u8]) -> Self {
+        let body = serde_json::from_slice(body).unwrap_or_else(|_| {
+            panic!(
+                "body is not JSON (status {status}): {}",
+                String::from_utf8_lossy(body)
+            )
+        });
+        Self {
+            status,
+            body,
+            headers,
+        }
+    }
+
     /// The envelope's `code`.
     pub fn code(&self) -> i64 {
         self.body["code"].as_i64().unwrap_or(-1)
@@ -225,33 +249,77 @@ impl Reply {
     }
 }
 
-impl TestApp {
-    /// Starts Redis and the app with default settings.
-    pub async fn start() -> Self {
-        Self::start_with(|_| {}).await
+/// One change to the configuration of a [`TestApp`].
+type Tweak<'a> = Box<dyn FnOnce(&mut ServeConfig) + 'a>;
+
+/// How a [`TestApp`] is set up: which Redis, which settings. Made by
+/// [`TestApp::init`], consumed by [`spawn`](Self::spawn).
+#[must_use = "spawn() starts the app"]
+pub struct TestAppBuilder<'a> {
+    redis: Option<TestRedis>,
+    tweaks: Vec<Tweak<'a>>,
+}
+
+impl<'a> TestAppBuilder<'a> {
+    /// A private `redis-server` for this app alone, in both modes (for tests that
+    /// stop, stall or restart it).
+    pub fn private_redis(mut self) -> Self {
+        self.redis = Some(TestRedis::private());
+        self
     }
 
-    /// Starts the app on the suite's Redis (see [`TestRedis::new`]), letting `tweak`
-    /// change the configuration first.
-    pub async fn start_with(tweak: impl FnOnce(&mut ServeConfig)) -> Self {
-        Self::start_on(TestRedis::new(), tweak).await
+    /// Runs on `redis` instead of the suite's Redis.
+    pub fn on_redis(mut self, redis: TestRedis) -> Self {
+        self.redis = Some(redis);
+        self
     }
 
-    /// Starts the app on a private `redis-server` (tests that stop or restart it).
-    pub async fn start_private_with(tweak: impl FnOnce(&mut ServeConfig)) -> Self {
-        Self::start_on(TestRedis::private(), tweak).await
+    /// `LIVEROOM_MEMBER_TIMEOUT`: presence lapses after this long without a heartbeat.
+    pub fn with_member_timeout(self, timeout: Duration) -> Self {
+        self.with_config(move |c| c.member_timeout = timeout)
     }
 
-    /// Starts the app on `redis`.
-    pub async fn start_on(redis: TestRedis, tweak: impl FnOnce(&mut ServeConfig)) -> Self {
+    /// `LIVEROOM_REDIS_TIMEOUT`: how long one Redis call may take.
+    pub fn with_redis_timeout(self, timeout: Duration) -> Self {
+        self.with_config(move |c| c.redis_timeout = timeout)
+    }
+
+    /// Any other change to the configuration, applied in order after the defaults.
+    pub fn with_config(mut self, tweak: impl FnOnce(&mut ServeConfig) + 'a) -> Self {
+        self.tweaks.push(Box::new(tweak));
+        self
+    }
+
+    /// The chosen Redis, the configuration with every tweak applied, the store and
+    /// the service's state on them.
+    async fn parts(self) -> (TestRedis, ServeConfig, Store, AppState) {
+        let redis = self.redis.unwrap_or_else(TestRedis::new);
         let mut config = ServeConfig::defaults();
         config.redis_url = Some(redis.target.urls.join(","));
         config.redis_mode = redis.target.mode;
         config.key_prefix = redis.prefix.clone();
         config.jwt_secret = Some(SECRET.into());
-        tweak(&mut config);
+        for tweak in self.tweaks {
+            tweak(&mut config);
+        }
         let store = redis.store(&config).await;
         let state = AppState::new(store.clone(), &config, SECRET).expect("state");
+        (redis, config, store, state)
+    }
+
+    /// The service's router without a socket, for `tower::ServiceExt::oneshot`.
+    pub async fn in_process(self) -> InProcess {
+        let (redis, _, _, state) = self.parts().await;
+        InProcess {
+            router: app(state),
+            _redis: redis,
+        }
+    }
+
+    /// Starts the app: the service's router served in-process on a free loopback
+    /// port, with the test secret, on the chosen Redis (the suite's by default).
+    pub async fn spawn(self) -> TestApp {
+        let (redis, config, store, state) = self.parts().await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let header_read_timeout = config.header_read_timeout;
@@ -265,7 +333,7 @@ impl TestApp {
             .timeout(Duration::from_secs(30))
             .build()
             .unwrap();
-        Self {
+        TestApp {
             base,
             redis,
             store,
@@ -274,17 +342,45 @@ impl TestApp {
             server,
         }
     }
+}
 
-    /// A token for `user` (nick = user id capitalised is not assumed: nick given explicitly).
+impl TestApp {
+    /// A builder: `TestApp::init().with_member_timeout(..).spawn().await`.
+    pub fn init<'a>() -> TestAppBuilder<'a> {
+        TestAppBuilder {
+            redis: None,
+            tweaks: Vec::new(),
+        }
+    }
+
+    /// Starts the app with default settings on the suite's Redis.
+    pub async fn start() -> Self {
+        Self::init().spawn().await
+    }
+
+    /// Starts the app on the suite's Redis (see [`TestRedis::new`]), letting `tweak`
+    /// change the configuration first.
+    pub async fn start_with(tweak: impl FnOnce(&mut ServeConfig)) -> Self {
+        Self::init().with_config(tweak).spawn().await
+    }
+
+    /// Starts the app on a private `redis-server` (tests that stop or restart it).
+    pub async fn start_private_with(tweak: impl FnOnce(&mut ServeConfig)) -> Self {
+        Self::init()
+            .private_redis()
+            .with_config(tweak)
+            .spawn()
+            .await
+    }
+
+    /// Requests as `user`: the typed calls, one per route.
+    pub fn user(&self, user: &str) -> AsUser<'_> {
+        AsUser::new(self, user)
+    }
+
+    /// A token for `user` (nick `nick-{user}`), see [`token_for`].
     pub fn token(&self, user: &str) -> String {
-        liveroom::auth::mint_token(
-            SECRET,
-            user,
-            Some(&format!("nick-{user}")),
-            None,
-            Duration::from_secs(3600),
-        )
-        .unwrap()
+        token_for(user)
     }
 
     /// Sends a request with an optional token and JSON body.
@@ -333,17 +429,7 @@ impl TestApp {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let bytes = resp.bytes().await.unwrap();
-        let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
-            panic!(
-                "body is not JSON (status {status}): {}",
-                String::from_utf8_lossy(&bytes)
-            )
-        });
-        Reply {
-            status,
-            body,
-            headers,
-        }
+        Reply::parse(status, headers, &bytes)
     }
 
     /// As `user`: GET.
@@ -368,14 +454,12 @@ impl TestApp {
             .await
     }
 
-    /// `anchor` creates a room titled `title`; returns its live_id.
+    /// `anchor` creates a room titled `title`; returns its live_id. Panics unless
+    /// the room is created.
     pub async fn create_room(&self, anchor: &str, title: &str) -> String {
         let r = self
-            .post(
-                anchor,
-                "/client/live/room/instance",
-                Some(serde_json::json!({ "title": title })),
-            )
+            .user(anchor)
+            .create_room(serde_json::json!({ "title": title }))
             .await
             .ok();
         r.data()["live_id"].as_str().unwrap().to_owned()
@@ -384,28 +468,18 @@ impl TestApp {
     /// `anchor` creates and starts a room; returns its live_id.
     pub async fn live_room(&self, anchor: &str, title: &str) -> String {
         let id = self.create_room(anchor, title).await;
-        self.put(anchor, &format!("/client/live/room/{id}"), None)
-            .await
-            .ok();
+        self.user(anchor).start(&id).await.ok();
         id
     }
 
-    /// `user` joins `live_id`; returns the room data.
+    /// `user` joins `live_id`; returns the room data. Panics unless it succeeds.
     pub async fn join(&self, user: &str, live_id: &str) -> Value {
-        self.post(user, &format!("/client/live/room/user/{live_id}"), None)
-            .await
-            .ok()
-            .data()
-            .clone()
+        self.user(user).join(live_id).await.ok().data().clone()
     }
 
-    /// The room's info as seen by `user`.
+    /// The room's info as seen by `user`. Panics unless it succeeds.
     pub async fn info(&self, user: &str, live_id: &str) -> Value {
-        self.get(user, &format!("/client/live/room/info/{live_id}"))
-            .await
-            .ok()
-            .data()
-            .clone()
+        self.user(user).room_info(live_id).await.ok().data().clone()
     }
 
     /// A raw Redis command against the app's Redis.
@@ -439,6 +513,27 @@ impl TestApp {
                 .await
                 .unwrap();
         }
+    }
+}
+
+/// The service's router without a socket (`liveroom::app`), on a Redis of its own
+/// kind like a [`TestApp`]: requests go through `tower::ServiceExt::oneshot`.
+pub struct InProcess {
+    router: axum::Router,
+    _redis: TestRedis,
+}
+
+impl InProcess {
+    /// Sends `request` through a clone of the router; the answer as a [`Reply`]
+    /// (panics unless the body is JSON).
+    pub async fn send(&self, request: axum::http::Request<axum::body::Body>) -> Reply {
+        use http_body_util::BodyExt;
+        use tower::ServiceExt;
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        Reply::parse(status, headers, &bytes)
     }
 }
 
@@ -562,7 +657,7 @@ pub async fn live_room_at(base: &str, anchor: &str, title: &str) -> String {
     id
 }
 
-/// A token for `user` signed with the test secret.
+/// A token for `user` signed with the test secret: HS256, nick `nick-{user}`, valid 1 h.
 pub fn token_for(user: &str) -> String {
     liveroom::auth::mint_token(
         SECRET,

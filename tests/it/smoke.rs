@@ -1,6 +1,6 @@
-mod common;
+//! The shortest life cycle: a room started, a member joined.
 
-use common::TestApp;
+use crate::harness::TestApp;
 
 #[tokio::test]
 async fn life_cycle_smoke() {

@@ -5,18 +5,16 @@
 //! (sent as raw bytes over TCP, since an HTTP client refuses to send them), and
 //! afterwards a Redis key space holding only keys the service names itself.
 //!
-//! `tests/errors.rs` has the ordinary bad-input table (wrong types, limits, the
+//! `errors/` has the ordinary bad-input table (wrong types, limits, the
 //! 64 KiB + 1 whitespace body, 30,000 unbalanced `[`, NUL in a title, `{` / `}` in
 //! ids, insane request ids sent through reqwest); nothing here repeats it.
 
-mod common;
-mod keyspace;
-
 use std::time::Duration;
 
-use common::{Reply, TestApp};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::harness::{Reply, TestApp};
 
 const CREATE: &str = "/client/live/room/instance";
 const LIMIT: usize = 64 * 1024;
@@ -65,7 +63,10 @@ async fn create_raw(app: &TestApp, body: Vec<u8>) -> Reply {
 
 /// Redis's key count and write counter, to show a request wrote nothing.
 async fn redis_state(app: &TestApp) -> (i64, u64) {
-    (app.key_count().await, keyspace::writes(app).await)
+    (
+        app.key_count().await,
+        crate::harness::keyspace::writes(app).await,
+    )
 }
 
 /// Runs `request` and asserts it wrote nothing to Redis.
@@ -334,7 +335,7 @@ async fn bodies_at_and_over_the_size_limit() {
     assert_eq!(r.status, 413, "{}", r.text);
     assert_eq!(redis_state(&app).await, before, "an oversized body wrote");
 
-    keyspace::assert_keyspace(&app, &USERS).await;
+    crate::harness::keyspace::assert_keyspace(&app, &USERS).await;
 }
 
 // ---------------------------------------------------------------------------
@@ -409,7 +410,7 @@ async fn deep_nesting_is_refused_not_a_stack_overflow() {
     let in_string = format!(r#"{{"title":"t","x":"{}"}}"#, "[{".repeat(20_000));
     create_raw(&app, in_string.into_bytes()).await.ok();
     // The service is still up.
-    app.get("bob", "/client/live/room/list").await.ok();
+    app.user("bob").list(&[]).await.ok();
 }
 
 // ---------------------------------------------------------------------------
@@ -511,7 +512,7 @@ async fn invalid_utf8_in_body_query_and_path() {
         assert_eq!(r.status, 400, "{}", r.text);
         assert_eq!(redis_state(&app).await, before);
     }
-    keyspace::assert_keyspace(&app, &USERS).await;
+    crate::harness::keyspace::assert_keyspace(&app, &USERS).await;
 }
 
 // ---------------------------------------------------------------------------
@@ -533,20 +534,13 @@ async fn control_characters_in_text_and_keywords() {
     ] {
         let mut body = json!({"title": "t"});
         body[field] = json!(value);
-        let r = no_write!(
-            &app,
-            app.post("alice", "/client/live/room/instance", Some(body))
-        );
+        let r = no_write!(&app, app.user("alice").create_room(body));
         refused(&r, 400, 40000, field);
     }
     // The profile's nick follows the same rule.
     let r = no_write!(
         &app,
-        app.put(
-            "alice",
-            "/client/user/user",
-            Some(json!({"nick": "a\u{0}b"}))
-        )
+        app.user("alice").update_profile(json!({"nick": "a\u{0}b"}))
     );
     refused(&r, 400, 40000, "nick");
 
@@ -554,11 +548,8 @@ async fn control_characters_in_text_and_keywords() {
     // their length) and come back exactly as sent, NUL included, JSON-escaped.
     let sent = json!({"k": "nul\u{0}esc\u{1b}crlf\r\n", "{x}": "*"});
     let r = app
-        .post(
-            "alice",
-            CREATE,
-            Some(json!({"title": "tab\tand\nnewline", "extends": sent})),
-        )
+        .user("alice")
+        .create_room(json!({"title": "tab\tand\nnewline", "extends": sent}))
         .await
         .ok();
     let id = r.data()["live_id"].as_str().unwrap().to_owned();
@@ -581,7 +572,7 @@ async fn control_characters_in_text_and_keywords() {
         );
         r.ok();
     }
-    keyspace::assert_keyspace(&app, &USERS).await;
+    crate::harness::keyspace::assert_keyspace(&app, &USERS).await;
 }
 
 // ---------------------------------------------------------------------------
@@ -649,11 +640,8 @@ async fn ids_cannot_traverse_or_inject_keys() {
             .unwrap();
         let r = no_write!(
             &app,
-            app.put(
-                "alice",
-                "/client/live/room/extends",
-                Some(json!({"live_id": decoded, "extends": {"k": "v"}}))
-            )
+            app.user("alice")
+                .update_extends(json!({"live_id": decoded, "extends": {"k": "v"}}))
         );
         refused(&r, 400, 40000, "live_id");
     }
@@ -728,7 +716,7 @@ async fn ids_cannot_traverse_or_inject_keys() {
     ] {
         assert_eq!(info_after[field], info_before[field], "{field}");
     }
-    keyspace::assert_keyspace(&app, &USERS).await;
+    crate::harness::keyspace::assert_keyspace(&app, &USERS).await;
 }
 
 // ---------------------------------------------------------------------------
@@ -875,7 +863,7 @@ async fn ambiguous_framing_is_refused() {
     // Neither alice nor bob got a room out of any of it.
     let r = app.get("alice", "/client/live/room").await.ok();
     assert_eq!(r.data()["total_count"], 0, "{:?}", r.body);
-    keyspace::assert_keyspace(&app, &USERS).await;
+    crate::harness::keyspace::assert_keyspace(&app, &USERS).await;
 }
 
 // ---------------------------------------------------------------------------
@@ -930,7 +918,7 @@ async fn oversized_queries_and_headers() {
         .await;
     refused(&r, 401, 40100, "token");
     // The service is still up.
-    app.get("bob", "/client/live/room/list").await.ok();
+    app.user("bob").list(&[]).await.ok();
 }
 
 // ---------------------------------------------------------------------------
@@ -1036,7 +1024,7 @@ async fn slow_and_silent_connections_are_closed_after_the_header_read_timeout() 
     eprintln!("closed after: silent {silent_for:?}, trickling {trickle_for:?}, idle {idle_for:?}");
 
     // Through all of it, the service answers.
-    app.get("bob", "/client/live/room/list").await.ok();
+    app.user("bob").list(&[]).await.ok();
 }
 
 /// `LIVEROOM_BODY_READ_TIMEOUT`: bodies are read before a request takes an
@@ -1052,7 +1040,7 @@ async fn slow_bodies_hold_no_in_flight_slot_and_end_after_the_body_read_timeout(
     })
     .await;
     let addr = app.base.trim_start_matches("http://").to_owned();
-    app.get("bob", "/client/live/room/list").await.ok();
+    app.user("bob").list(&[]).await.ok();
     let before = redis_state(&app).await;
     let opened = std::time::Instant::now();
     let mut slow = Vec::new();
@@ -1069,7 +1057,7 @@ async fn slow_bodies_hold_no_in_flight_slot_and_end_after_the_body_read_timeout(
     tokio::time::sleep(Duration::from_millis(200)).await;
     // More slow bodies than slots, yet requests are served.
     for _ in 0..3 {
-        app.get("bob", "/client/live/room/list").await.ok();
+        app.user("bob").list(&[]).await.ok();
     }
     for mut stream in slow {
         let mut out = Vec::new();

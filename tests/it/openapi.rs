@@ -1,15 +1,13 @@
 //! The served OpenAPI document (generated from the handlers and wire types, see
-//! src/openapi.rs) is OpenAPI 3.1, names the service's operations, describes each one
+//! src/openapi/) is OpenAPI 3.1, names the service's operations, describes each one
 //! fully, and real responses of a whole room life cycle and of the error cases validate
 //! against the schemas it declares, against the real app and a real `redis-server`
-//! (tests/common).
-
-mod common;
+//! (tests/it/harness).
 
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{Reply, SECRET, TestApp};
+use crate::harness::{Reply, SECRET, TestApp};
 use serde_json::{Value, json};
 
 /// HTTP methods as they appear in axum's routing functions and OpenAPI path items.

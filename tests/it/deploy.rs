@@ -3,14 +3,13 @@
 //! plain processes. Checks that requests spread over every replica and that
 //! `kill -9` of one replica mid-test loses nothing.
 
-mod common;
-
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::{Reply, token_for};
 use liveroom::redis_child::free_port;
+
+use crate::harness::{Reply, token_for};
 
 struct Topology {
     dir: PathBuf,
@@ -34,7 +33,10 @@ impl Topology {
                 "LIVEROOM_BIN".to_owned(),
                 env!("CARGO_BIN_EXE_liveroom").to_owned(),
             ),
-            ("LIVEROOM_JWT_SECRET".to_owned(), common::SECRET.to_owned()),
+            (
+                "LIVEROOM_JWT_SECRET".to_owned(),
+                crate::harness::SECRET.to_owned(),
+            ),
         ];
         let topology = Self {
             dir,

@@ -1,10 +1,9 @@
 //! The Redis key space after hostile traffic (issue #6): every key must be one the
 //! service itself names, under the app's key prefix, with hash tags only of ids the
 //! service generated (`live_` + 20 hex digits) or of the test's own token subjects.
-//! Shared by `tests/properties.rs` and `tests/hostile.rs`.
-#![allow(dead_code)]
+//! Shared by the `properties` and `hostile` tests.
 
-use crate::common::TestApp;
+use crate::harness::TestApp;
 
 /// Why `key` is not a key the service would name under `prefix`, or `None` when it
 /// is. `users` are the token subjects the test used (the only user-chosen text

@@ -1,8 +1,8 @@
 //! Operations surface (issue #4): metrics, probes, request logs' ids.
 
-mod common;
+mod request_id;
 
-use common::TestApp;
+use crate::harness::TestApp;
 
 async fn metrics_text(app: &TestApp) -> String {
     reqwest::get(format!("{}/metrics", app.base))
@@ -19,13 +19,9 @@ async fn metrics_count_requests_by_route_template_never_by_id() {
     let id = app.live_room("alice", "metrics").await;
     app.join("bob", &id).await;
     for _ in 0..3 {
-        app.get("bob", &format!("/client/live/room/heartbeat/{id}"))
-            .await
-            .ok();
+        app.user("bob").heartbeat(&id).await.ok();
     }
-    app.get("carol", &format!("/client/live/room/heartbeat/{id}"))
-        .await
-        .expect(404, 40401);
+    app.user("carol").heartbeat(&id).await.expect(404, 40401);
     let text = metrics_text(&app).await;
     // The counter is process-wide (tests share it), so check presence, not exact totals.
     assert!(
@@ -74,12 +70,14 @@ async fn probes_answer_and_readyz_reloads_flushed_scripts() {
 
 #[tokio::test]
 async fn readyz_fails_when_redis_is_gone_and_livez_does_not() {
-    let mut app =
-        TestApp::start_private_with(|c| c.redis_timeout = std::time::Duration::from_millis(300))
-            .await;
+    let mut app = TestApp::init()
+        .private_redis()
+        .with_redis_timeout(std::time::Duration::from_millis(300))
+        .spawn()
+        .await;
     // Replace the app's Redis by an unrelated one: the old one is dropped (killed),
     // so the app's Redis address has nothing listening any more.
-    app.redis = common::TestRedis::private();
+    app.redis = crate::harness::TestRedis::private();
     let ready = reqwest::get(format!("{}/readyz", app.base)).await.unwrap();
     assert_eq!(ready.status(), 503);
     assert!(ready.headers().contains_key("retry-after"));
@@ -93,7 +91,7 @@ async fn readyz_fails_when_redis_is_gone_and_livez_does_not() {
 fn liveroom_heartbeat_sha() -> &'static str {
     static SHA: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     SHA.get_or_init(|| {
-        let body = include_str!("../lua/heartbeat.lua");
+        let body = include_str!("../../../lua/heartbeat.lua");
         redis::Script::new(body).get_hash().to_owned()
     })
 }
@@ -140,18 +138,18 @@ async fn serves_over_a_tls_redis() {
     ])
     .unwrap();
     let url = format!("rediss://127.0.0.1:{tls_port}/#insecure");
-    let target = common::TestRedis {
+    let target = crate::harness::TestRedis {
         child: None,
         target: liveroom::redis_conn::RedisTarget::standalone(url),
         prefix: "lr".into(),
         masters: Vec::new(),
     };
-    let replica = common::Replica::start("tls", &target, &[]).await;
+    let replica = crate::harness::Replica::start("tls", &target, &[]).await;
     let ready = reqwest::get(format!("{}/readyz", replica.base))
         .await
         .unwrap();
     assert_eq!(ready.status(), 200);
-    let id = common::live_room_at(&replica.base, "anchor", "tls").await;
+    let id = crate::harness::live_room_at(&replica.base, "anchor", "tls").await;
     // The room really is in that Redis (read over its plain port).
     let mut conn = redis::Client::open(redis.url())
         .unwrap()

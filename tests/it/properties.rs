@@ -12,16 +12,12 @@
 //! Case counts are chosen so the whole file runs in well under a minute in debug;
 //! `PROPTEST_CASES=N` sets every count at once (e.g. for a long local run).
 
-mod common;
-mod keyspace;
-
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use chrono::FixedOffset;
-use common::{SECRET, TestApp};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use liveroom::auth::{TokenVerifier, is_valid_user_id};
 use liveroom::error::ApiError;
@@ -33,6 +29,8 @@ use liveroom::request_id::is_sane;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::{Map, Value, json};
+
+use crate::harness::{SECRET, TestApp};
 
 // ---------------------------------------------------------------------------
 // Configuration
@@ -1514,7 +1512,7 @@ fn any_request() -> impl Strategy<Value = Request> {
         let expect = match &auth {
             _ if id.is_empty() => Expect::Status(404), // no such route
             // URL parsers (WHATWG, so reqwest) resolve `.` / `..` segments, even
-            // percent-encoded, before sending: tests/hostile.rs sends them raw.
+            // percent-encoded, before sending: the hostile tests send them raw.
             _ if id == "." || id == ".." => Expect::Any,
             AuthIn::User(_) if live_id_ok(&id) => Expect::Status(404), // no such room
             AuthIn::User(_) => Expect::Refused(["live_id"].into()),
@@ -1552,7 +1550,7 @@ async fn run_request(
     tally: &RefCell<Tally>,
 ) -> Result<(), TestCaseError> {
     let keys_before = app.key_count().await;
-    let writes_before = keyspace::writes(app).await;
+    let writes_before = crate::harness::keyspace::writes(app).await;
     let url = format!("{}{}{}", app.base, req.path, req.query);
     let method = reqwest::Method::from_bytes(req.method.as_bytes()).unwrap();
     let mut builder = client.request(method, &url).body(req.body.clone());
@@ -1692,7 +1690,7 @@ async fn run_request(
             ctx()
         );
         prop_assert_eq!(
-            keyspace::writes(app).await,
+            crate::harness::keyspace::writes(app).await,
             writes_before,
             "Redis written: {}",
             ctx()
@@ -1735,7 +1733,7 @@ fn http_requests() {
     let result = runner.run(&any_request(), |req| {
         rt.block_on(run_request(&app, &client, &tokens, &req, &tally))
     });
-    let keys = rt.block_on(keyspace::assert_keyspace(&app, &USERS));
+    let keys = rt.block_on(crate::harness::keyspace::assert_keyspace(&app, &USERS));
     let t = tally.borrow();
     eprintln!(
         "http proptest: {} requests ({} with a predicted answer), statuses {:?}, {} cut short \

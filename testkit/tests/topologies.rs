@@ -1,10 +1,10 @@
-//! The local Redis Cluster and Sentinel topologies of `liveroom::redis_child`:
+//! The local Redis Cluster and Sentinel topologies of this crate:
 //! start-up, failover, and that every process is gone after drop.
 
 use std::process::Command;
 use std::time::Instant;
 
-use liveroom::redis_child::{RedisChild, RedisCluster, RedisSentinels};
+use liveroom_testkit::{RedisChild, RedisCluster, RedisSentinels};
 
 /// `redis-cli <args>`: (success, trimmed stdout).
 fn redis_cli(args: &[&str]) -> (bool, String) {

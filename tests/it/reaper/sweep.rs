@@ -1,45 +1,14 @@
-//! Presence life cycle across replicas (issue #3): real `liveroom serve` processes
-//! against one real `redis-server`, with short timeouts.
-
-mod common;
+//! Sweeps: silent members and absent anchors leave, rooms end after close-after, and
+//! each transition is recorded once, with sweepers racing each other and leaves.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use common::TestRedis;
-use common::{Replica, TestApp, call_at, live_room_at, token_for};
 use liveroom::reaper::sweep_once;
 use liveroom::store::Store;
 
-/// Short settings: member timeout 1 s (heartbeat interval 300 ms), close-after 3 s,
-/// lease TTL 1 s, sweeps every 200 ms.
-const FAST: &[(&str, &str)] = &[
-    ("LIVEROOM_MEMBER_TIMEOUT", "1s"),
-    ("LIVEROOM_HEARTBEAT_INTERVAL", "300ms"),
-    ("LIVEROOM_ANCHOR_CLOSE_AFTER", "3s"),
-    ("LIVEROOM_LEASE_TTL", "1s"),
-    ("LIVEROOM_REAPER_INTERVAL", "200ms"),
-];
-
-async fn store_for(redis: &TestRedis) -> Store {
-    Store::connect_to(
-        &redis.target,
-        &redis.prefix,
-        Duration::from_secs(1),
-        Duration::from_secs(2),
-    )
-    .await
-    .unwrap()
-}
-
-async fn cmd<T: redis::FromRedisValue>(store: &Store, args: &[&str]) -> T {
-    let mut conn = store.connection();
-    let mut c = redis::cmd(args[0]);
-    for a in &args[1..] {
-        c.arg(*a);
-    }
-    c.query_async(&mut conn).await.unwrap()
-}
+use crate::harness::replicas::{FAST, cmd, store_for, wait_until};
+use crate::harness::{Replica, TestApp, TestRedis, call_at, live_room_at, token_for};
 
 /// Event types recorded in a room's stream, with how often each (type, user) occurs.
 async fn events(store: &Store, live_id: &str) -> HashMap<(String, String), usize> {
@@ -56,21 +25,6 @@ async fn events(store: &Store, live_id: &str) -> HashMap<(String, String), usize
             .or_insert(0) += 1;
     }
     counts
-}
-
-async fn wait_until<F, Fut>(limit: Duration, mut check: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let started = Instant::now();
-    while started.elapsed() < limit {
-        if check().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
 }
 
 #[tokio::test]
@@ -196,160 +150,11 @@ async fn absent_anchor_goes_offline_then_room_ends_after_close_after_never_earli
 }
 
 #[tokio::test]
-async fn kill9_of_the_lease_holder_hands_over_within_one_ttl_and_sweeping_goes_on() {
-    let redis = TestRedis::new();
-    let store = store_for(&redis).await;
-    let mut replicas = [
-        Replica::start("r1", &redis, FAST).await,
-        Replica::start("r2", &redis, FAST).await,
-        Replica::start("r3", &redis, FAST).await,
-    ];
-    assert!(
-        wait_until(Duration::from_secs(3), || async {
-            store.lease_holder().await.unwrap().is_some()
-        })
-        .await
-    );
-    let holder = store.lease_holder().await.unwrap().unwrap();
-    let idx = replicas.iter().position(|r| r.id == holder).unwrap();
-    replicas[idx].kill9();
-    let killed = Instant::now();
-    assert!(
-        wait_until(Duration::from_secs(3), || async {
-            matches!(store.lease_holder().await.unwrap(), Some(h) if h != holder)
-        })
-        .await,
-        "no replica took over"
-    );
-    let took = killed.elapsed();
-    // TTL 1 s plus one 200 ms lease tick, with slack for a loaded machine.
-    assert!(
-        took <= Duration::from_millis(1700),
-        "takeover took {took:?}"
-    );
-    let new_holder = store.lease_holder().await.unwrap().unwrap();
-    assert_ne!(new_holder, holder);
-    // Sweeping goes on under the new holder.
-    let alive = replicas.iter().find(|r| r.id != holder).unwrap();
-    let id = live_room_at(&alive.base, "anchor", "replica test").await;
-    call_at(
-        &alive.base,
-        "POST",
-        &format!("/client/live/room/user/{id}"),
-        &token_for("v"),
-    )
-    .await
-    .ok();
-    let presence = store.keys().room(&id).presence;
-    assert!(
-        wait_until(Duration::from_secs(4), || async {
-            cmd::<Option<f64>>(&store, &["ZSCORE", &presence, "v"])
-                .await
-                .is_none()
-        })
-        .await,
-        "silent member not swept after the takeover"
-    );
-}
-
-#[tokio::test]
-async fn sigterm_exits_zero_and_releases_the_lease_at_once() {
-    let redis = TestRedis::new();
-    let store = store_for(&redis).await;
-    // A long TTL: only a release (not expiry) can hand over quickly.
-    let slow: Vec<(&str, &str)> = vec![
-        ("LIVEROOM_LEASE_TTL", "30s"),
-        ("LIVEROOM_REAPER_INTERVAL", "100ms"),
-    ];
-    let mut replicas = [
-        Replica::start("r1", &redis, &slow).await,
-        Replica::start("r2", &redis, &slow).await,
-    ];
-    assert!(
-        wait_until(Duration::from_secs(3), || async {
-            store.lease_holder().await.unwrap().is_some()
-        })
-        .await
-    );
-    let holder = store.lease_holder().await.unwrap().unwrap();
-    let idx = replicas.iter().position(|r| r.id == holder).unwrap();
-    let stopped = Instant::now();
-    assert_eq!(replicas[idx].terminate(), Some(0), "SIGTERM must exit 0");
-    assert!(
-        wait_until(Duration::from_secs(3), || async {
-            matches!(store.lease_holder().await.unwrap(), Some(h) if h != holder)
-        })
-        .await
-    );
-    assert!(
-        stopped.elapsed() < Duration::from_secs(3),
-        "handover waited for the 30 s TTL"
-    );
-}
-
-#[tokio::test]
-async fn join_a_and_b_at_the_same_instant_through_two_replicas_leaves_one_presence() {
-    let redis = TestRedis::new();
-    let store = store_for(&redis).await;
-    let r1 = Replica::start("r1", &redis, &[]).await;
-    let r2 = Replica::start("r2", &redis, &[]).await;
-    let a = live_room_at(&r1.base, "anchor_a", "replica test").await;
-    let b = live_room_at(&r2.base, "anchor_b", "replica test").await;
-    let (pa, pb) = (
-        store.keys().room(&a).presence,
-        store.keys().room(&b).presence,
-    );
-    let (join_a, join_b) = (
-        format!("/client/live/room/user/{a}"),
-        format!("/client/live/room/user/{b}"),
-    );
-    for i in 0..300 {
-        let user = format!("u{i}");
-        let t = token_for(&user);
-        let (ja, jb) = tokio::join!(
-            call_at(&r1.base, "POST", &join_a, &t),
-            call_at(&r2.base, "POST", &join_b, &t),
-        );
-        ja.ok();
-        jb.ok();
-        let in_a = cmd::<Option<f64>>(&store, &["ZSCORE", &pa, &user])
-            .await
-            .is_some();
-        let in_b = cmd::<Option<f64>>(&store, &["ZSCORE", &pb, &user])
-            .await
-            .is_some();
-        assert!(
-            in_a ^ in_b,
-            "iteration {i}: user present in A={in_a} B={in_b}"
-        );
-        let pointer: String = cmd(&store, &["HGET", &store.keys().user(&user), "room"]).await;
-        assert_eq!(pointer, if in_a { a.clone() } else { b.clone() });
-    }
-    let ia = call_at(
-        &r1.base,
-        "GET",
-        &format!("/client/live/room/info/{a}"),
-        &token_for("x"),
-    )
-    .await
-    .ok();
-    let ib = call_at(
-        &r1.base,
-        "GET",
-        &format!("/client/live/room/info/{b}"),
-        &token_for("x"),
-    )
-    .await
-    .ok();
-    // 300 users plus the two anchors, each in exactly one room.
-    let total =
-        ia.data()["online_count"].as_i64().unwrap() + ib.data()["online_count"].as_i64().unwrap();
-    assert_eq!(total, 302);
-}
-
-#[tokio::test]
 async fn concurrent_sweepers_record_each_transition_once() {
-    let app = TestApp::start_with(|c| c.member_timeout = Duration::from_secs(1)).await;
+    let app = TestApp::init()
+        .with_member_timeout(Duration::from_secs(1))
+        .spawn()
+        .await;
     let mut rooms = Vec::new();
     for r in 0..10 {
         let id = app.live_room(&format!("anchor{r}"), "sweep").await;
@@ -415,7 +220,10 @@ async fn concurrent_sweepers_record_each_transition_once() {
 
 #[tokio::test]
 async fn leave_racing_expiry_counts_zero_and_records_one_event() {
-    let app = TestApp::start_with(|c| c.member_timeout = Duration::from_secs(1)).await;
+    let app = TestApp::init()
+        .with_member_timeout(Duration::from_secs(1))
+        .spawn()
+        .await;
     let id = app.live_room("anchor", "race").await;
     for round in 0..3 {
         let users: Vec<String> = (0..40).map(|i| format!("r{round}_{i}")).collect();
@@ -424,9 +232,7 @@ async fn leave_racing_expiry_counts_zero_and_records_one_event() {
         }
         // Keep the anchor present; let the members go stale.
         tokio::time::sleep(Duration::from_millis(1020)).await;
-        app.put("anchor", &format!("/client/live/room/{id}"), None)
-            .await
-            .ok();
+        app.user("anchor").start(&id).await.ok();
         let sweeper = store_for(&app.redis).await;
         let leave_path = format!("/client/live/room/user/{id}");
         let leaves = futures::future::join_all(users.iter().map(|u| app.delete(u, &leave_path)));
@@ -452,7 +258,10 @@ async fn leave_racing_expiry_counts_zero_and_records_one_event() {
 /// live list before dropping it from the active index.
 #[tokio::test]
 async fn an_ended_room_left_in_the_live_index_heals_on_the_next_sweep() {
-    let app = TestApp::start_with(|c| c.member_timeout = Duration::from_secs(1)).await;
+    let app = TestApp::init()
+        .with_member_timeout(Duration::from_secs(1))
+        .spawn()
+        .await;
     let id = app.live_room("anchor", "heal").await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let store = store_for(&app.redis).await;
@@ -466,7 +275,7 @@ async fn an_ended_room_left_in_the_live_index_heals_on_the_next_sweep() {
     );
     app.redis_cmd::<()>(&["ZADD", &live, "1", &id]).await;
     app.redis_cmd::<()>(&["ZADD", &active, "1", &id]).await;
-    let list = app.get("x", "/client/live/room/list").await.ok();
+    let list = app.user("x").list(&[]).await.ok();
     assert_eq!(list.data()["total_count"], 1, "the simulated stale entry");
     sweep_once(&store, Duration::from_millis(1), || true)
         .await
@@ -474,6 +283,6 @@ async fn an_ended_room_left_in_the_live_index_heals_on_the_next_sweep() {
     let in_live: Option<f64> = app.redis_cmd(&["ZSCORE", &live, &id]).await;
     let in_active: Option<f64> = app.redis_cmd(&["ZSCORE", &active, &id]).await;
     assert_eq!((in_live, in_active), (None, None));
-    let list = app.get("x", "/client/live/room/list").await.ok();
+    let list = app.user("x").list(&[]).await.ok();
     assert_eq!(list.data()["total_count"], 0);
 }

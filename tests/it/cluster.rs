@@ -11,17 +11,16 @@
 //!   master than the others, first in the list, does not choose where writes go.
 //!
 //! The rest of the suite also runs on a cluster with `LIVEROOM_TEST_REDIS=cluster`
-//! (see tests/common); `scripts/test` runs it both ways.
-
-mod common;
+//! (see `harness`); `scripts/test` runs it both ways.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{TestApp, TestRedis};
-use liveroom::redis_child::{RedisChild, RedisCluster, RedisSentinels};
 use liveroom::redis_conn::{RedisMode, RedisTarget};
+use liveroom_testkit::{RedisChild, RedisCluster, RedisSentinels};
+
+use crate::harness::{TestApp, TestRedis};
 
 /// An app on `target` (key prefix `lr`), 1 s member timeout.
 async fn app_on(target: RedisTarget, masters: Vec<u16>) -> TestApp {
@@ -31,11 +30,12 @@ async fn app_on(target: RedisTarget, masters: Vec<u16>) -> TestApp {
         prefix: "lr".into(),
         masters,
     };
-    TestApp::start_on(redis, |c| {
-        c.member_timeout = Duration::from_secs(2);
-        c.heartbeat_interval = Duration::from_millis(500);
-    })
-    .await
+    TestApp::init()
+        .on_redis(redis)
+        .with_member_timeout(Duration::from_secs(2))
+        .with_config(|c| c.heartbeat_interval = Duration::from_millis(500))
+        .spawn()
+        .await
 }
 
 /// A plain connection to one node (no cluster routing).
@@ -99,9 +99,7 @@ async fn join_across_three_masters_never_crossslots_and_leaves_one_presence() {
     // One at a time: always exactly in the room joined last.
     for round in 0..20 {
         let (to, other) = if round % 2 == 0 { (&a, &b) } else { (&b, &a) };
-        let r = app
-            .post(&user, &format!("/client/live/room/user/{to}"), None)
-            .await;
+        let r = app.user(&user).join(to).await;
         assert_eq!(r.status, 200, "round {round}: {:?}", r.body);
         assert!(present(&app, to, &user).await, "round {round}: not in {to}");
         assert!(
@@ -148,9 +146,7 @@ async fn join_across_three_masters_never_crossslots_and_leaves_one_presence() {
     } else {
         &b
     };
-    app.delete(&user, &format!("/client/live/room/user/{room}"))
-        .await
-        .ok();
+    app.user(&user).leave(room).await.ok();
     for id in [&a, &b] {
         assert_eq!(app.info("x", id).await["online_count"], 0);
     }
@@ -219,11 +215,9 @@ fn traffic(
         while !stop.load(Ordering::SeqCst) {
             let user = &users[n % users.len()];
             let r = if n.is_multiple_of(10) {
-                app.post(user, &format!("/client/live/room/user/{id}"), None)
-                    .await
+                app.user(user).join(&id).await
             } else {
-                app.get(user, &format!("/client/live/room/heartbeat/{id}"))
-                    .await
+                app.user(user).heartbeat(&id).await
             };
             out.push((started.elapsed().as_millis(), r.status, r.code()));
             n += 1;
@@ -346,7 +340,7 @@ async fn cluster_master_failover_during_traffic_resumes_and_reloads_scripts() {
         .await;
 
     // The scripts run on the new master (loaded again on NOSCRIPT).
-    let sha = redis::Script::new(include_str!("../lua/heartbeat.lua"))
+    let sha = redis::Script::new(include_str!("../../lua/heartbeat.lua"))
         .get_hash()
         .to_owned();
     let loaded: Vec<i64> = redis::cmd("SCRIPT")
@@ -403,9 +397,7 @@ async fn sentinel_failover_during_traffic_resumes_on_the_new_master() {
     let (_, joins, joins_at_risk) = load.finish(Duration::from_secs(2), 50, at_risk).await;
 
     // Writes after the failover went to the new master.
-    let r = app
-        .post("late", &format!("/client/live/room/user/{id}"), None)
-        .await;
+    let r = app.user("late").join(&id).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     let presence = app.store.keys().room(&id).presence;
     let score: Option<f64> = redis::cmd("ZSCORE")

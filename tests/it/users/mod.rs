@@ -1,0 +1,3 @@
+//! The user routes (`src/routes/users.rs`).
+
+mod profile;
