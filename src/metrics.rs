@@ -129,7 +129,7 @@ fn describe() {
     operation_id = "metrics",
     tag = "meta",
     summary = "Prometheus metrics",
-    description = "The replica's metrics in the Prometheus text exposition format (not wrapped in the envelope): HTTP requests by route template, method and status, latencies, Redis script durations and errors, reaper activity, live rooms and present members. Labels never carry a room or user id.\n\nErrors: 500: 50000: the metrics recorder is unavailable.",
+    description = "The replica's metrics in the Prometheus text exposition format (not wrapped in the envelope): HTTP requests by route template, method and status, latencies, Redis command durations and errors (each script and command), reaper activity, live rooms and present members. Labels never carry a room or user id.\n\nErrors: 500: 50000: the metrics recorder is unavailable.",
     security(()),
     responses((
         status = 200,
