@@ -1,8 +1,8 @@
-//! Operations surface (issue #4): metrics, probes, request logs' ids.
+//! Operations surface: metrics, probes, request logs' ids.
 
 mod request_id;
 
-use crate::harness::TestApp;
+use crate::harness::{TestApp, on_cluster};
 
 async fn metrics_text(app: &TestApp) -> String {
     reqwest::get(format!("{}/metrics", app.base))
@@ -41,6 +41,40 @@ async fn metrics_count_requests_by_route_template_never_by_id() {
         !text.contains("bob"),
         "a user id leaked into a metric label"
     );
+}
+
+/// Every Redis call is timed under the store operation and strategy that sent it: a
+/// join on one Redis is one `join_room` script (`join.single`); on Cluster its steps
+/// (`room_add_member`, `ensure_profile`, the pointer reads) show under `join.cluster`.
+#[tokio::test]
+async fn redis_calls_are_labelled_by_operation_and_strategy() {
+    let app = TestApp::start().await;
+    let id = app.live_room("alice", "labels").await;
+    app.join("bob", &id).await;
+    let text = metrics_text(&app).await;
+    let series = |command: &str, operation: &str| {
+        format!(
+            r#"liveroom_redis_command_duration_seconds_count{{command="{command}",operation="{operation}"}}"#
+        )
+    };
+    if on_cluster() {
+        for command in ["room_add_member", "ensure_profile", "HGET"] {
+            assert!(
+                text.contains(&series(command, "join.cluster")),
+                "{command}: {text}"
+            );
+        }
+        assert!(
+            text.contains(&series("room_start", "start.cluster")),
+            "{text}"
+        );
+    } else {
+        assert!(text.contains(&series("join_room", "join.single")), "{text}");
+        assert!(
+            text.contains(&series("start_room", "start.single")),
+            "{text}"
+        );
+    }
 }
 
 #[tokio::test]
