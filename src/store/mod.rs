@@ -33,13 +33,13 @@ mod profiles;
 mod replies;
 mod rooms;
 mod scripts;
+mod timer;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use redis::{FromRedisValue, ServerErrorKind, ToRedisArgs};
 
-use crate::metrics::RedisTimer;
 use crate::redis_conn::{RedisConn, RedisMode, RedisTarget};
 
 pub use error::{Action, StoreError};
@@ -52,6 +52,7 @@ pub use rooms::NewRoom;
 
 use replies::ScriptReply;
 use scripts::{ScriptCall, Scripts};
+use timer::RedisTimer;
 
 /// Which strategy the multi-slot operations take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
