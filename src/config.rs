@@ -25,7 +25,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the HTTP service.
     Serve(Box<ServeConfig>),
-    /// Print a JWT signed with the configured secret (development and tests).
+    /// Print a JWT the service accepts: signed with the configured secret, carrying the
+    /// configured issuer and audience (development and tests).
     Token(TokenArgs),
 }
 
@@ -41,20 +42,31 @@ pub struct TokenArgs {
     /// Optional `avatar` claim.
     #[arg(long)]
     pub avatar: Option<String>,
-    /// Lifetime of the token, e.g. `1h`, `30m`.
-    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    /// Lifetime of the token, e.g. `24h`, `30m` (the same as the development tokens
+    /// printed at start-up).
+    #[arg(long, default_value = "24h", value_parser = parse_duration)]
     pub ttl: Duration,
     /// HS256 secret; without it the development secret is used.
     #[arg(long, env = "LIVEROOM_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
+    /// `iss` claim of the token: the service's `LIVEROOM_JWT_ISSUER`, which it requires
+    /// when set.
+    #[arg(long, env = "LIVEROOM_JWT_ISSUER")]
+    pub issuer: Option<String>,
+    /// `aud` claim of the token: the service's `LIVEROOM_JWT_AUDIENCE`, which it
+    /// requires when set.
+    #[arg(long, env = "LIVEROOM_JWT_AUDIENCE")]
+    pub audience: Option<String>,
 }
 
 /// Configuration of `liveroom serve` (SPEC §9). Durations are written `15s`, `500ms`, `10m`.
 #[derive(Debug, Clone, Args)]
 pub struct ServeConfig {
-    /// HTTP listen address.
-    #[arg(long, env = "LIVEROOM_LISTEN", default_value = "0.0.0.0:8080")]
-    pub listen: SocketAddr,
+    /// HTTP listen address. Unset: `0.0.0.0:8080`, or `127.0.0.1:8080` while the
+    /// development JWT secret is in use (anyone can mint tokens with it, so such a
+    /// service answers this machine only unless this is set explicitly).
+    #[arg(long, env = "LIVEROOM_LISTEN")]
+    pub listen: Option<SocketAddr>,
 
     /// Redis URL (`redis://…`, `rediss://…`); in cluster mode one or more seed nodes
     /// and in sentinel mode the sentinels, comma-separated. Unset (standalone only): a
@@ -63,7 +75,8 @@ pub struct ServeConfig {
     #[arg(long, env = "LIVEROOM_REDIS_URL")]
     pub redis_url: Option<String>,
 
-    /// What `LIVEROOM_REDIS_URL` names: `standalone`, `cluster` or `sentinel` (issue #7).
+    /// What `LIVEROOM_REDIS_URL` names: one Redis server (`standalone`), a Redis
+    /// Cluster (`cluster`), or the sentinels of a Sentinel set-up (`sentinel`).
     #[arg(
         long,
         env = "LIVEROOM_REDIS_MODE",
@@ -85,11 +98,11 @@ pub struct ServeConfig {
     #[arg(long, env = "LIVEROOM_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
 
-    /// Expected `iss` claim, checked when set.
+    /// Expected `iss` claim: when set, tokens must carry it (`liveroom token --issuer`).
     #[arg(long, env = "LIVEROOM_JWT_ISSUER")]
     pub jwt_issuer: Option<String>,
 
-    /// Expected `aud` claim, checked when set.
+    /// Expected `aud` claim: when set, tokens must carry it (`liveroom token --audience`).
     #[arg(long, env = "LIVEROOM_JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
 
@@ -301,6 +314,40 @@ impl ServeConfig {
 /// The development secret used when `LIVEROOM_JWT_SECRET` is unset. Never for production.
 pub const DEV_JWT_SECRET: &str = "liveroom-dev-secret-change-me";
 
+/// Port of the default listen address (`LIVEROOM_LISTEN` unset).
+pub const DEFAULT_PORT: u16 = 8080;
+
+impl ServeConfig {
+    /// The JWT secret in use: `LIVEROOM_JWT_SECRET`, or [`DEV_JWT_SECRET`] when it is
+    /// unset or empty.
+    pub fn jwt_secret(&self) -> &str {
+        match self.jwt_secret.as_deref() {
+            Some(secret) if !secret.is_empty() => secret,
+            _ => DEV_JWT_SECRET,
+        }
+    }
+
+    /// Whether the development secret is in use (see [`Self::jwt_secret`]).
+    pub fn uses_dev_secret(&self) -> bool {
+        self.jwt_secret() == DEV_JWT_SECRET
+    }
+
+    /// The address to listen on: `LIVEROOM_LISTEN` when set; else `127.0.0.1:8080`
+    /// with the development secret (a public secret must not open a service to the
+    /// network by default), `0.0.0.0:8080` with a real one.
+    pub fn listen_addr(&self) -> SocketAddr {
+        use std::net::{IpAddr, Ipv4Addr};
+        self.listen.unwrap_or_else(|| {
+            let ip = if self.uses_dev_secret() {
+                Ipv4Addr::LOCALHOST
+            } else {
+                Ipv4Addr::UNSPECIFIED
+            };
+            SocketAddr::new(IpAddr::V4(ip), DEFAULT_PORT)
+        })
+    }
+}
+
 /// Parses durations like `15s`, `500ms`, `10m`, `1h`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let duration = humantime::parse_duration(text)
@@ -361,6 +408,51 @@ mod tests {
         assert!(parse_offset("8").is_err());
         assert!(parse_key_prefix("lr").is_ok());
         assert!(parse_key_prefix("a{b}").is_err());
+    }
+
+    fn serve(args: &[&str]) -> ServeConfig {
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            config: ServeConfig,
+        }
+        let mut argv = vec!["liveroom"];
+        argv.extend_from_slice(args);
+        Only::try_parse_from(argv).unwrap().config
+    }
+
+    #[test]
+    fn development_secret_listens_on_loopback_unless_told() {
+        // Flags only: the environment of the test run must not decide.
+        let dev = serve(&["--jwt-secret", ""]);
+        assert!(dev.uses_dev_secret());
+        assert_eq!(dev.listen_addr(), "127.0.0.1:8080".parse().unwrap());
+        let dev_explicit = serve(&["--jwt-secret", "", "--listen", "0.0.0.0:9000"]);
+        assert_eq!(dev_explicit.listen_addr(), "0.0.0.0:9000".parse().unwrap());
+        let real = serve(&["--jwt-secret", "a-real-secret"]);
+        assert!(!real.uses_dev_secret());
+        assert_eq!(real.listen_addr(), "0.0.0.0:8080".parse().unwrap());
+    }
+
+    #[test]
+    fn token_command_defaults_to_the_start_up_tokens_lifetime() {
+        let cli = Cli::try_parse_from([
+            "liveroom",
+            "token",
+            "--user",
+            "alice",
+            "--issuer",
+            "i",
+            "--audience",
+            "a",
+        ])
+        .unwrap();
+        let Command::Token(args) = cli.command else {
+            panic!("not the token command")
+        };
+        assert_eq!(args.ttl, crate::auth::DEFAULT_TOKEN_TTL);
+        assert_eq!(args.issuer.as_deref(), Some("i"));
+        assert_eq!(args.audience.as_deref(), Some("a"));
     }
 
     #[test]

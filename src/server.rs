@@ -8,8 +8,8 @@ use std::sync::atomic::Ordering;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::auth::mint_token;
-use crate::config::{DEV_JWT_SECRET, ServeConfig};
+use crate::auth::{DEFAULT_TOKEN_TTL, TokenMinter};
+use crate::config::ServeConfig;
 use crate::reaper::{self, ReaperConfig};
 use crate::redis_child::RedisChild;
 use crate::redis_conn::RedisMode;
@@ -54,15 +54,21 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
         private_redis = Some(child);
     }
     let target = config.redis_target(private_url.as_deref())?;
-    let secret = match &config.jwt_secret {
-        Some(s) if !s.is_empty() => s.clone(),
-        _ => {
+    let secret = config.jwt_secret().to_owned();
+    let listen = config.listen_addr();
+    if config.uses_dev_secret() {
+        if listen.ip().is_loopback() {
             tracing::warn!(
-                "LIVEROOM_JWT_SECRET is unset: using the development secret; never do this in production"
+                %listen,
+                "LIVEROOM_JWT_SECRET is unset: using the development secret, so only this machine can connect; set LIVEROOM_JWT_SECRET for a service others can reach"
             );
-            DEV_JWT_SECRET.to_owned()
+        } else {
+            tracing::warn!(
+                %listen,
+                "LIVEROOM_JWT_SECRET is unset but LIVEROOM_LISTEN is reachable from the network: anyone who knows the public development secret can sign in; never do this in production"
+            );
         }
-    };
+    }
     let store = Store::connect_to(
         &target,
         &config.key_prefix,
@@ -73,14 +79,21 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
     .map_err(|e| format!("cannot connect to Redis ({}): {e}", target.redacted()))?;
     let state = AppState::new(store.clone(), &config, &secret)?;
     let draining = state.draining.clone();
-    let listener = TcpListener::bind(config.listen)
+    let listener = TcpListener::bind(listen)
         .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-    if secret == DEV_JWT_SECRET {
-        let day = Duration::from_secs(24 * 3600);
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    // Ready-made tokens only where the development secret cannot be reached from the
+    // network (the secret is public; these just save a `liveroom token`).
+    if config.uses_dev_secret() && listen.ip().is_loopback() {
+        let minter = TokenMinter::hs256(
+            &secret,
+            config.jwt_issuer.as_deref(),
+            config.jwt_audience.as_deref(),
+        )?;
+        let hours = DEFAULT_TOKEN_TTL.as_secs() / 3600;
         for (user, nick) in [("alice", "Alice"), ("bob", "Bob")] {
-            let token = mint_token(DEV_JWT_SECRET, user, Some(nick), None, day)?;
-            println!("development token for {user} (24h): {token}");
+            let token = minter.mint(user, Some(nick), None, DEFAULT_TOKEN_TTL)?;
+            println!("development token for {user} ({hours}h): {token}");
         }
     }
 
@@ -92,7 +105,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
         anchor_close_after: config.anchor_close_after,
     };
     tracing::info!(
-        listen = %config.listen,
+        %listen,
         redis = %target.redacted(),
         replica = %reaper_config.replica_id,
         "liveroom serving"

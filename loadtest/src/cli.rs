@@ -52,6 +52,14 @@ pub struct Common {
     )]
     pub secret: String,
 
+    /// `iss` claim of the tool's tokens: the service's LIVEROOM_JWT_ISSUER, when it has one.
+    #[arg(long, global = true, env = "LIVEROOM_JWT_ISSUER")]
+    pub issuer: Option<String>,
+
+    /// `aud` claim of the tool's tokens: the service's LIVEROOM_JWT_AUDIENCE, when it has one.
+    #[arg(long, global = true, env = "LIVEROOM_JWT_AUDIENCE")]
+    pub audience: Option<String>,
+
     /// Length of the measured run (after the warm-up), e.g. `30s`, `5m`.
     #[arg(long, global = true, default_value = "30s", value_parser = parse_duration)]
     pub duration: Duration,
