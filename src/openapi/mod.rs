@@ -349,7 +349,10 @@ mod tests {
             ApiError::RoomNotFound,
             ApiError::RouteNotFound,
             ApiError::NotInRoom,
-            ApiError::MethodNotAllowed,
+            ApiError::MethodNotAllowed {
+                route: "x".into(),
+                allowed: "GET".into(),
+            },
             ApiError::Conflict("x"),
             ApiError::Overloaded,
             ApiError::Internal("x".into()),
