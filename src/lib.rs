@@ -5,6 +5,7 @@
 //! - [`config`]: the command line and every setting (SPEC §9).
 //! - [`error`]: the response envelope and the one error enum (SPEC §1).
 //! - [`request_id`]: request ids and the per-request log line.
+//! - [`logging`]: the log subscriber (JSON or pretty) and heartbeat log sampling.
 //! - [`auth`]: JWT verification and minting (SPEC §2).
 //! - [`extract`]: JSON bodies, path ids and pagination with our errors (SPEC §5, §7).
 //! - [`model`]: the seed's wire shapes and input validation (SPEC §4, §7).
@@ -27,6 +28,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod http_server;
+pub mod logging;
 pub mod metrics;
 pub mod model;
 pub mod openapi;
@@ -247,6 +249,8 @@ mod tests {
         assert_eq!(allowed["/client/live/room/list"], "GET");
         assert_eq!(allowed["/client/live/room/instance"], "POST");
         assert!(allowed.values().all(|m| !m.is_empty()));
+        // The route whose successes the request log samples.
+        assert_eq!(allowed[logging::HEARTBEAT_ROUTE], "GET");
     }
 
     /// The fallback sees the template the path matched, as `app` wires it.

@@ -16,23 +16,6 @@ use crate::redis_conn::RedisMode;
 use crate::store::Store;
 use crate::{AppState, app};
 
-/// Installs the global log subscriber: `pretty` or `json` lines (`auto`: pretty on a
-/// terminal, else JSON), level from `RUST_LOG` (default `info`).
-pub fn init_logging(format: &str) {
-    use std::io::IsTerminal;
-    let json = format == "json" || (format == "auto" && !std::io::stderr().is_terminal());
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = if json {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
-    };
-}
-
 /// Runs the service until SIGINT / SIGTERM. Errors are start-up failures, as text.
 ///
 /// Shutdown: the signal marks the replica draining (`/readyz` fails), stops
@@ -40,7 +23,7 @@ pub fn init_logging(format: &str) {
 /// stops the reaper and releases its lease (another replica takes over at once), then
 /// stops the private `redis-server` if one was started.
 pub async fn serve(config: ServeConfig) -> Result<(), String> {
-    init_logging(&config.log_format);
+    crate::logging::init(&config.log_format);
     config.check()?;
     let mut private_redis: Option<RedisChild> = None;
     let mut private_url = None;
