@@ -332,6 +332,12 @@ impl ServeConfig {
         self.jwt_secret() == DEV_JWT_SECRET
     }
 
+    /// Whether start-up prints ready-made development tokens: only with the development
+    /// secret on a loopback address (a service reachable from the network gets none).
+    pub fn prints_dev_tokens(&self) -> bool {
+        self.uses_dev_secret() && self.listen_addr().ip().is_loopback()
+    }
+
     /// The address to listen on: `LIVEROOM_LISTEN` when set; else `127.0.0.1:8080`
     /// with the development secret (a public secret must not open a service to the
     /// network by default), `0.0.0.0:8080` with a real one.
@@ -429,9 +435,12 @@ mod tests {
         assert_eq!(dev.listen_addr(), "127.0.0.1:8080".parse().unwrap());
         let dev_explicit = serve(&["--jwt-secret", "", "--listen", "0.0.0.0:9000"]);
         assert_eq!(dev_explicit.listen_addr(), "0.0.0.0:9000".parse().unwrap());
+        assert!(dev.prints_dev_tokens());
+        assert!(!dev_explicit.prints_dev_tokens());
         let real = serve(&["--jwt-secret", "a-real-secret"]);
         assert!(!real.uses_dev_secret());
         assert_eq!(real.listen_addr(), "0.0.0.0:8080".parse().unwrap());
+        assert!(!real.prints_dev_tokens());
     }
 
     #[test]

@@ -40,15 +40,20 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
     let secret = config.jwt_secret().to_owned();
     let listen = config.listen_addr();
     if config.uses_dev_secret() {
-        if listen.ip().is_loopback() {
+        if config.listen.is_none() {
             tracing::warn!(
                 %listen,
-                "LIVEROOM_JWT_SECRET is unset: using the development secret, so only this machine can connect; set LIVEROOM_JWT_SECRET for a service others can reach"
+                "LIVEROOM_JWT_SECRET is unset: using the public development secret, so listening on 127.0.0.1 only; set LIVEROOM_JWT_SECRET (or LIVEROOM_LISTEN) to serve the network"
+            );
+        } else if listen.ip().is_loopback() {
+            tracing::warn!(
+                %listen,
+                "LIVEROOM_JWT_SECRET is unset: using the public development secret; never do this in production"
             );
         } else {
             tracing::warn!(
                 %listen,
-                "LIVEROOM_JWT_SECRET is unset but LIVEROOM_LISTEN is reachable from the network: anyone who knows the public development secret can sign in; never do this in production"
+                "LIVEROOM_JWT_SECRET is unset and LIVEROOM_LISTEN is reachable from the network: anyone can sign in with the public development secret; never do this in production"
             );
         }
     }
@@ -67,7 +72,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     // Ready-made tokens only where the development secret cannot be reached from the
     // network (the secret is public; these just save a `liveroom token`).
-    if config.uses_dev_secret() && listen.ip().is_loopback() {
+    if config.prints_dev_tokens() {
         let minter = TokenMinter::hs256(
             &secret,
             config.jwt_issuer.as_deref(),
