@@ -464,6 +464,82 @@ mod tests {
         assert_eq!(args.audience.as_deref(), Some("a"));
     }
 
+    /// Whether `text` names an internal issue or "the seed" (meaningless to a user).
+    fn internal_reference(text: &str) -> Option<String> {
+        let lower = text.to_lowercase();
+        ["issue #", "issue#", "the seed ", "the seed's", "seed's "]
+            .into_iter()
+            .find(|needle| lower.contains(needle))
+            .map(|needle| {
+                let at = lower.find(needle).unwrap_or(0);
+                lower[at.saturating_sub(40)..(at + 40).min(lower.len())].to_owned()
+            })
+    }
+
+    /// `--help`, the READMEs, the scripts' help and the log messages say what things
+    /// do, not which internal issue added them.
+    #[test]
+    fn user_facing_text_names_no_internal_issue() {
+        use clap::CommandFactory;
+        let mut cli = Cli::command();
+        let mut texts = vec![(
+            "liveroom --help".to_owned(),
+            cli.render_long_help().to_string(),
+        )];
+        for sub in cli.get_subcommands_mut() {
+            let name = format!("liveroom {} --help", sub.get_name());
+            texts.push((name, sub.render_long_help().to_string()));
+        }
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files: Vec<std::path::PathBuf> = [
+            "README.md",
+            "loadtest/README.md",
+            "deploy/README.md",
+            "deploy/validate",
+            "deploy/local/topology",
+            "loadtest/bench",
+            "loadtest/bench-shards",
+            ".ci/run",
+        ]
+        .iter()
+        .map(|f| root.join(f))
+        .collect();
+        for entry in std::fs::read_dir(root.join("scripts")).unwrap() {
+            files.push(entry.unwrap().path());
+        }
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap_or_default();
+            texts.push((file.display().to_string(), text));
+        }
+        // Log messages and other literals in the code (doc comments are the --help above).
+        let mut sources = vec![root.join("src")];
+        while let Some(dir) = sources.pop() {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    sources.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let code: String = std::fs::read_to_string(&path)
+                        .unwrap()
+                        .lines()
+                        .filter(|l| !l.trim_start().starts_with("//"))
+                        .collect::<Vec<_>>()
+                        .join("\n");
+                    texts.push((path.display().to_string(), code));
+                }
+            }
+        }
+        for (name, text) in &texts {
+            if let Some(context) = internal_reference(text) {
+                // This test's own needles are not a reference.
+                if !name.ends_with("config.rs") {
+                    panic!("{name} names an internal issue: …{context}…");
+                }
+            }
+        }
+        assert!(internal_reference("added by issue #7").is_some());
+    }
+
     #[test]
     fn defaults_match_spec() {
         let c = ServeConfig::defaults();

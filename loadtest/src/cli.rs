@@ -274,3 +274,39 @@ impl Scenario {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::*;
+
+    #[test]
+    fn issuer_and_audience_are_common_flags() {
+        let cli = Cli::try_parse_from([
+            "liveroom-loadtest",
+            "heartbeat-max",
+            "--issuer",
+            "iss-x",
+            "--audience",
+            "aud-y",
+        ])
+        .unwrap();
+        assert_eq!(cli.common.issuer.as_deref(), Some("iss-x"));
+        assert_eq!(cli.common.audience.as_deref(), Some("aud-y"));
+    }
+
+    #[test]
+    fn help_names_no_internal_issue() {
+        let mut cli = Cli::command();
+        let mut help = cli.render_long_help().to_string();
+        for sub in cli.get_subcommands_mut() {
+            help.push_str(&sub.render_long_help().to_string());
+        }
+        let lower = help.to_lowercase();
+        assert!(
+            !lower.contains("issue #") && !lower.contains("the seed"),
+            "{help}"
+        );
+    }
+}
