@@ -210,11 +210,13 @@ pub struct ServeConfig {
     #[arg(long, env = "LIVEROOM_MAX_IN_FLIGHT", default_value = "1024", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_in_flight: u32,
 
-    /// Heartbeat interval clients are told to keep (SPEC §6: 5 s); each heartbeat
-    /// answer carries `next_heartbeat_ms`, this ±10% at random, so a mass reconnect
-    /// spreads out.
-    #[arg(long, env = "LIVEROOM_HEARTBEAT_INTERVAL", default_value = "5s", value_parser = parse_duration)]
-    pub heartbeat_interval: Duration,
+    /// Heartbeat interval clients are told to keep; each heartbeat answer carries
+    /// `next_heartbeat_ms`, this ±10% at random, so a mass reconnect spreads out. Unset:
+    /// a third of `LIVEROOM_MEMBER_TIMEOUT` (5 s for the default 15 s, SPEC §6: a member
+    /// is gone after three missed beats), so setting only the timeout is enough. Must
+    /// be shorter than the member timeout.
+    #[arg(long, env = "LIVEROOM_HEARTBEAT_INTERVAL", value_parser = parse_duration)]
+    pub heartbeat_interval: Option<Duration>,
 
     /// Timeout of one Redis command; past it the request answers 503 / 50300.
     #[arg(long, env = "LIVEROOM_REDIS_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
@@ -248,10 +250,11 @@ impl ServeConfig {
                 self.reaper_interval, self.lease_ttl
             ));
         }
-        if self.heartbeat_interval >= self.member_timeout {
+        if self.heartbeat_interval() >= self.member_timeout {
             return Err(format!(
-                "LIVEROOM_HEARTBEAT_INTERVAL ({:?}) must be shorter than LIVEROOM_MEMBER_TIMEOUT ({:?})",
-                self.heartbeat_interval, self.member_timeout
+                "LIVEROOM_HEARTBEAT_INTERVAL ({:?}) must be shorter than LIVEROOM_MEMBER_TIMEOUT ({:?}); unset, it is a third of the timeout",
+                self.heartbeat_interval(),
+                self.member_timeout
             ));
         }
         if self.member_timeout < Duration::from_millis(100) {
@@ -314,6 +317,10 @@ impl ServeConfig {
 /// The development secret used when `LIVEROOM_JWT_SECRET` is unset. Never for production.
 pub const DEV_JWT_SECRET: &str = "liveroom-dev-secret-change-me";
 
+/// Heartbeats a member may miss before it is gone: the derived heartbeat interval is
+/// the member timeout divided by this (SPEC §6: 15 s = 3 × 5 s).
+const MISSED_BEATS: u128 = 3;
+
 /// Port of the default listen address (`LIVEROOM_LISTEN` unset).
 pub const DEFAULT_PORT: u16 = 8080;
 
@@ -330,6 +337,15 @@ impl ServeConfig {
     /// Whether the development secret is in use (see [`Self::jwt_secret`]).
     pub fn uses_dev_secret(&self) -> bool {
         self.jwt_secret() == DEV_JWT_SECRET
+    }
+
+    /// The heartbeat interval told to clients: `LIVEROOM_HEARTBEAT_INTERVAL` when set,
+    /// else a third of `LIVEROOM_MEMBER_TIMEOUT` (whole ms; three missed beats and a
+    /// member is gone, SPEC §6).
+    pub fn heartbeat_interval(&self) -> Duration {
+        self.heartbeat_interval.unwrap_or_else(|| {
+            Duration::from_millis((self.member_timeout.as_millis() / MISSED_BEATS) as u64)
+        })
     }
 
     /// Whether start-up prints ready-made development tokens: only with the development
@@ -538,6 +554,27 @@ mod tests {
             }
         }
         assert!(internal_reference("added by issue #7").is_some());
+    }
+
+    #[test]
+    fn heartbeat_interval_follows_the_member_timeout_unless_set() {
+        let default = serve(&[]);
+        assert_eq!(default.heartbeat_interval(), Duration::from_secs(5));
+        let short = serve(&["--member-timeout", "3s"]);
+        assert_eq!(short.heartbeat_interval(), Duration::from_secs(1));
+        assert_eq!(short.check(), Ok(()));
+        let odd = serve(&["--member-timeout", "1s"]);
+        assert_eq!(odd.heartbeat_interval(), Duration::from_millis(333));
+        let set = serve(&["--member-timeout", "3s", "--heartbeat-interval", "2s"]);
+        assert_eq!(set.heartbeat_interval(), Duration::from_secs(2));
+        assert_eq!(set.check(), Ok(()));
+        let too_long = serve(&["--member-timeout", "3s", "--heartbeat-interval", "5s"]);
+        assert!(
+            too_long
+                .check()
+                .unwrap_err()
+                .contains("LIVEROOM_HEARTBEAT_INTERVAL")
+        );
     }
 
     #[test]

@@ -123,7 +123,7 @@ impl AppState {
             timezone: config.timezone,
             draining: Arc::new(AtomicBool::new(false)),
             max_in_flight: config.max_in_flight as usize,
-            heartbeat_interval_ms: config.heartbeat_interval.as_millis() as u64,
+            heartbeat_interval_ms: config.heartbeat_interval().as_millis() as u64,
             body_read_timeout: config.body_read_timeout,
         })))
     }

@@ -25,6 +25,13 @@ use crate::{AppState, app};
 pub async fn serve(config: ServeConfig) -> Result<(), String> {
     crate::logging::init(&config.log_format);
     config.check()?;
+    if config.heartbeat_interval.is_none() {
+        tracing::info!(
+            heartbeat_interval = ?config.heartbeat_interval(),
+            member_timeout = ?config.member_timeout,
+            "LIVEROOM_HEARTBEAT_INTERVAL is unset: telling clients a third of LIVEROOM_MEMBER_TIMEOUT"
+        );
+    }
     let mut private_redis: Option<RedisChild> = None;
     let mut private_url = None;
     if config.redis_url.is_none() && config.redis_mode == RedisMode::Standalone {
