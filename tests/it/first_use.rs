@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::harness::{SECRET, TestApp};
+use crate::harness::{SECRET, TestApp, TestRedis};
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -187,4 +187,97 @@ fn setup_installs_the_build_tools_and_run_shows_the_build() {
         "{build}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `liveroom serve` with the development secret (`LIVEROOM_JWT_SECRET` empty) and
+/// `listen` (unset when `None`) against an unreachable Redis: the listen address is
+/// decided and logged before connecting, then start-up fails. Returns stderr.
+fn dev_serve_stderr(listen: Option<&str>) -> String {
+    let port = liveroom::redis_child::free_port().unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_liveroom"));
+    cmd.arg("serve")
+        .env_remove("LIVEROOM_LISTEN")
+        .env("LIVEROOM_JWT_SECRET", "")
+        .env("LIVEROOM_LOG_FORMAT", "json")
+        .env("LIVEROOM_REDIS_MODE", "standalone")
+        .env("LIVEROOM_REDIS_URL", format!("redis://127.0.0.1:{port}"))
+        .env("LIVEROOM_REDIS_TIMEOUT", "300ms");
+    if let Some(listen) = listen {
+        cmd.env("LIVEROOM_LISTEN", listen);
+    }
+    let out = cmd.output().unwrap();
+    assert!(!out.status.success(), "no Redis, yet it started");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// With the development secret and `LIVEROOM_LISTEN` unset, the service listens on
+/// 127.0.0.1 and says so; set explicitly to a network address, it warns that the
+/// public secret lets anyone in (and prints no tokens: `prints_dev_tokens`, unit-tested).
+#[test]
+fn development_secret_listens_on_loopback_unless_told() {
+    let unset = dev_serve_stderr(None);
+    assert!(
+        unset.contains("listening on 127.0.0.1 only")
+            && unset.contains("\"listen\":\"127.0.0.1:8080\""),
+        "{unset}"
+    );
+    let network = dev_serve_stderr(Some("0.0.0.0:8080"));
+    assert!(
+        network.contains("reachable from the network")
+            && network.contains("\"listen\":\"0.0.0.0:8080\""),
+        "{network}"
+    );
+}
+
+/// The development tokens printed at start-up carry the configured issuer and
+/// audience, so the service accepts them (before: `token issuer not accepted`).
+#[tokio::test]
+async fn start_up_tokens_carry_the_configured_issuer_and_audience() {
+    let redis = TestRedis::private();
+    let port = liveroom::redis_child::free_port().unwrap();
+    let listen = format!("127.0.0.1:{port}");
+    let env = [
+        ("LIVEROOM_LISTEN", listen.as_str()),
+        ("LIVEROOM_JWT_ISSUER", "me"),
+        ("LIVEROOM_JWT_AUDIENCE", "app"),
+    ];
+    // Reads the two token lines, then asks the still-running service.
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_liveroom"))
+        .arg("serve")
+        .env("LIVEROOM_JWT_SECRET", "")
+        .env("RUST_LOG", "warn")
+        .envs(redis.env())
+        .envs(env)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn liveroom serve");
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut tokens = Vec::new();
+    while tokens.len() < 2 {
+        let line = tokio::time::timeout(std::time::Duration::from_secs(20), stdout.next_line())
+            .await
+            .expect("tokens printed")
+            .unwrap()
+            .expect("a token line");
+        let (label, token) = line.rsplit_once(": ").expect("label: token");
+        assert!(label.ends_with("(24h)"), "{line}");
+        tokens.push((label.to_owned(), token.to_owned()));
+    }
+    let client = reqwest::Client::new();
+    for (label, token) in &tokens {
+        let r: serde_json::Value = client
+            .get(format!("http://{listen}/client/user/profile"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(r["code"], 0, "{label}: {r}");
+    }
+    let _ = child.start_kill();
 }
