@@ -249,7 +249,6 @@ mod tests {
         value.extract_error().unwrap_err()
     }
 
-    /// Redis errors reach the API through `StoreError` (src/store/error.rs).
     #[test]
     fn unauthorized_says_bearer_and_405_names_the_methods() {
         for err in [ApiError::Unauthorized("x"), ApiError::TokenExpired] {
@@ -268,6 +267,7 @@ mod tests {
         );
     }
 
+    /// Redis errors reach the API through `StoreError` (src/store/error.rs).
     #[test]
     fn failover_errors_are_503_and_script_bugs_500() {
         for reply in [
