@@ -1,6 +1,8 @@
 //! Authentication (SPEC §2): `Authorization: <jwt>` or `Authorization: Bearer <jwt>`,
 //! HS256 with a shared secret, `sub` and `exp` required, `iss` / `aud` checked when
-//! configured, leeway 30 s. Any token failure is 401: 40101 when expired, else 40100.
+//! configured, leeway 30 s. Any token failure is 401: 40101 when expired, else 40100;
+//! a missing header, a scheme other than `Bearer` and an empty token each have their
+//! own message.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -17,6 +19,20 @@ use crate::error::ApiError;
 
 /// Clock leeway for `exp` / `nbf`, in seconds (SPEC §2).
 pub const LEEWAY_SECS: u64 = 30;
+
+/// Lifetime of a minted token unless told otherwise: the development tokens printed at
+/// start-up and `liveroom token` (24 h).
+pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// 401 message: no `Authorization` header at all.
+pub const MISSING_HEADER: &str =
+    "Authorization header is missing: send Authorization: Bearer <token>";
+/// 401 message: a scheme other than `Bearer` (`Basic …`).
+pub const WRONG_SCHEME: &str =
+    "Authorization scheme must be Bearer: send Authorization: Bearer <token>";
+/// 401 message: `Bearer` (or an empty header) with no token after it.
+pub const EMPTY_TOKEN: &str =
+    "Authorization header has no token: send Authorization: Bearer <token>";
 
 /// Claims of a liveroom token. `sub` is the user id; `nick` / `avatar` seed the
 /// profile on first sight (SPEC §3).
@@ -124,7 +140,81 @@ impl TokenVerifier {
     }
 }
 
-/// Mints an HS256 token for `user` valid for `ttl` (the `liveroom token` command).
+/// The claims a minted token carries: [`Claims`] plus the `iss` / `aud` the service
+/// is configured to check.
+#[derive(Serialize)]
+struct MintedClaims<'a> {
+    sub: &'a str,
+    exp: u64,
+    iat: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nick: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    avatar: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iss: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aud: Option<&'a str>,
+}
+
+/// Mints HS256 tokens that a [`TokenVerifier`] built from the same secret, issuer and
+/// audience accepts: the start-up development tokens and `liveroom token`.
+pub struct TokenMinter {
+    key: EncodingKey,
+    issuer: Option<String>,
+    audience: Option<String>,
+}
+
+impl TokenMinter {
+    /// A minter signing with `secret` whose tokens carry `iss` = `issuer` and `aud` =
+    /// `audience` when given (`LIVEROOM_JWT_ISSUER` / `LIVEROOM_JWT_AUDIENCE`). Fails on
+    /// an unusable secret.
+    pub fn hs256(
+        secret: &str,
+        issuer: Option<&str>,
+        audience: Option<&str>,
+    ) -> Result<Self, String> {
+        let key = EncodingKey::from_secret(secret.as_bytes())
+            .map_err(|e| format!("unusable JWT secret: {e}"))?;
+        Ok(Self {
+            key,
+            issuer: issuer.map(str::to_owned),
+            audience: audience.map(str::to_owned),
+        })
+    }
+
+    /// A token for `user` valid for `ttl` from now (whole seconds), with the optional
+    /// `nick` / `avatar` claims. Fails on an invalid user id (SPEC §2).
+    pub fn mint(
+        &self,
+        user: &str,
+        nick: Option<&str>,
+        avatar: Option<&str>,
+        ttl: Duration,
+    ) -> Result<String, String> {
+        if !is_valid_user_id(user) {
+            return Err("user must be 1-64 chars of [A-Za-z0-9_.:@-]".into());
+        }
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        let claims = MintedClaims {
+            sub: user,
+            exp: now + ttl.as_secs(),
+            iat: now,
+            nick,
+            avatar,
+            iss: self.issuer.as_deref(),
+            aud: self.audience.as_deref(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.key)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Mints an HS256 token for `user` valid for `ttl`, without `iss` / `aud` (a service
+/// that checks neither accepts it). [`TokenMinter`] adds them.
 pub fn mint_token(
     secret: &str,
     user: &str,
@@ -132,23 +222,7 @@ pub fn mint_token(
     avatar: Option<&str>,
     ttl: Duration,
 ) -> Result<String, String> {
-    if !is_valid_user_id(user) {
-        return Err("user must be 1-64 chars of [A-Za-z0-9_.:@-]".into());
-    }
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
-    let claims = Claims {
-        sub: user.to_owned(),
-        exp: now + ttl.as_secs(),
-        iat: Some(now),
-        nick: nick.map(str::to_owned),
-        avatar: avatar.map(str::to_owned),
-    };
-    let key = EncodingKey::from_secret(secret.as_bytes())
-        .map_err(|e| format!("unusable JWT secret: {e}"))?;
-    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).map_err(|e| e.to_string())
+    TokenMinter::hs256(secret, None, None)?.mint(user, nick, avatar, ttl)
 }
 
 /// The authenticated caller, extracted from `Authorization` (SPEC §2).
@@ -174,17 +248,97 @@ impl FromRequestParts<AppState> for AuthUser {
         let header = parts
             .headers
             .get(AUTHORIZATION)
-            .ok_or(ApiError::Unauthorized("Authorization header is required"))?
+            .ok_or(ApiError::Unauthorized(MISSING_HEADER))?
             .to_str()
-            .map_err(|_| ApiError::Unauthorized("Authorization header is not valid text"))?
-            .trim();
-        let token = match header.split_once(' ') {
-            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
-            _ => header,
-        };
-        if token.is_empty() {
-            return Err(ApiError::Unauthorized("Authorization header is required"));
-        }
+            .map_err(|_| ApiError::Unauthorized("Authorization header is not valid text"))?;
+        let token = bearer_token(header)?;
         state.verifier.verify(token).map(|c| AuthUser(Arc::new(c)))
+    }
+}
+
+/// The token of an `Authorization` header value: `Bearer <jwt>` (scheme in any case)
+/// or a bare `<jwt>` (SPEC §2). A JWT has no spaces, so a value whose first word is
+/// followed by more is a scheme: anything but `Bearer` is [`WRONG_SCHEME`]. An empty
+/// value or `Bearer` alone is [`EMPTY_TOKEN`].
+pub fn bearer_token(header: &str) -> Result<&str, ApiError> {
+    let header = header.trim();
+    let token = match header.split_once(' ') {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
+        Some(_) => return Err(ApiError::Unauthorized(WRONG_SCHEME)),
+        None if header.eq_ignore_ascii_case("bearer") => "",
+        None => header,
+    };
+    if token.is_empty() {
+        return Err(ApiError::Unauthorized(EMPTY_TOKEN));
+    }
+    Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(header: &str) -> String {
+        bearer_token(header).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn each_header_problem_has_its_own_message() {
+        assert_eq!(bearer_token("Bearer a.b.c").unwrap(), "a.b.c");
+        assert_eq!(bearer_token("bearer   a.b.c ").unwrap(), "a.b.c");
+        assert_eq!(bearer_token("a.b.c").unwrap(), "a.b.c");
+        assert_eq!(message("Basic YWxpY2U6cHc="), WRONG_SCHEME);
+        assert_eq!(message("Token a.b.c"), WRONG_SCHEME);
+        assert_eq!(message("Bearer"), EMPTY_TOKEN);
+        assert_eq!(message("Bearer   "), EMPTY_TOKEN);
+        assert_eq!(message(""), EMPTY_TOKEN);
+        let distinct: std::collections::HashSet<_> = [MISSING_HEADER, WRONG_SCHEME, EMPTY_TOKEN]
+            .into_iter()
+            .collect();
+        assert_eq!(distinct.len(), 3);
+    }
+
+    #[test]
+    fn minted_tokens_carry_the_configured_issuer_and_audience() {
+        let ttl = DEFAULT_TOKEN_TTL;
+        let checking =
+            TokenVerifier::hs256("s3cret", Some("liveroom-iss"), Some("liveroom-aud")).unwrap();
+        let minter =
+            TokenMinter::hs256("s3cret", Some("liveroom-iss"), Some("liveroom-aud")).unwrap();
+        let token = minter.mint("alice", Some("Alice"), None, ttl).unwrap();
+        let claims = checking.verify(&token).unwrap();
+        assert_eq!(claims.sub, "alice");
+        assert_eq!(claims.nick.as_deref(), Some("Alice"));
+        // Without them, a service checking them refuses it (what happened before).
+        let bare = mint_token("s3cret", "alice", None, None, ttl).unwrap();
+        assert_eq!(checking.verify(&bare).unwrap_err().code(), 40100);
+        let issuer_only = TokenVerifier::hs256("s3cret", Some("liveroom-iss"), None).unwrap();
+        assert_eq!(
+            issuer_only.verify(&bare).unwrap_err().to_string(),
+            "token issuer not accepted"
+        );
+        assert!(issuer_only.verify(&token).is_ok());
+        let only_iss = TokenMinter::hs256("s3cret", Some("liveroom-iss"), None)
+            .unwrap()
+            .mint("alice", None, None, ttl)
+            .unwrap();
+        assert_eq!(
+            checking.verify(&only_iss).unwrap_err().to_string(),
+            "token audience not accepted"
+        );
+        // A service that checks neither accepts tokens that carry them.
+        let lax = TokenVerifier::hs256("s3cret", None, None).unwrap();
+        assert!(lax.verify(&token).is_ok());
+    }
+
+    #[test]
+    fn default_lifetime_is_a_day() {
+        let minter = TokenMinter::hs256("s3cret", None, None).unwrap();
+        let token = minter.mint("bob", None, None, DEFAULT_TOKEN_TTL).unwrap();
+        let claims = TokenVerifier::hs256("s3cret", None, None)
+            .unwrap()
+            .verify(&token)
+            .unwrap();
+        assert_eq!(claims.exp - claims.iat.unwrap(), 24 * 3600);
     }
 }

@@ -25,7 +25,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the HTTP service.
     Serve(Box<ServeConfig>),
-    /// Print a JWT signed with the configured secret (development and tests).
+    /// Print a JWT the service accepts: signed with the configured secret, carrying the
+    /// configured issuer and audience (development and tests).
     Token(TokenArgs),
 }
 
@@ -41,20 +42,31 @@ pub struct TokenArgs {
     /// Optional `avatar` claim.
     #[arg(long)]
     pub avatar: Option<String>,
-    /// Lifetime of the token, e.g. `1h`, `30m`.
-    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    /// Lifetime of the token, e.g. `24h`, `30m` (the same as the development tokens
+    /// printed at start-up).
+    #[arg(long, default_value = "24h", value_parser = parse_duration)]
     pub ttl: Duration,
     /// HS256 secret; without it the development secret is used.
     #[arg(long, env = "LIVEROOM_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
+    /// `iss` claim of the token: the service's `LIVEROOM_JWT_ISSUER`, which it requires
+    /// when set.
+    #[arg(long, env = "LIVEROOM_JWT_ISSUER")]
+    pub issuer: Option<String>,
+    /// `aud` claim of the token: the service's `LIVEROOM_JWT_AUDIENCE`, which it
+    /// requires when set.
+    #[arg(long, env = "LIVEROOM_JWT_AUDIENCE")]
+    pub audience: Option<String>,
 }
 
 /// Configuration of `liveroom serve` (SPEC §9). Durations are written `15s`, `500ms`, `10m`.
 #[derive(Debug, Clone, Args)]
 pub struct ServeConfig {
-    /// HTTP listen address.
-    #[arg(long, env = "LIVEROOM_LISTEN", default_value = "0.0.0.0:8080")]
-    pub listen: SocketAddr,
+    /// HTTP listen address. Unset: `0.0.0.0:8080`, or `127.0.0.1:8080` while the
+    /// development JWT secret is in use (anyone can mint tokens with it, so such a
+    /// service answers this machine only unless this is set explicitly).
+    #[arg(long, env = "LIVEROOM_LISTEN")]
+    pub listen: Option<SocketAddr>,
 
     /// Redis URL (`redis://…`, `rediss://…`); in cluster mode one or more seed nodes
     /// and in sentinel mode the sentinels, comma-separated. Unset (standalone only): a
@@ -63,7 +75,8 @@ pub struct ServeConfig {
     #[arg(long, env = "LIVEROOM_REDIS_URL")]
     pub redis_url: Option<String>,
 
-    /// What `LIVEROOM_REDIS_URL` names: `standalone`, `cluster` or `sentinel` (issue #7).
+    /// What `LIVEROOM_REDIS_URL` names: one Redis server (`standalone`), a Redis
+    /// Cluster (`cluster`), or the sentinels of a Sentinel set-up (`sentinel`).
     #[arg(
         long,
         env = "LIVEROOM_REDIS_MODE",
@@ -85,11 +98,11 @@ pub struct ServeConfig {
     #[arg(long, env = "LIVEROOM_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
 
-    /// Expected `iss` claim, checked when set.
+    /// Expected `iss` claim: when set, tokens must carry it (`liveroom token --issuer`).
     #[arg(long, env = "LIVEROOM_JWT_ISSUER")]
     pub jwt_issuer: Option<String>,
 
-    /// Expected `aud` claim, checked when set.
+    /// Expected `aud` claim: when set, tokens must carry it (`liveroom token --audience`).
     #[arg(long, env = "LIVEROOM_JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
 
@@ -197,11 +210,13 @@ pub struct ServeConfig {
     #[arg(long, env = "LIVEROOM_MAX_IN_FLIGHT", default_value = "1024", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_in_flight: u32,
 
-    /// Heartbeat interval clients are told to keep (SPEC §6: 5 s); each heartbeat
-    /// answer carries `next_heartbeat_ms`, this ±10% at random, so a mass reconnect
-    /// spreads out.
-    #[arg(long, env = "LIVEROOM_HEARTBEAT_INTERVAL", default_value = "5s", value_parser = parse_duration)]
-    pub heartbeat_interval: Duration,
+    /// Heartbeat interval clients are told to keep; each heartbeat answer carries
+    /// `next_heartbeat_ms`, this ±10% at random, so a mass reconnect spreads out. Unset:
+    /// a third of `LIVEROOM_MEMBER_TIMEOUT` (5 s for the default 15 s, SPEC §6: a member
+    /// is gone after three missed beats), so setting only the timeout is enough. Must
+    /// be shorter than the member timeout.
+    #[arg(long, env = "LIVEROOM_HEARTBEAT_INTERVAL", value_parser = parse_duration)]
+    pub heartbeat_interval: Option<Duration>,
 
     /// Timeout of one Redis command; past it the request answers 503 / 50300.
     #[arg(long, env = "LIVEROOM_REDIS_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
@@ -235,10 +250,11 @@ impl ServeConfig {
                 self.reaper_interval, self.lease_ttl
             ));
         }
-        if self.heartbeat_interval >= self.member_timeout {
+        if self.heartbeat_interval() >= self.member_timeout {
             return Err(format!(
-                "LIVEROOM_HEARTBEAT_INTERVAL ({:?}) must be shorter than LIVEROOM_MEMBER_TIMEOUT ({:?})",
-                self.heartbeat_interval, self.member_timeout
+                "LIVEROOM_HEARTBEAT_INTERVAL ({:?}) must be shorter than LIVEROOM_MEMBER_TIMEOUT ({:?}); unset, it is a third of the timeout",
+                self.heartbeat_interval(),
+                self.member_timeout
             ));
         }
         if self.member_timeout < Duration::from_millis(100) {
@@ -301,6 +317,59 @@ impl ServeConfig {
 /// The development secret used when `LIVEROOM_JWT_SECRET` is unset. Never for production.
 pub const DEV_JWT_SECRET: &str = "liveroom-dev-secret-change-me";
 
+/// Heartbeats a member may miss before it is gone: the derived heartbeat interval is
+/// the member timeout divided by this (SPEC §6: 15 s = 3 × 5 s).
+const MISSED_BEATS: u128 = 3;
+
+/// Port of the default listen address (`LIVEROOM_LISTEN` unset).
+pub const DEFAULT_PORT: u16 = 8080;
+
+impl ServeConfig {
+    /// The JWT secret in use: `LIVEROOM_JWT_SECRET`, or [`DEV_JWT_SECRET`] when it is
+    /// unset or empty.
+    pub fn jwt_secret(&self) -> &str {
+        match self.jwt_secret.as_deref() {
+            Some(secret) if !secret.is_empty() => secret,
+            _ => DEV_JWT_SECRET,
+        }
+    }
+
+    /// Whether the development secret is in use (see [`Self::jwt_secret`]).
+    pub fn uses_dev_secret(&self) -> bool {
+        self.jwt_secret() == DEV_JWT_SECRET
+    }
+
+    /// The heartbeat interval told to clients: `LIVEROOM_HEARTBEAT_INTERVAL` when set,
+    /// else a third of `LIVEROOM_MEMBER_TIMEOUT` (whole ms; three missed beats and a
+    /// member is gone, SPEC §6).
+    pub fn heartbeat_interval(&self) -> Duration {
+        self.heartbeat_interval.unwrap_or_else(|| {
+            Duration::from_millis((self.member_timeout.as_millis() / MISSED_BEATS) as u64)
+        })
+    }
+
+    /// Whether start-up prints ready-made development tokens: only with the development
+    /// secret on a loopback address (a service reachable from the network gets none).
+    pub fn prints_dev_tokens(&self) -> bool {
+        self.uses_dev_secret() && self.listen_addr().ip().is_loopback()
+    }
+
+    /// The address to listen on: `LIVEROOM_LISTEN` when set; else `127.0.0.1:8080`
+    /// with the development secret (a public secret must not open a service to the
+    /// network by default), `0.0.0.0:8080` with a real one.
+    pub fn listen_addr(&self) -> SocketAddr {
+        use std::net::{IpAddr, Ipv4Addr};
+        self.listen.unwrap_or_else(|| {
+            let ip = if self.uses_dev_secret() {
+                Ipv4Addr::LOCALHOST
+            } else {
+                Ipv4Addr::UNSPECIFIED
+            };
+            SocketAddr::new(IpAddr::V4(ip), DEFAULT_PORT)
+        })
+    }
+}
+
 /// Parses durations like `15s`, `500ms`, `10m`, `1h`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let duration = humantime::parse_duration(text)
@@ -361,6 +430,151 @@ mod tests {
         assert!(parse_offset("8").is_err());
         assert!(parse_key_prefix("lr").is_ok());
         assert!(parse_key_prefix("a{b}").is_err());
+    }
+
+    fn serve(args: &[&str]) -> ServeConfig {
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            config: ServeConfig,
+        }
+        let mut argv = vec!["liveroom"];
+        argv.extend_from_slice(args);
+        Only::try_parse_from(argv).unwrap().config
+    }
+
+    #[test]
+    fn development_secret_listens_on_loopback_unless_told() {
+        // Flags only: the environment of the test run must not decide.
+        let dev = serve(&["--jwt-secret", ""]);
+        assert!(dev.uses_dev_secret());
+        assert_eq!(dev.listen_addr(), "127.0.0.1:8080".parse().unwrap());
+        let dev_explicit = serve(&["--jwt-secret", "", "--listen", "0.0.0.0:9000"]);
+        assert_eq!(dev_explicit.listen_addr(), "0.0.0.0:9000".parse().unwrap());
+        assert!(dev.prints_dev_tokens());
+        assert!(!dev_explicit.prints_dev_tokens());
+        let real = serve(&["--jwt-secret", "a-real-secret"]);
+        assert!(!real.uses_dev_secret());
+        assert_eq!(real.listen_addr(), "0.0.0.0:8080".parse().unwrap());
+        assert!(!real.prints_dev_tokens());
+    }
+
+    #[test]
+    fn token_command_defaults_to_the_start_up_tokens_lifetime() {
+        let cli = Cli::try_parse_from([
+            "liveroom",
+            "token",
+            "--user",
+            "alice",
+            "--issuer",
+            "i",
+            "--audience",
+            "a",
+        ])
+        .unwrap();
+        let Command::Token(args) = cli.command else {
+            panic!("not the token command")
+        };
+        assert_eq!(args.ttl, crate::auth::DEFAULT_TOKEN_TTL);
+        assert_eq!(args.issuer.as_deref(), Some("i"));
+        assert_eq!(args.audience.as_deref(), Some("a"));
+    }
+
+    /// Whether `text` names an internal issue or "the seed" (meaningless to a user).
+    fn internal_reference(text: &str) -> Option<String> {
+        let lower = text.to_lowercase();
+        ["issue #", "issue#", "the seed ", "the seed's", "seed's "]
+            .into_iter()
+            .find(|needle| lower.contains(needle))
+            .map(|needle| {
+                let at = lower.find(needle).unwrap_or(0);
+                lower[at.saturating_sub(40)..(at + 40).min(lower.len())].to_owned()
+            })
+    }
+
+    /// `--help`, the READMEs, the scripts' help and the log messages say what things
+    /// do, not which internal issue added them.
+    #[test]
+    fn user_facing_text_names_no_internal_issue() {
+        use clap::CommandFactory;
+        let mut cli = Cli::command();
+        let mut texts = vec![(
+            "liveroom --help".to_owned(),
+            cli.render_long_help().to_string(),
+        )];
+        for sub in cli.get_subcommands_mut() {
+            let name = format!("liveroom {} --help", sub.get_name());
+            texts.push((name, sub.render_long_help().to_string()));
+        }
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files: Vec<std::path::PathBuf> = [
+            "README.md",
+            "loadtest/README.md",
+            "deploy/README.md",
+            "deploy/validate",
+            "deploy/local/topology",
+            "loadtest/bench",
+            "loadtest/bench-shards",
+            ".ci/run",
+        ]
+        .iter()
+        .map(|f| root.join(f))
+        .collect();
+        for entry in std::fs::read_dir(root.join("scripts")).unwrap() {
+            files.push(entry.unwrap().path());
+        }
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap_or_default();
+            texts.push((file.display().to_string(), text));
+        }
+        // Log messages and other literals in the code (doc comments are the --help above).
+        let mut sources = vec![root.join("src")];
+        while let Some(dir) = sources.pop() {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    sources.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let code: String = std::fs::read_to_string(&path)
+                        .unwrap()
+                        .lines()
+                        .filter(|l| !l.trim_start().starts_with("//"))
+                        .collect::<Vec<_>>()
+                        .join("\n");
+                    texts.push((path.display().to_string(), code));
+                }
+            }
+        }
+        for (name, text) in &texts {
+            if let Some(context) = internal_reference(text) {
+                // This test's own needles are not a reference.
+                if !name.ends_with("config.rs") {
+                    panic!("{name} names an internal issue: …{context}…");
+                }
+            }
+        }
+        assert!(internal_reference("added by issue #7").is_some());
+    }
+
+    #[test]
+    fn heartbeat_interval_follows_the_member_timeout_unless_set() {
+        let default = serve(&[]);
+        assert_eq!(default.heartbeat_interval(), Duration::from_secs(5));
+        let short = serve(&["--member-timeout", "3s"]);
+        assert_eq!(short.heartbeat_interval(), Duration::from_secs(1));
+        assert_eq!(short.check(), Ok(()));
+        let odd = serve(&["--member-timeout", "1s"]);
+        assert_eq!(odd.heartbeat_interval(), Duration::from_millis(333));
+        let set = serve(&["--member-timeout", "3s", "--heartbeat-interval", "2s"]);
+        assert_eq!(set.heartbeat_interval(), Duration::from_secs(2));
+        assert_eq!(set.check(), Ok(()));
+        let too_long = serve(&["--member-timeout", "3s", "--heartbeat-interval", "5s"]);
+        assert!(
+            too_long
+                .check()
+                .unwrap_err()
+                .contains("LIVEROOM_HEARTBEAT_INTERVAL")
+        );
     }
 
     #[test]

@@ -42,9 +42,15 @@ pub enum ApiError {
     /// 40401 / 404: the caller is not present in the room (never joined, left or expired).
     #[error("user is not in this room")]
     NotInRoom,
-    /// 40000 / 405: the route exists but not with this method.
-    #[error("method not allowed")]
-    MethodNotAllowed,
+    /// 40000 / 405: the path matches a route, but not with this method; names the
+    /// route template and the methods it takes (also the `Allow` header).
+    #[error("method not allowed: {route} takes {allowed}")]
+    MethodNotAllowed {
+        /// The route template the path matched, e.g. `/client/live/room/{live_id}`.
+        route: String,
+        /// Its methods, comma-separated, e.g. `DELETE, POST, PUT`.
+        allowed: String,
+    },
     /// 40900 / 409: the room's state forbids the operation; the message says which.
     #[error("{0}")]
     Conflict(&'static str),
@@ -63,7 +69,9 @@ impl ApiError {
     /// The envelope's numeric `code` (SPEC §1).
     pub fn code(&self) -> u32 {
         match self {
-            Self::InvalidArgument(_) | Self::BodyTooLarge(_) | Self::MethodNotAllowed => 40000,
+            Self::InvalidArgument(_) | Self::BodyTooLarge(_) | Self::MethodNotAllowed { .. } => {
+                40000
+            }
             Self::Unauthorized(_) => 40100,
             Self::TokenExpired => 40101,
             Self::Forbidden(_) => 40300,
@@ -81,7 +89,7 @@ impl ApiError {
         match self {
             Self::InvalidArgument(_) => StatusCode::BAD_REQUEST,
             Self::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Unauthorized(_) | Self::TokenExpired => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::RoomNotFound | Self::RouteNotFound | Self::NotInRoom => StatusCode::NOT_FOUND,
@@ -186,6 +194,12 @@ impl IntoResponse for ApiError {
                 HeaderValue::from_static(RETRY_AFTER_SECS),
             );
         }
+        // RFC 7235 §4.1 / RFC 6750 §3: a 401 names the scheme that would be accepted.
+        if matches!(self, Self::Unauthorized(_) | Self::TokenExpired) {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
         response
     }
 }
@@ -233,6 +247,24 @@ mod tests {
                 .expect("a server error"),
         );
         value.extract_error().unwrap_err()
+    }
+
+    #[test]
+    fn unauthorized_says_bearer_and_405_names_the_methods() {
+        for err in [ApiError::Unauthorized("x"), ApiError::TokenExpired] {
+            let response = err.into_response();
+            assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer");
+        }
+        let forbidden = ApiError::Forbidden("x").into_response();
+        assert!(!forbidden.headers().contains_key(header::WWW_AUTHENTICATE));
+        let err = ApiError::MethodNotAllowed {
+            route: "/client/live/room/{live_id}".into(),
+            allowed: "DELETE, POST, PUT".into(),
+        };
+        assert_eq!(
+            err.to_string(),
+            "method not allowed: /client/live/room/{live_id} takes DELETE, POST, PUT"
+        );
     }
 
     /// Redis errors reach the API through `StoreError` (src/store/error.rs).

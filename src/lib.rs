@@ -5,6 +5,7 @@
 //! - [`config`]: the command line and every setting (SPEC §9).
 //! - [`error`]: the response envelope and the one error enum (SPEC §1).
 //! - [`request_id`]: request ids and the per-request log line.
+//! - [`logging`]: the log subscriber (JSON or pretty) and heartbeat log sampling.
 //! - [`auth`]: JWT verification and minting (SPEC §2).
 //! - [`extract`]: JSON bodies, path ids and pagination with our errors (SPEC §5, §7).
 //! - [`model`]: the seed's wire shapes and input validation (SPEC §4, §7).
@@ -27,6 +28,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod http_server;
+pub mod logging;
 pub mod metrics;
 pub mod model;
 pub mod openapi;
@@ -40,12 +42,15 @@ pub mod server;
 pub mod store;
 pub mod stream_urls;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
+use axum::extract::MatchedPath;
+use axum::http::Uri;
 use axum::response::IntoResponse;
 use chrono::FixedOffset;
 use tower::limit::GlobalConcurrencyLimitLayer;
@@ -118,7 +123,7 @@ impl AppState {
             timezone: config.timezone,
             draining: Arc::new(AtomicBool::new(false)),
             max_in_flight: config.max_in_flight as usize,
-            heartbeat_interval_ms: config.heartbeat_interval.as_millis() as u64,
+            heartbeat_interval_ms: config.heartbeat_interval().as_millis() as u64,
             body_read_timeout: config.body_read_timeout,
         })))
     }
@@ -127,11 +132,15 @@ impl AppState {
 /// The whole HTTP application: every route once ([`router`]), then one layer per concern.
 pub fn app(state: AppState) -> Router {
     metrics::install();
-    let (routes, _) = router(state.max_in_flight).split_for_parts();
+    let (routes, api) = router(state.max_in_flight).split_for_parts();
+    let allowed = Arc::new(allowed_methods(&api));
     let body_read_timeout = state.body_read_timeout;
     routes
         .fallback(|| async { ApiError::RouteNotFound })
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .method_not_allowed_fallback(move |matched: Option<MatchedPath>, uri: Uri| {
+            let allowed = Arc::clone(&allowed);
+            async move { method_not_allowed(&allowed, matched, &uri) }
+        })
         .with_state(state)
         .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
         // Outside the routes' shed layer: a slow body never holds an in-flight slot.
@@ -143,6 +152,45 @@ pub fn app(state: AppState) -> Router {
         }))
         .layer(axum::middleware::from_fn(metrics::track_http))
         .layer(axum::middleware::from_fn(request_id::middleware))
+}
+
+/// The methods of every route template, from the OpenAPI document of [`router`]:
+/// template → `"DELETE, POST, PUT"` (sorted).
+fn allowed_methods(api: &utoipa::openapi::OpenApi) -> HashMap<String, String> {
+    api.paths
+        .paths
+        .iter()
+        .map(|(template, item)| {
+            let mut methods: Vec<&str> = [
+                ("DELETE", &item.delete),
+                ("GET", &item.get),
+                ("HEAD", &item.head),
+                ("OPTIONS", &item.options),
+                ("PATCH", &item.patch),
+                ("POST", &item.post),
+                ("PUT", &item.put),
+            ]
+            .into_iter()
+            .filter(|(_, op)| op.is_some())
+            .map(|(name, _)| name)
+            .collect();
+            methods.sort_unstable();
+            (template.clone(), methods.join(", "))
+        })
+        .collect()
+}
+
+/// The 405 of a path that matched a route but not its method: names the route
+/// template the path matched and the methods it takes, so a typo in a fixed path
+/// segment (`/client/live/room/lsit`, read as a `live_id`) shows what it was taken for.
+fn method_not_allowed(
+    allowed: &HashMap<String, String>,
+    matched: Option<MatchedPath>,
+    uri: &Uri,
+) -> ApiError {
+    let route = matched.map_or_else(|| uri.path().to_owned(), |m| m.as_str().to_owned());
+    let allowed = allowed.get(&route).cloned().unwrap_or_default();
+    ApiError::MethodNotAllowed { route, allowed }
 }
 
 /// Every endpoint, each with its OpenAPI operation (the handler's `#[utoipa::path]`):
@@ -184,4 +232,61 @@ pub fn router(max_in_flight: usize) -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(api)
         .merge(ops)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::{Method, Request, StatusCode};
+    use tower::ServiceExt;
+
+    #[test]
+    fn every_route_knows_its_methods() {
+        let (_, api) = router(1).split_for_parts();
+        let allowed = allowed_methods(&api);
+        assert_eq!(allowed["/client/live/room/{live_id}"], "DELETE, POST, PUT");
+        assert_eq!(allowed["/client/live/room/list"], "GET");
+        assert_eq!(allowed["/client/live/room/instance"], "POST");
+        assert!(allowed.values().all(|m| !m.is_empty()));
+        // The route whose successes the request log samples.
+        assert_eq!(allowed[logging::HEARTBEAT_ROUTE], "GET");
+    }
+
+    /// The fallback sees the template the path matched, as `app` wires it.
+    #[tokio::test]
+    async fn a_405_names_the_route_and_its_methods() {
+        let (_, api) = router(1).split_for_parts();
+        let allowed = Arc::new(allowed_methods(&api));
+        let app: Router = Router::new()
+            .route(
+                "/client/live/room/{live_id}",
+                axum::routing::put(|| async {})
+                    .post(|| async {})
+                    .delete(|| async {}),
+            )
+            .method_not_allowed_fallback(move |matched: Option<MatchedPath>, uri: Uri| {
+                let allowed = Arc::clone(&allowed);
+                async move { method_not_allowed(&allowed, matched, &uri) }
+            });
+        let response = app
+            .oneshot(
+                Request::builder()
+                    .method(Method::GET)
+                    .uri("/client/live/room/lsit")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            body["message"],
+            "method not allowed: /client/live/room/{live_id} takes DELETE, POST, PUT"
+        );
+    }
 }

@@ -14,14 +14,23 @@ async fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Serve(config) => liveroom::server::serve(*config).await,
         Command::Token(args) => {
-            let secret = args.jwt_secret.as_deref().unwrap_or(DEV_JWT_SECRET);
-            liveroom::auth::mint_token(
+            let secret = match args.jwt_secret.as_deref() {
+                Some(secret) if !secret.is_empty() => secret,
+                _ => DEV_JWT_SECRET,
+            };
+            liveroom::auth::TokenMinter::hs256(
                 secret,
-                &args.user,
-                args.nick.as_deref(),
-                args.avatar.as_deref(),
-                args.ttl,
+                args.issuer.as_deref(),
+                args.audience.as_deref(),
             )
+            .and_then(|minter| {
+                minter.mint(
+                    &args.user,
+                    args.nick.as_deref(),
+                    args.avatar.as_deref(),
+                    args.ttl,
+                )
+            })
             .map(|token| println!("{token}"))
         }
     };

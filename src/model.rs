@@ -178,7 +178,9 @@ fn optional_time(field: &str, value: &Option<String>, zone: &FixedOffset) -> Res
 impl CreateRoomBody {
     /// Validates the body (SPEC §7); every error names its field.
     pub fn validate(self, zone: &FixedOffset) -> Result<NewRoom, ApiError> {
-        let title = self.title.unwrap_or_default();
+        let Some(title) = self.title else {
+            return Err(invalid("title is required"));
+        };
         if title.trim().is_empty() {
             return Err(invalid("title must be 1-128 characters"));
         }
@@ -468,10 +470,12 @@ mod tests {
     #[test]
     fn create_validation_names_fields() {
         let err = |b: CreateRoomBody| b.validate(&zone()).unwrap_err().to_string();
-        assert_eq!(
-            err(CreateRoomBody::default()),
-            "title must be 1-128 characters"
-        );
+        assert_eq!(err(CreateRoomBody::default()), "title is required");
+        let blank = CreateRoomBody {
+            title: Some("  ".into()),
+            ..Default::default()
+        };
+        assert_eq!(err(blank), "title must be 1-128 characters");
         let long = CreateRoomBody {
             title: Some("长".repeat(129)),
             ..Default::default()

@@ -15,6 +15,8 @@ use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
 
+use crate::logging::RequestLine;
+
 /// Name of the request id header.
 pub const HEADER: &str = "x-request-id";
 
@@ -42,8 +44,9 @@ fn new_id() -> Arc<str> {
 
 /// Middleware: assigns the id, runs the request inside its span (request id, method,
 /// route template or `unmatched`) and task-local, echoes the header, and logs one line
-/// per answered request (status, latency in ms). A request whose future is dropped
-/// before it answers logs nothing here.
+/// per answered request (status, latency in ms; successful heartbeats sampled, see
+/// [`crate::logging`]). A request whose future is dropped before it answers logs
+/// nothing here.
 pub async fn middleware(request: Request, next: Next) -> Response {
     let id: Arc<str> = request
         .headers()
@@ -64,12 +67,16 @@ pub async fn middleware(request: Request, next: Next) -> Response {
         .scope(Arc::clone(&id), next.run(request).instrument(span.clone()))
         .await;
     let status = response.status().as_u16();
-    span.in_scope(|| {
-        tracing::info!(
+    let latency_ms = started.elapsed().as_secs_f64() * 1e3;
+    span.in_scope(|| match crate::logging::request_line(&route, status) {
+        RequestLine::Info => tracing::info!(status, latency_ms, "request"),
+        RequestLine::Sampled => tracing::info!(
             status,
-            latency_ms = started.elapsed().as_secs_f64() * 1e3,
+            latency_ms,
+            sampled = crate::logging::HEARTBEAT_LOG_EVERY,
             "request"
-        )
+        ),
+        RequestLine::Debug => tracing::debug!(status, latency_ms, "request"),
     });
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(HEADER, value);

@@ -8,30 +8,13 @@ use std::sync::atomic::Ordering;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::auth::mint_token;
-use crate::config::{DEV_JWT_SECRET, ServeConfig};
+use crate::auth::{DEFAULT_TOKEN_TTL, TokenMinter};
+use crate::config::ServeConfig;
 use crate::reaper::{self, ReaperConfig};
 use crate::redis_child::RedisChild;
 use crate::redis_conn::RedisMode;
 use crate::store::Store;
 use crate::{AppState, app};
-
-/// Installs the global log subscriber: `pretty` or `json` lines (`auto`: pretty on a
-/// terminal, else JSON), level from `RUST_LOG` (default `info`).
-pub fn init_logging(format: &str) {
-    use std::io::IsTerminal;
-    let json = format == "json" || (format == "auto" && !std::io::stderr().is_terminal());
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = if json {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
-    };
-}
 
 /// Runs the service until SIGINT / SIGTERM. Errors are start-up failures, as text.
 ///
@@ -40,8 +23,15 @@ pub fn init_logging(format: &str) {
 /// stops the reaper and releases its lease (another replica takes over at once), then
 /// stops the private `redis-server` if one was started.
 pub async fn serve(config: ServeConfig) -> Result<(), String> {
-    init_logging(&config.log_format);
+    crate::logging::init(&config.log_format);
     config.check()?;
+    if config.heartbeat_interval.is_none() {
+        tracing::info!(
+            heartbeat_interval = ?config.heartbeat_interval(),
+            member_timeout = ?config.member_timeout,
+            "LIVEROOM_HEARTBEAT_INTERVAL is unset: telling clients a third of LIVEROOM_MEMBER_TIMEOUT"
+        );
+    }
     let mut private_redis: Option<RedisChild> = None;
     let mut private_url = None;
     if config.redis_url.is_none() && config.redis_mode == RedisMode::Standalone {
@@ -54,15 +44,26 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
         private_redis = Some(child);
     }
     let target = config.redis_target(private_url.as_deref())?;
-    let secret = match &config.jwt_secret {
-        Some(s) if !s.is_empty() => s.clone(),
-        _ => {
+    let secret = config.jwt_secret().to_owned();
+    let listen = config.listen_addr();
+    if config.uses_dev_secret() {
+        if config.listen.is_none() {
             tracing::warn!(
-                "LIVEROOM_JWT_SECRET is unset: using the development secret; never do this in production"
+                %listen,
+                "LIVEROOM_JWT_SECRET is unset: using the public development secret, so listening on 127.0.0.1 only; set LIVEROOM_JWT_SECRET (or LIVEROOM_LISTEN) to serve the network"
             );
-            DEV_JWT_SECRET.to_owned()
+        } else if listen.ip().is_loopback() {
+            tracing::warn!(
+                %listen,
+                "LIVEROOM_JWT_SECRET is unset: using the public development secret; never do this in production"
+            );
+        } else {
+            tracing::warn!(
+                %listen,
+                "LIVEROOM_JWT_SECRET is unset and LIVEROOM_LISTEN is reachable from the network: anyone can sign in with the public development secret; never do this in production"
+            );
         }
-    };
+    }
     let store = Store::connect_to(
         &target,
         &config.key_prefix,
@@ -73,14 +74,21 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
     .map_err(|e| format!("cannot connect to Redis ({}): {e}", target.redacted()))?;
     let state = AppState::new(store.clone(), &config, &secret)?;
     let draining = state.draining.clone();
-    let listener = TcpListener::bind(config.listen)
+    let listener = TcpListener::bind(listen)
         .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-    if secret == DEV_JWT_SECRET {
-        let day = Duration::from_secs(24 * 3600);
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    // Ready-made tokens only where the development secret cannot be reached from the
+    // network (the secret is public; these just save a `liveroom token`).
+    if config.prints_dev_tokens() {
+        let minter = TokenMinter::hs256(
+            &secret,
+            config.jwt_issuer.as_deref(),
+            config.jwt_audience.as_deref(),
+        )?;
+        let hours = DEFAULT_TOKEN_TTL.as_secs() / 3600;
         for (user, nick) in [("alice", "Alice"), ("bob", "Bob")] {
-            let token = mint_token(DEV_JWT_SECRET, user, Some(nick), None, day)?;
-            println!("development token for {user} (24h): {token}");
+            let token = minter.mint(user, Some(nick), None, DEFAULT_TOKEN_TTL)?;
+            println!("development token for {user} ({hours}h): {token}");
         }
     }
 
@@ -92,7 +100,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
         anchor_close_after: config.anchor_close_after,
     };
     tracing::info!(
-        listen = %config.listen,
+        %listen,
         redis = %target.redacted(),
         replica = %reaper_config.replica_id,
         "liveroom serving"

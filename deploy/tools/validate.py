@@ -398,7 +398,8 @@ def env_of(container: dict, objs: list[dict], label: str) -> tuple[dict[str, str
     return values, refs, set(refs)
 
 
-def check_liveroom_deployment(label: str, objs: list[dict], root: Path, known: set[str] | None) -> None:
+def check_liveroom_deployment(label: str, objs: list[dict], root: Path, known: set[str] | None,
+                              servicemonitor: bool = False) -> None:
     dep = find(objs, "Deployment", "liveroom")
     if dep is None:
         fail(f"{label}: no Deployment liveroom")
@@ -524,7 +525,7 @@ def check_liveroom_deployment(label: str, objs: list[dict], root: Path, known: s
                 check(ep.get("port") in svc_ports and ep.get("path", "/metrics") == "/metrics",
                       f"{label}: ServiceMonitor scrapes port {ep.get('port')} path /metrics",
                       f"{label}: ServiceMonitor endpoint {ep} must name a Service port and path /metrics")
-        if not by_kind(objs, "ServiceMonitor"):
+        if servicemonitor and not by_kind(objs, "ServiceMonitor"):
             fail(f"{label}: no ServiceMonitor")
     hpas = by_kind(objs, "HorizontalPodAutoscaler")
     if not hpas:
@@ -534,12 +535,16 @@ def check_liveroom_deployment(label: str, objs: list[dict], root: Path, known: s
         ref = spec["scaleTargetRef"]
         cpu = [m for m in spec.get("metrics", []) if m.get("resource", {}).get("name") == "cpu"]
         lo, hi = spec.get("minReplicas", 1), spec["maxReplicas"]
-        replicas = dep["spec"].get("replicas", 1)
-        check(ref["kind"] == "Deployment" and ref["name"] == "liveroom" and cpu and lo <= hi
-              and lo <= replicas <= hi and lo >= 2,
-              f"{label}: HPA scales Deployment liveroom on CPU, {lo}..{hi} replicas (Deployment has {replicas})",
-              f"{label}: HPA {ref} min {lo} max {hi} cpu={bool(cpu)}; Deployment replicas {replicas} "
-              f"must lie within, and min >= 2")
+        check(ref["kind"] == "Deployment" and ref["name"] == "liveroom" and cpu and lo <= hi and lo >= 2,
+              f"{label}: HPA scales Deployment liveroom on CPU, {lo}..{hi} replicas",
+              f"{label}: HPA {ref} min {lo} max {hi} cpu={bool(cpu)}: must scale Deployment liveroom "
+              f"on CPU with min >= 2")
+        # The HPA owns the count: a `replicas` in the Deployment is re-applied by every
+        # `kubectl apply` and resets what the HPA scaled to.
+        check("replicas" not in dep["spec"],
+              f"{label}: Deployment liveroom sets no replicas (the HPA owns the count)",
+              f"{label}: Deployment liveroom sets replicas: {dep['spec'].get('replicas')} while HPA "
+              f"{hpa['metadata']['name']} scales it; drop it (every apply would reset the HPA's count)")
     pdbs = by_kind(objs, "PodDisruptionBudget")
     check(any(selects(p["spec"].get("selector"), pod_labels) for p in pdbs),
           f"{label}: a PodDisruptionBudget covers the liveroom pods", f"{label}: no PodDisruptionBudget selects the pods")
@@ -598,6 +603,77 @@ def check_redis(label: str, objs: list[dict], app_objs: list[dict] | None) -> No
                   f"{label}: LIVEROOM_REDIS_URL host {host} is not a Service of the render")
 
 
+# API groups every cluster serves; anything else is a custom resource that needs its CRD.
+BUILTIN_GROUPS = {"", "apps", "autoscaling", "policy", "networking.k8s.io", "rbac.authorization.k8s.io",
+                  "batch", "storage.k8s.io", "scheduling.k8s.io", "coordination.k8s.io"}
+
+
+def check_crd_free(label: str, objs: list[dict]) -> None:
+    """Applies on any cluster: only built-in kinds (no Prometheus Operator CRDs)."""
+    custom = [kname(o) + f" ({o.get('apiVersion')})" for o in objs
+              if (o.get("apiVersion", "").rpartition("/")[0]) not in BUILTIN_GROUPS]
+    check(not custom, f"{label}: only built-in kinds, so it applies on a cluster without extra CRDs",
+          f"{label}: custom resources {custom} need CRDs; make them an opt-in component (deploy/k8s/components)")
+
+
+# ingress-nginx annotations an Ingress in front of liveroom needs (see
+# components/ingress-nginx/ingress.yaml for why).
+INGRESS_ANNOTATIONS = {
+    "nginx.ingress.kubernetes.io/proxy-buffering": "off",
+    "nginx.ingress.kubernetes.io/proxy-http-version": "1.1",
+    "nginx.ingress.kubernetes.io/proxy-body-size": "64k",
+}
+# Paths that must not be reachable from outside the cluster.
+INTERNAL_PATHS = ("/metrics", "/readyz", "/livez", "/openapi.json")
+
+
+def check_ingress(label: str, objs: list[dict]) -> None:
+    ings = by_kind(objs, "Ingress")
+    if not ings:
+        fail(f"{label}: no Ingress (components/ingress-nginx)")
+        return
+    svc = find(objs, "Service", "liveroom")
+    svc_ports = {p.get("name") for p in svc["spec"]["ports"]} | {p["port"] for p in svc["spec"]["ports"]} \
+        if svc else set()
+    for ing in ings:
+        name = kname(ing)
+        spec = ing["spec"]
+        check(spec.get("ingressClassName") == "nginx", f"{label}: {name} is for ingress-nginx (class nginx)",
+              f"{label}: {name} ingressClassName is {spec.get('ingressClassName')}, want nginx")
+        ann = ing["metadata"].get("annotations", {})
+        bad = {k: ann.get(k) for k, v in INGRESS_ANNOTATIONS.items() if ann.get(k) != v}
+        check(not bad, f"{label}: {name} passes answers on unbuffered over HTTP/1.1, bodies <= 64k",
+              f"{label}: {name} annotations {bad}, want {INGRESS_ANNOTATIONS}")
+        read = ann.get("nginx.ingress.kubernetes.io/proxy-read-timeout", "60")
+        check(read.isdigit() and int(read) >= 10, f"{label}: {name} proxy-read-timeout {read} s",
+              f"{label}: {name} proxy-read-timeout {read} must be whole seconds >= 10")
+        for rule in spec.get("rules", []):
+            for path in rule.get("http", {}).get("paths", []):
+                be = path["backend"].get("service", {})
+                port = be.get("port", {}).get("name") or be.get("port", {}).get("number")
+                check(be.get("name") == "liveroom" and port in svc_ports,
+                      f"{label}: {name} {path['path']} -> Service liveroom port {port}",
+                      f"{label}: {name} {path['path']} backend {be} is not a port of Service liveroom")
+                p, kind = path["path"], path.get("pathType")
+                exposed = [i for i in INTERNAL_PATHS
+                           if (kind == "Exact" and p == i) or (kind != "Exact" and i.startswith(p.rstrip("/") + "/"))
+                           or p in ("/", "")]
+                check(not exposed, f"{label}: {name} {p} keeps {', '.join(INTERNAL_PATHS)} inside the cluster",
+                      f"{label}: {name} path {p} ({kind}) exposes {exposed}")
+
+
+def check_image_steps(root: Path) -> None:
+    """The READMEs say to build and push the image before `kubectl apply -k`."""
+    for doc in ("README.md", "deploy/README.md"):
+        text = (root / doc).read_text()
+        # Commands, not prose: the first line that runs them.
+        first = [re.search(rf"^\s*{cmd}", text, re.M) for cmd in ("kubectl apply -k", "docker push")]
+        apply, push = (m.start() if m else -1 for m in first)
+        check(apply >= 0 and 0 <= push < apply and "docker build" in text[:apply],
+              f"{doc}: builds and pushes the image before the first `kubectl apply -k`",
+              f"{doc}: `docker build` and `docker push` must come before the first `kubectl apply -k`")
+
+
 def check_overlay_namespace(label: str, objs: list[dict]) -> None:
     nss = by_kind(objs, "Namespace")
     if not nss:
@@ -617,12 +693,21 @@ def k8s(root: Path, rendered: dict[str, Path], versions: list[str], known: set[s
         fail("deploy/k8s/base/secret.example.yaml is missing")
     for name, objs in renders.items():
         validate_k8s_objects(name, objs, versions)
-    for name in ("base", "overlays/example"):
+    for name in ("base", "overlays/example", "overlays/example-monitoring"):
         if name in renders:
-            check_liveroom_deployment(name, renders[name], root, known)
+            check_liveroom_deployment(name, renders[name], root, known,
+                                      servicemonitor=name == "overlays/example-monitoring")
             check_security(name, renders[name])
         else:
             fail(f"{name}: not rendered")
+    for name in ("base", "base/redis", "overlays/example"):
+        if name in renders:
+            check_crd_free(name, renders[name])
+    for name in ("overlays/example", "overlays/example-monitoring"):
+        if name in renders:
+            check_ingress(name, renders[name])
+            check_overlay_namespace(name, renders[name])
+    check_image_steps(root)
     if "base/redis" in renders:
         check_security("base/redis", renders["base/redis"])
         check_redis("base/redis", renders["base/redis"], renders.get("base"))
@@ -630,7 +715,6 @@ def k8s(root: Path, rendered: dict[str, Path], versions: list[str], known: set[s
         fail("base/redis: not rendered")
     if "overlays/example" in renders:
         objs = renders["overlays/example"]
-        check_overlay_namespace("overlays/example", objs)
         check_redis("overlays/example", objs, objs)
         dep = find(objs, "Deployment", "liveroom")
         base_dep = find(renders.get("base", []), "Deployment", "liveroom")

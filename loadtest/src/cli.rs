@@ -52,6 +52,14 @@ pub struct Common {
     )]
     pub secret: String,
 
+    /// `iss` claim of the tool's tokens: the service's LIVEROOM_JWT_ISSUER, when it has one.
+    #[arg(long, global = true, env = "LIVEROOM_JWT_ISSUER")]
+    pub issuer: Option<String>,
+
+    /// `aud` claim of the tool's tokens: the service's LIVEROOM_JWT_AUDIENCE, when it has one.
+    #[arg(long, global = true, env = "LIVEROOM_JWT_AUDIENCE")]
+    pub audience: Option<String>,
+
     /// Length of the measured run (after the warm-up), e.g. `30s`, `5m`.
     #[arg(long, global = true, default_value = "30s", value_parser = parse_duration)]
     pub duration: Duration,
@@ -264,5 +272,41 @@ impl Scenario {
             }
             Scenario::LivezMax(a) => rate_ok(&a.pace),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::*;
+
+    #[test]
+    fn issuer_and_audience_are_common_flags() {
+        let cli = Cli::try_parse_from([
+            "liveroom-loadtest",
+            "heartbeat-max",
+            "--issuer",
+            "iss-x",
+            "--audience",
+            "aud-y",
+        ])
+        .unwrap();
+        assert_eq!(cli.common.issuer.as_deref(), Some("iss-x"));
+        assert_eq!(cli.common.audience.as_deref(), Some("aud-y"));
+    }
+
+    #[test]
+    fn help_names_no_internal_issue() {
+        let mut cli = Cli::command();
+        let mut help = cli.render_long_help().to_string();
+        for sub in cli.get_subcommands_mut() {
+            help.push_str(&sub.render_long_help().to_string());
+        }
+        let lower = help.to_lowercase();
+        assert!(
+            !lower.contains("issue #") && !lower.contains("the seed"),
+            "{help}"
+        );
     }
 }

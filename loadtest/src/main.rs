@@ -1,4 +1,4 @@
-//! `liveroom-loadtest`: load generator for the liveroom service (issue #5).
+//! `liveroom-loadtest`: load generator for the liveroom service.
 //!
 //! Scenarios (see `loadtest/README.md`): `viewers` (a realistic audience),
 //! `heartbeat-max` and `join-churn` (as fast as the service answers, or open loop at

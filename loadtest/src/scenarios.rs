@@ -19,7 +19,7 @@ use crate::http::{Lane, Outcome, Pool, Req, Target, json_int};
 use crate::report::{Finished, Report};
 use crate::run::Run;
 use crate::stats::{Op, Stats};
-use crate::tokens::Minter;
+use crate::tokens::{Audience, Minter};
 
 /// The service's default member timeout (SPEC §6): a member silent this long is gone.
 const MEMBER_TIMEOUT: Duration = Duration::from_secs(15);
@@ -58,7 +58,11 @@ pub async fn run(common: Common, scenario: Scenario) -> Result<Report, String> {
         targets.push(Target::resolve(url).await?);
     }
     let ttl = common.warmup + common.duration + Duration::from_secs(3600);
-    let minter = Minter::new(&common.secret, &common.user_prefix, ttl)?;
+    let claims = Audience {
+        issuer: common.issuer.clone(),
+        audience: common.audience.clone(),
+    };
+    let minter = Minter::new(&common.secret, &common.user_prefix, ttl, claims)?;
     let ctx = Ctx {
         targets: targets.into(),
         minter,

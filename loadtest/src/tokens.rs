@@ -1,6 +1,6 @@
-//! Tokens, minted once before the run: HS256 JWTs with `sub`, `iat`, `exp`, exactly
-//! as `liveroom token` / `liveroom::auth::mint_token` make them, kept as ready
-//! `Authorization: Bearer …` header values.
+//! Tokens, minted once before the run: HS256 JWTs with `sub`, `iat`, `exp` and, when
+//! given, `iss` / `aud`, as `liveroom token` / `liveroom::auth::TokenMinter` make
+//! them, kept as ready `Authorization: Bearer …` header values.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -14,6 +14,20 @@ struct Claims<'a> {
     sub: &'a str,
     exp: u64,
     iat: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iss: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aud: Option<&'a str>,
+}
+
+/// The `iss` / `aud` claims of every token: the service's `LIVEROOM_JWT_ISSUER` /
+/// `LIVEROOM_JWT_AUDIENCE`, which it requires when set.
+#[derive(Debug, Clone, Default)]
+pub struct Audience {
+    /// `iss` claim, when the service checks one.
+    pub issuer: Option<String>,
+    /// `aud` claim, when the service checks one.
+    pub audience: Option<String>,
 }
 
 /// Signs the tool's users' tokens.
@@ -22,11 +36,17 @@ pub struct Minter {
     prefix: String,
     iat: u64,
     exp: u64,
+    claims: Audience,
 }
 
 impl Minter {
-    /// Tokens valid for `ttl` from now; user ids `{prefix}-{kind}{i}`.
-    pub fn new(secret: &str, prefix: &str, ttl: Duration) -> Result<Self, String> {
+    /// Tokens valid for `ttl` from now, carrying `claims`; user ids `{prefix}-{kind}{i}`.
+    pub fn new(
+        secret: &str,
+        prefix: &str,
+        ttl: Duration,
+        claims: Audience,
+    ) -> Result<Self, String> {
         let key = EncodingKey::from_secret(secret.as_bytes())
             .map_err(|e| format!("unusable --secret: {e}"))?;
         let iat = SystemTime::now()
@@ -38,6 +58,7 @@ impl Minter {
             prefix: prefix.to_owned(),
             iat,
             exp: iat + ttl.as_secs().max(60),
+            claims,
         })
     }
 
@@ -52,6 +73,8 @@ impl Minter {
             sub,
             exp: self.exp,
             iat: self.iat,
+            iss: self.claims.issuer.as_deref(),
+            aud: self.claims.audience.as_deref(),
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.key)
             .map_err(|e| format!("cannot sign a token: {e}"))?;
@@ -96,7 +119,13 @@ mod tests {
 
     #[test]
     fn mints_verifiable_tokens() {
-        let m = Minter::new("s3cret", "lt", Duration::from_secs(3600)).unwrap();
+        let m = Minter::new(
+            "s3cret",
+            "lt",
+            Duration::from_secs(3600),
+            Audience::default(),
+        )
+        .unwrap();
         let all = m.bearers('u', 2500).unwrap();
         assert_eq!(all.len(), 2500);
         let last = all[2499].to_str().unwrap().strip_prefix("Bearer ").unwrap();
@@ -105,5 +134,20 @@ mod tests {
         let key = jsonwebtoken::DecodingKey::from_secret(b"s3cret").unwrap();
         let data = jsonwebtoken::decode::<serde_json::Value>(last, &key, &v).unwrap();
         assert_eq!(data.claims["sub"], "lt-u2499");
+    }
+
+    /// A service with `LIVEROOM_JWT_ISSUER` / `_AUDIENCE` accepts the tool's tokens.
+    #[test]
+    fn tokens_carry_the_issuer_and_audience() {
+        let claims = Audience {
+            issuer: Some("iss-x".into()),
+            audience: Some("aud-y".into()),
+        };
+        let m = Minter::new("s3cret", "lt", Duration::from_secs(3600), claims).unwrap();
+        let bearer = m.bearer("lt-u1").unwrap();
+        let token = bearer.to_str().unwrap().strip_prefix("Bearer ").unwrap();
+        let verifier =
+            liveroom::auth::TokenVerifier::hs256("s3cret", Some("iss-x"), Some("aud-y")).unwrap();
+        assert_eq!(verifier.verify(token).unwrap().sub, "lt-u1");
     }
 }

@@ -232,11 +232,20 @@ fn finish(doc: &mut Value) {
                 "required": true,
                 "schema": {"type": "integer", "minimum": 0},
             },
+            "WWW-Authenticate": {
+                "description": "The scheme a request must authenticate with: `Bearer` (RFC 6750).",
+                "required": true,
+                "schema": {"type": "string", "const": "Bearer"},
+            },
         }),
     );
     for (name, response) in components["responses"].as_object_mut().expect("responses") {
         let retry = matches!(name.as_str(), "TooManyRequests" | "ServiceUnavailable");
         add_headers(response, retry);
+        if name == "Unauthorized" {
+            response["headers"]["WWW-Authenticate"] =
+                json!({"$ref": "#/components/headers/WWW-Authenticate"});
+        }
     }
 
     let mut taking_live_id = Vec::new();
@@ -349,7 +358,10 @@ mod tests {
             ApiError::RoomNotFound,
             ApiError::RouteNotFound,
             ApiError::NotInRoom,
-            ApiError::MethodNotAllowed,
+            ApiError::MethodNotAllowed {
+                route: "x".into(),
+                allowed: "GET".into(),
+            },
             ApiError::Conflict("x"),
             ApiError::Overloaded,
             ApiError::Internal("x".into()),

@@ -57,7 +57,7 @@ error_response!(
 error_response!(
     /// 401 / 40100, 40101.
     Unauthorized,
-    "40100: the `Authorization` header is missing or the token is invalid; 40101: the token has expired.",
+    "40100: the `Authorization` header is missing, has another scheme than `Bearer` or no token, or the token is invalid (the message says which); 40101: the token has expired. Both carry `WWW-Authenticate: Bearer`.",
     [40100, 40101]
 );
 error_response!(
@@ -81,7 +81,7 @@ error_response!(
 error_response!(
     /// 405 / 40000.
     MethodNotAllowed,
-    "40000: the path exists but does not serve this method.",
+    "40000: the path matches a route that does not serve this method; the message names the route and the methods it takes (so does the `Allow` header).",
     [40000]
 );
 error_response!(

@@ -33,7 +33,7 @@ async fn app_on(target: RedisTarget, masters: Vec<u16>) -> TestApp {
     TestApp::init()
         .on_redis(redis)
         .with_member_timeout(Duration::from_secs(2))
-        .with_config(|c| c.heartbeat_interval = Duration::from_millis(500))
+        .with_config(|c| c.heartbeat_interval = Some(Duration::from_millis(500)))
         .spawn()
         .await
 }

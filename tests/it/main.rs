@@ -15,7 +15,9 @@
 //! - `replicas`: presence across those processes;
 //! - `cluster`: Cluster and Sentinel failovers;
 //! - `deploy`: the local multi-replica topology behind nginx;
-//! - `smoke`: the shortest life cycle.
+//! - `smoke`: the shortest life cycle;
+//! - `first_use`: `scripts/setup` on a fresh Debian, `scripts/run`'s build, the
+//!   README's walk-through.
 //!
 //! Every test gets the app on a real socket and a real `redis-server` (see
 //! [`harness`]); `LIVEROOM_TEST_REDIS=cluster` runs the same tests on a local
@@ -32,6 +34,7 @@ mod cluster;
 mod deploy;
 mod errors;
 mod faults;
+mod first_use;
 mod hostile;
 mod openapi;
 mod ops;

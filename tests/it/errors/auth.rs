@@ -319,3 +319,124 @@ async fn issuer_and_audience_are_enforced_when_configured() {
     )
     .await;
 }
+
+/// A missing header, another scheme and an empty token each say what to send, and
+/// every 401 names the scheme it takes (`WWW-Authenticate: Bearer`).
+#[tokio::test]
+async fn header_problems_have_their_own_messages_and_401s_say_bearer() {
+    use liveroom::auth::{EMPTY_TOKEN, MISSING_HEADER, WRONG_SCHEME};
+    let app = TestApp::start().await;
+    let expired = sign(
+        Algorithm::HS256,
+        SECRET,
+        &json!({"sub": "alice", "exp": unix_now() - 120}),
+    );
+    let cases = [
+        ("missing", None, 40100, MISSING_HEADER),
+        (
+            "Basic",
+            Some("Basic YWxpY2U6cHc=".to_owned()),
+            40100,
+            WRONG_SCHEME,
+        ),
+        (
+            "Token scheme",
+            Some("Token a.b.c".to_owned()),
+            40100,
+            WRONG_SCHEME,
+        ),
+        (
+            "Bearer alone",
+            Some("Bearer".to_owned()),
+            40100,
+            EMPTY_TOKEN,
+        ),
+        ("empty", Some(String::new()), 40100, EMPTY_TOKEN),
+        (
+            "garbage",
+            Some("Bearer a.b.c".to_owned()),
+            40100,
+            "token is invalid",
+        ),
+        (
+            "expired",
+            Some(format!("Bearer {expired}")),
+            40101,
+            "token expired",
+        ),
+    ];
+    for (name, authorization, code, message) in cases {
+        let r = profile_with(&app, authorization.as_deref()).await;
+        r.expect(401, code);
+        assert_eq!(r.body["message"], message, "{name}");
+        assert_eq!(
+            r.headers
+                .get("www-authenticate")
+                .and_then(|v| v.to_str().ok()),
+            Some("Bearer"),
+            "{name}"
+        );
+    }
+    // Other refusals carry no challenge.
+    let r = app.get("alice", "/client/live/room/info/live_0").await;
+    assert!(!r.headers.contains_key("www-authenticate"), "{}", r.body);
+}
+
+/// `liveroom token` mints what a service with `LIVEROOM_JWT_ISSUER` / `_AUDIENCE`
+/// accepts, from the same variables (before, such a service refused it: `token
+/// issuer not accepted`).
+#[tokio::test]
+async fn liveroom_token_carries_the_configured_issuer_and_audience() {
+    let app = TestApp::start_with(|c| {
+        c.jwt_issuer = Some("me".into());
+        c.jwt_audience = Some("app".into());
+    })
+    .await;
+    let mint = |env: &[(&str, &str)]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_liveroom"))
+            .args(["token", "--user", "dora", "--nick", "Dora"])
+            .env_remove("LIVEROOM_JWT_ISSUER")
+            .env_remove("LIVEROOM_JWT_AUDIENCE")
+            .env("LIVEROOM_JWT_SECRET", SECRET)
+            .envs(env.iter().copied())
+            .output()
+            .expect("liveroom token");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let from_env = mint(&[
+        ("LIVEROOM_JWT_ISSUER", "me"),
+        ("LIVEROOM_JWT_AUDIENCE", "app"),
+    ]);
+    assert_accepted(
+        &app,
+        "from the environment",
+        &format!("Bearer {from_env}"),
+        "dora",
+    )
+    .await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_liveroom"))
+        .args([
+            "token",
+            "--user",
+            "erin",
+            "--issuer",
+            "me",
+            "--audience",
+            "app",
+        ])
+        .env_remove("LIVEROOM_JWT_ISSUER")
+        .env_remove("LIVEROOM_JWT_AUDIENCE")
+        .env("LIVEROOM_JWT_SECRET", SECRET)
+        .output()
+        .expect("liveroom token");
+    let from_flags = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert_accepted(&app, "from the flags", &from_flags, "erin").await;
+    // Without them, as `liveroom token` minted before: refused.
+    let bare = mint(&[]);
+    assert_refused(&app, "no iss / aud", Some(&bare), 40100).await;
+}

@@ -169,8 +169,8 @@ async fn bad_input_table() {
             "title",
         ),
         // Title.
-        create("missing title", json!({"notice": "n"}), "title"),
-        create("null title", json!({"title": null}), "title"),
+        create("missing title", json!({"notice": "n"}), "title is required"),
+        create("null title", json!({"title": null}), "title is required"),
         create("empty title", json!({"title": ""}), "title"),
         create("blank title", json!({"title": "   "}), "title"),
         create(

@@ -43,7 +43,14 @@ async fn unknown_route_and_wrong_method() {
     for (method, path, allowed) in &wrong_method {
         for auth in [Some(token.as_str()), None] {
             let r = refused_unchanged!(&app, 405, 40000, app.call(method, path, auth, None));
-            assert_eq!(r.body["message"], "method not allowed", "{method} {path}");
+            // The message names the route the path matched and what it takes.
+            let message = r.body["message"].as_str().unwrap_or("");
+            assert!(
+                message.starts_with("method not allowed: /client/")
+                    && message.contains(" takes ")
+                    && message.contains(allowed),
+                "{method} {path}: {message}"
+            );
             let allow: Vec<String> = r
                 .headers
                 .get("allow")
@@ -60,4 +67,28 @@ async fn unknown_route_and_wrong_method() {
     }
     // The room is untouched by all of that.
     assert_eq!(app.info("alice", &room).await["live_status"], 0);
+}
+
+/// A typo in a fixed segment is read as a `live_id`: the 405 says which route it
+/// matched and what that route takes, instead of only "method not allowed".
+#[tokio::test]
+async fn a_405_names_the_route_it_matched_and_its_methods() {
+    let app = TestApp::start().await;
+    let token = app.token("alice");
+    let r = app
+        .call("GET", "/client/live/room/lsit", Some(&token), None)
+        .await;
+    r.expect(405, 40000);
+    assert_eq!(
+        r.body["message"],
+        "method not allowed: /client/live/room/{live_id} takes DELETE, POST, PUT"
+    );
+    let r = app
+        .call("POST", "/client/live/room/list", Some(&token), None)
+        .await;
+    r.expect(405, 40000);
+    assert_eq!(
+        r.body["message"],
+        "method not allowed: /client/live/room/list takes GET"
+    );
 }

@@ -108,3 +108,21 @@ async fn silent_anchor_goes_offline() {
     assert_eq!(room.data()["anchor_status"], 1);
     assert_eq!(room.data()["online_count"], 2);
 }
+
+/// With only `LIVEROOM_MEMBER_TIMEOUT` set (3 s), the heartbeat interval follows it:
+/// clients are told a third of it (before, the service refused to start, the interval
+/// staying 5 s).
+#[tokio::test]
+async fn the_heartbeat_interval_follows_a_short_member_timeout() {
+    let app = TestApp::start_with(|c| {
+        c.member_timeout = Duration::from_secs(3);
+        c.heartbeat_interval = None;
+    })
+    .await;
+    assert_eq!(app.config.check(), Ok(()));
+    let id = app.create_room("alice", "short").await;
+    app.join("bob", &id).await;
+    let r = app.user("bob").heartbeat(&id).await.ok();
+    let next = r.data()["next_heartbeat_ms"].as_u64().unwrap();
+    assert!((900..=1100).contains(&next), "next_heartbeat_ms {next}");
+}
