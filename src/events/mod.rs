@@ -13,6 +13,19 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+/// Every event name of the catalogue (docs/SPEC.md §10), in its table's order.
+pub const EVENT_NAMES: [&str; 9] = [
+    "room_created",
+    "room_started",
+    "room_stopped",
+    "room_deleted",
+    "room_extends_updated",
+    "anchor_offline",
+    "anchor_online",
+    "member_joined",
+    "member_left",
+];
+
 /// One room event, as documented in docs/SPEC.md §10 and serialized as JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RoomEvent {
@@ -109,6 +122,44 @@ mod tests {
         p.iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    /// The scripts record exactly the catalogue: every name passed to
+    /// `record_event` in `lua/` is one of [`EVENT_NAMES`], each name is recorded
+    /// somewhere, and SPEC §10 lists each.
+    #[test]
+    fn the_scripts_record_exactly_the_documented_catalogue() {
+        let lua = [
+            include_str!("../../lua/lib.lua"),
+            include_str!("../../lua/create_room.lua"),
+            include_str!("../../lua/delete_room.lua"),
+            include_str!("../../lua/room_start.lua"),
+            include_str!("../../lua/start_room.lua"),
+            include_str!("../../lua/stop_room.lua"),
+            include_str!("../../lua/sweep_room.lua"),
+            include_str!("../../lua/update_extends.lua"),
+        ]
+        .concat();
+        let mut recorded = std::collections::BTreeSet::new();
+        for call in lua.split("record_event(").skip(1) {
+            // The kind is the first quoted literal among the arguments.
+            let Some(kind) = call.split('\'').nth(1) else {
+                continue;
+            };
+            if call.starts_with("room, presence, events, now, timeout_ms, kind") {
+                continue; // the definition
+            }
+            assert!(EVENT_NAMES.contains(&kind), "undocumented event {kind:?}");
+            recorded.insert(kind);
+        }
+        let spec = include_str!("../../docs/SPEC.md");
+        for name in EVENT_NAMES {
+            assert!(recorded.contains(name), "{name} is never recorded");
+            assert!(
+                spec.contains(&format!("| `{name}` |")),
+                "{name} not in SPEC §10"
+            );
+        }
     }
 
     #[test]
