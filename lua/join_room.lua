@@ -9,7 +9,8 @@
 -- KEYS[8] room event stream.
 -- ARGV: user id, nick, avatar (profile on first sight), member timeout (ms),
 --       key prefix, live_id.
--- Returns { 'ok', room_view } | { 'not_found' } | { 'ended' }. Cost: O(log N).
+-- Returns { 'ok', room_view } | { 'not_found' } | { 'ended' }. Events: member_left
+-- (switched) in the previous room, member_joined, anchor_online. Cost: O(log N).
 expect_counts('join_room', 8, 6)
 local user_id, timeout_ms, prefix, live_id = ARGV[1], tonumber(ARGV[4]), ARGV[5], ARGV[6]
 local status = redis.call('HGET', KEYS[1], 'live_status')
@@ -18,10 +19,10 @@ if tonumber(status) == 2 then return { 'ended' } end
 ensure_profile(KEYS[5], KEYS[6], ARGV[2], ARGV[3])
 leave_current_room(prefix, KEYS[5], user_id, live_id, timeout_ms)
 local now = now_ms()
-make_present(KEYS[2], KEYS[3], user_id, now, timeout_ms)
+make_present(KEYS[1], KEYS[2], KEYS[3], KEYS[8], user_id, now, timeout_ms)
 redis.call('HSET', KEYS[5], 'room', live_id)
 redis.call('HINCRBY', KEYS[1], 'pv', 1)
 redis.call('PFADD', KEYS[4], user_id)
 redis.call('ZADD', KEYS[7], now, live_id)
-mark_anchor_back(KEYS[1], KEYS[8], user_id, now)
+mark_anchor_back(KEYS[1], KEYS[2], KEYS[8], user_id, now, timeout_ms)
 return { 'ok', room_view(KEYS[1], KEYS[2], KEYS[4], now, timeout_ms) }

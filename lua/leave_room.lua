@@ -7,11 +7,12 @@
 -- stream, KEYS[5] user hash.
 -- ARGV: user id, member timeout (ms), live_id.
 -- Returns { 'ok' } | { 'not_found' } | { 'not_present' } (a stale entry is removed).
--- Events as room_remove_member.lua. Cost: O(log N).
+-- Events: member_left (leave, or expired for a stale entry), anchor_offline. Cost: O(log N).
 expect_counts('leave_room', 5, 3)
 local user_id, timeout_ms, live_id = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 if not redis.call('HGET', KEYS[1], 'anchor') then return { 'not_found' } end
-local present = remove_member(KEYS[1], KEYS[2], KEYS[3], KEYS[4], user_id, now_ms(), timeout_ms)
+local present = remove_member(KEYS[1], KEYS[2], KEYS[3], KEYS[4], user_id, now_ms(), timeout_ms,
+  'leave')
 if redis.call('HGET', KEYS[5], 'room') == live_id then
   redis.call('HDEL', KEYS[5], 'room')
 end

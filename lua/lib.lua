@@ -27,35 +27,67 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
--- Appends a room state change to the room's event stream, trimmed to about
--- EVENTS_MAXLEN entries. Callers record a transition only when their own write
--- made it happen (ZREM / HDEL / HSETNX returned 1), so each is recorded once.
+-- The room event stream (docs/SPEC.md §10 "Room events"). Each entry is one state
+-- change, appended by the script whose own write made it (ZREM / HDEL / HSETNX returned
+-- 1, live_status moved), so each change is recorded exactly once; its stream id, unique
+-- and increasing within the room, makes the event's `id` (`<live_id>:<stream id>`).
+-- Fields: event, created_at (ms, Redis TIME), live_id, title, anchor, live_status,
+-- online_count (after the change), then user, reason, extends where the event has them.
+-- The stream keeps about EVENTS_MAXLEN entries (MAXLEN ~ trims whole nodes: between
+-- 1000 and about 1100); a deleted room's stream is kept EVENTS_RETAIN_MS (24 h) more.
 local EVENTS_MAXLEN = 1000
-local function record_event(events, now, kind, user_id)
-  redis.call('XADD', events, 'MAXLEN', '~', EVENTS_MAXLEN, '*',
-    'type', kind, 'user', user_id or '', 'at_ms', now)
+local EVENTS_RETAIN_MS = 86400000
+
+-- Appends event `kind` about the room at `room` (hash) to `events`. `opts` (optional):
+-- user (the member concerned), reason, extends (JSON), online (the count to report
+-- instead of the presence set's). O(log N) for the count.
+local function record_event(room, presence, events, now, timeout_ms, kind, opts)
+  opts = opts or {}
+  local r = redis.call('HMGET', room, 'live_id', 'title', 'anchor', 'live_status')
+  local online = opts.online
+  if not online then
+    online = redis.call('ZCOUNT', presence, '(' .. (now - timeout_ms), '+inf')
+  end
+  local fields = { 'event', kind, 'created_at', now, 'live_id', r[1] or '',
+    'title', r[2] or '', 'anchor', r[3] or '', 'live_status', r[4] or 0,
+    'online_count', online }
+  for _, name in ipairs({ 'user', 'reason', 'extends' }) do
+    if opts[name] then
+      fields[#fields + 1] = name
+      fields[#fields + 1] = opts[name]
+    end
+  end
+  redis.call('XADD', events, 'MAXLEN', '~', EVENTS_MAXLEN, '*', unpack(fields))
 end
 
 -- The anchor is back (start / join of its own room): clears the absence mark the
--- reaper set, recording `anchor_online` once.
-local function mark_anchor_back(room, events, user_id, now)
+-- reaper or a leave set, recording `anchor_online` once.
+local function mark_anchor_back(room, presence, events, user_id, now, timeout_ms)
   if redis.call('HGET', room, 'anchor') == user_id
     and redis.call('HDEL', room, 'anchor_absent_since_ms') == 1 then
-    record_event(events, now, 'anchor_online', user_id)
+    record_event(room, presence, events, now, timeout_ms, 'anchor_online',
+      { user = user_id })
   end
 end
 
 -- Makes `user_id` present in the room: keeps the join time of a member who is
--- still present, starts a new one otherwise. Returns 1 when the user was not
--- present before.
-local function make_present(presence, joined, user_id, now, timeout_ms)
+-- still present, starts a new one otherwise (member_joined; a stale entry it
+-- replaces is first recorded as member_left, reason expired). Returns 1 when the
+-- user was not present before.
+local function make_present(room, presence, joined, events, user_id, now, timeout_ms)
   local last = redis.call('ZSCORE', presence, user_id)
   local was_present = last and (tonumber(last) > now - timeout_ms)
+  if last and not was_present then
+    redis.call('ZREM', presence, user_id)
+    record_event(room, presence, events, now, timeout_ms, 'member_left',
+      { user = user_id, reason = 'expired' })
+  end
   if not was_present then
     redis.call('ZADD', joined, now, user_id)
   end
   redis.call('ZADD', presence, now, user_id)
   if was_present then return 0 end
+  record_event(room, presence, events, now, timeout_ms, 'member_joined', { user = user_id })
   return 1
 end
 
@@ -73,20 +105,23 @@ local function room_view(room, presence, uv, now, timeout_ms)
   return { fields, online, anchor_present, redis.call('PFCOUNT', uv), now }
 end
 
--- Removes `user_id` from a room (presence and join order), recording member_left (or
--- member_expired for a stale entry) once; an anchor leaving its live room starts its
--- absence now (anchor_offline, once). Returns whether the user was present.
-local function remove_member(room, presence, joined, events, user_id, now, timeout_ms)
+-- Removes `user_id` from a room (presence and join order), recording member_left
+-- once: with `reason` ('leave' or 'switched') when it was present, 'expired' for a
+-- stale entry. An anchor leaving its live room starts its absence now
+-- (anchor_offline, once). Returns whether the user was present.
+local function remove_member(room, presence, joined, events, user_id, now, timeout_ms, reason)
   local last = redis.call('ZSCORE', presence, user_id)
   local present = last and tonumber(last) > now - timeout_ms
   redis.call('ZREM', joined, user_id)
   if redis.call('ZREM', presence, user_id) == 1 then
-    record_event(events, now, present and 'member_left' or 'member_expired', user_id)
+    record_event(room, presence, events, now, timeout_ms, 'member_left',
+      { user = user_id, reason = present and reason or 'expired' })
   end
   local state = redis.call('HMGET', room, 'anchor', 'live_status')
   if present and state[1] == user_id and tonumber(state[2]) == 1
     and redis.call('HSETNX', room, 'anchor_absent_since_ms', now) == 1 then
-    record_event(events, now, 'anchor_offline', user_id)
+    record_event(room, presence, events, now, timeout_ms, 'anchor_offline',
+      { user = user_id })
   end
   return present
 end

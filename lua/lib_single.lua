@@ -26,6 +26,6 @@ local function leave_current_room(prefix, user_key, user_id, keep_live_id, timeo
   local current = redis.call('HGET', user_key, 'room')
   if current and current ~= keep_live_id then
     local room, presence, joined, _, events = room_keys(prefix, current)
-    remove_member(room, presence, joined, events, user_id, now_ms(), timeout_ms)
+    remove_member(room, presence, joined, events, user_id, now_ms(), timeout_ms, 'switched')
   end
 end

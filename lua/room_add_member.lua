@@ -7,17 +7,18 @@
 -- KEYS[1] room hash, KEYS[2] presence zset, KEYS[3] joined zset, KEYS[4] uv hll,
 -- KEYS[5] room event stream.
 -- ARGV: user id, member timeout (ms), '1' to count PV/UV ('0' = restore).
--- Returns { 'ok', room_view } | { 'not_found' } | { 'ended' }. Cost: O(log N).
+-- Returns { 'ok', room_view } | { 'not_found' } | { 'ended' }. Events: member_joined
+-- (a restore too: its presence had been removed), anchor_online. Cost: O(log N).
 expect_counts('room_add_member', 5, 3)
 local user_id, timeout_ms = ARGV[1], tonumber(ARGV[2])
 local status = redis.call('HGET', KEYS[1], 'live_status')
 if not status then return { 'not_found' } end
 if tonumber(status) == 2 then return { 'ended' } end
 local now = now_ms()
-make_present(KEYS[2], KEYS[3], user_id, now, timeout_ms)
+make_present(KEYS[1], KEYS[2], KEYS[3], KEYS[5], user_id, now, timeout_ms)
 if ARGV[3] == '1' then
   redis.call('HINCRBY', KEYS[1], 'pv', 1)
   redis.call('PFADD', KEYS[4], user_id)
 end
-mark_anchor_back(KEYS[1], KEYS[5], user_id, now)
+mark_anchor_back(KEYS[1], KEYS[2], KEYS[5], user_id, now, timeout_ms)
 return { 'ok', room_view(KEYS[1], KEYS[2], KEYS[4], now, timeout_ms) }

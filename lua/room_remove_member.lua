@@ -6,14 +6,17 @@
 -- LIVEROOM_ANCHOR_CLOSE_AFTER unless it comes back). Only this room's keys: the
 -- user's pointer is cleared in its own step. On one Redis a leave is leave_room.lua.
 -- KEYS[1] room hash, KEYS[2] presence zset, KEYS[3] joined zset, KEYS[4] room event stream.
--- ARGV: user id, member timeout (ms).
--- Returns { 'ok' } | { 'not_found' } | { 'not_present' }. Events: member_left or
--- member_expired, once, only when this script's ZREM removed the member; anchor_offline.
+-- ARGV: user id, member timeout (ms), reason of member_left: 'leave' or 'switched'
+--       (the user joined another room).
+-- Returns { 'ok' } | { 'not_found' } | { 'not_present' }. Events: member_left (with
+-- ARGV[3], or expired for a stale entry), once, only when this script's ZREM removed
+-- the member; anchor_offline.
 -- Cost: O(log N).
-expect_counts('room_remove_member', 4, 2)
+expect_counts('room_remove_member', 4, 3)
 local user_id, timeout_ms = ARGV[1], tonumber(ARGV[2])
 if not redis.call('HGET', KEYS[1], 'anchor') then return { 'not_found' } end
-if not remove_member(KEYS[1], KEYS[2], KEYS[3], KEYS[4], user_id, now_ms(), timeout_ms) then
+if not remove_member(KEYS[1], KEYS[2], KEYS[3], KEYS[4], user_id, now_ms(), timeout_ms,
+  ARGV[3]) then
   return { 'not_present' }
 end
 return { 'ok' }

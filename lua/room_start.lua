@@ -7,7 +7,8 @@
 -- KEYS[5] room event stream.
 -- ARGV: caller user id, member timeout (ms).
 -- Returns { 'ok', room_view, started_ms, created_ms } | { 'not_found' } |
--- { 'not_anchor' } | { 'ended' }. Cost: O(log N).
+-- { 'not_anchor' } | { 'ended' }. Events: room_started (once, when it went live),
+-- member_joined (the anchor), anchor_online. Cost: O(log N).
 expect_counts('room_start', 5, 2)
 local user_id, timeout_ms = ARGV[1], tonumber(ARGV[2])
 local room = redis.call('HMGET', KEYS[1], 'anchor', 'live_status', 'created_ms', 'started_ms')
@@ -20,8 +21,9 @@ if tonumber(room[2]) == 0 then
   started = now
   redis.call('HSET', KEYS[1], 'live_status', 1, 'start_time', math.floor(now / 1000),
     'started_ms', now)
+  record_event(KEYS[1], KEYS[2], KEYS[5], now, timeout_ms, 'room_started')
 end
-make_present(KEYS[2], KEYS[3], user_id, now, timeout_ms)
-mark_anchor_back(KEYS[1], KEYS[5], user_id, now)
+make_present(KEYS[1], KEYS[2], KEYS[3], KEYS[5], user_id, now, timeout_ms)
+mark_anchor_back(KEYS[1], KEYS[2], KEYS[5], user_id, now, timeout_ms)
 return { 'ok', room_view(KEYS[1], KEYS[2], KEYS[4], now, timeout_ms), tonumber(started),
   tonumber(room[3]) }

@@ -10,7 +10,8 @@
 -- ARGV: caller user id, nick, avatar (profile on first sight), member timeout (ms),
 --       key prefix, live_id (as join_room.lua's).
 -- Returns { 'ok', room_view } | { 'not_found' } | { 'not_anchor' } | { 'ended' }.
--- Cost: O(log N).
+-- Events: room_started (once), member_left (switched) in the anchor's previous room,
+-- member_joined, anchor_online. Cost: O(log N).
 expect_counts('start_room', 10, 6)
 local user_id, timeout_ms, prefix, live_id = ARGV[1], tonumber(ARGV[4]), ARGV[5], ARGV[6]
 local room = redis.call('HMGET', KEYS[1], 'anchor', 'live_status', 'created_ms')
@@ -23,11 +24,12 @@ if tonumber(room[2]) == 0 then
     'started_ms', now)
   redis.call('ZADD', KEYS[9], now, live_id)
   redis.call('ZADD', KEYS[10], search_score(room[3], 1), live_id)
+  record_event(KEYS[1], KEYS[2], KEYS[8], now, timeout_ms, 'room_started')
 end
 ensure_profile(KEYS[5], KEYS[6], ARGV[2], ARGV[3])
 leave_current_room(prefix, KEYS[5], user_id, live_id, timeout_ms)
-make_present(KEYS[2], KEYS[3], user_id, now, timeout_ms)
+make_present(KEYS[1], KEYS[2], KEYS[3], KEYS[8], user_id, now, timeout_ms)
 redis.call('HSET', KEYS[5], 'room', live_id)
-mark_anchor_back(KEYS[1], KEYS[8], user_id, now)
+mark_anchor_back(KEYS[1], KEYS[2], KEYS[8], user_id, now, timeout_ms)
 redis.call('ZADD', KEYS[7], now, live_id)
 return { 'ok', room_view(KEYS[1], KEYS[2], KEYS[4], now, timeout_ms) }

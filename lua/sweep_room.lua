@@ -3,12 +3,12 @@
 -- double-count or double-close: every transition is recorded only by the script
 -- whose own write made it (ZREM / HSETNX returned 1, or live_status was still 1).
 --   1. removes at most ARGV[3] members whose last heartbeat is older than the timeout
---      (event member_expired each);
+--      (event member_left, reason expired, each);
 --   2. a live room whose anchor is not present gets `anchor_absent_since_ms` = the
 --      moment the anchor's presence ran out (its last beat + timeout, or now when it
 --      has no entry) and event anchor_offline;
 --   3. a live room whose anchor has been absent for ARGV[2] ms is ended
---      (live_status 2, end_time now; event room_ended);
+--      (live_status 2, end_time now; event room_stopped, reason anchor_timeout);
 --   4. reports a room with no members that is not live (or a deleted room) as idle.
 -- Only this room's keys: the caller moves an ended room out of the live index and
 -- an idle room out of the active index (so sweeps visit only rooms with members or
@@ -35,7 +35,8 @@ local expired = 0
 for _, member in ipairs(stale) do
   if redis.call('ZREM', KEYS[2], member) == 1 then
     redis.call('ZREM', KEYS[3], member)
-    record_event(KEYS[4], now, 'member_expired', member)
+    record_event(KEYS[1], KEYS[2], KEYS[4], now, timeout_ms, 'member_left',
+      { user = member, reason = 'expired' })
     expired = expired + 1
   end
 end
@@ -45,7 +46,8 @@ if status == 1 then
   local present = anchor_last and tonumber(anchor_last) > cutoff
   if present then
     if room[4] and redis.call('HDEL', KEYS[1], 'anchor_absent_since_ms') == 1 then
-      record_event(KEYS[4], now, 'anchor_online', anchor)
+      record_event(KEYS[1], KEYS[2], KEYS[4], now, timeout_ms, 'anchor_online',
+        { user = anchor })
     end
   else
     local since = tonumber(room[4])
@@ -53,13 +55,15 @@ if status == 1 then
       since = now
       if anchor_last then since = math.min(now, tonumber(anchor_last) + timeout_ms) end
       if redis.call('HSETNX', KEYS[1], 'anchor_absent_since_ms', since) == 1 then
-        record_event(KEYS[4], now, 'anchor_offline', anchor)
+        record_event(KEYS[1], KEYS[2], KEYS[4], now, timeout_ms, 'anchor_offline',
+          { user = anchor })
         offline = 1
       end
     end
     if now - since >= close_after_ms then
       redis.call('HSET', KEYS[1], 'live_status', 2, 'end_time', math.floor(now / 1000))
-      record_event(KEYS[4], now, 'room_ended', anchor)
+      record_event(KEYS[1], KEYS[2], KEYS[4], now, timeout_ms, 'room_stopped',
+        { reason = 'anchor_timeout' })
       ended = 1
       status = 2
     end

@@ -9,6 +9,7 @@
 //! - [`auth`]: JWT verification and minting (SPEC §2).
 //! - [`extract`]: JSON bodies, path ids and pagination with our errors (SPEC §5, §7).
 //! - [`model`]: the seed's wire shapes and input validation (SPEC §4, §7).
+//! - [`events`]: room events as recorded in each room's stream (SPEC §10).
 //! - [`store`]: Redis keys, the Lua scripts of `lua/`, one typed call per script.
 //! - [`search`]: title index terms (substring search in any script).
 //! - [`stream_urls`]: signed push and pull URLs (SPEC §8).
@@ -26,6 +27,7 @@
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod http_server;
 pub mod logging;

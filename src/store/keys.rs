@@ -7,7 +7,7 @@
 //! | `{p}:{live_id}:presence` | zset | member → last heartbeat (ms, Redis `TIME`) |
 //! | `{p}:{live_id}:joined` | zset | member → join time (ms): stable member order |
 //! | `{p}:{live_id}:uv` | HyperLogLog | distinct joining users |
-//! | `{p}:{live_id}:events` | stream | room state changes (the reaper's, bounded) |
+//! | `{p}:{live_id}:events` | stream | room events, SPEC §10 (about 1,000 kept; 24 h after a delete) |
 //! | `{p}:user:{user_id}` | hash | profile (`im_userid`, `nick`, `avatar`, `extends`) and current `room` |
 //! | `{p}:{global}:seq:im_userid`, `…:seq:chat_id` | string | id sequences |
 //! | `{p}:{global}:idx:live` | zset | live rooms → start time (ms) |

@@ -2,7 +2,8 @@
 //! scripts of `lua/` with one typed wrapper each (`scripts.rs`, replies in
 //! `replies.rs`), and the operations, one concern a file: rooms (`rooms/`),
 //! presence (`presence/`), lists and search (`index.rs`), profiles
-//! (`profiles.rs`), the reaper's lease and sweep steps (`lease.rs`).
+//! (`profiles.rs`), the reaper's lease and sweep steps (`lease.rs`), reading a
+//! room's event stream (`events.rs`).
 //!
 //! **One way to Redis.** Every script call and every plain command goes through
 //! [`Op::send`], which times it by name (`liveroom_redis_command_duration_seconds`,
@@ -25,6 +26,7 @@
 //! runs every step.
 
 pub mod error;
+mod events;
 mod index;
 pub mod keys;
 mod lease;

@@ -5,6 +5,7 @@
 //! covers `POST /client/live/room/user/{live_id}`, …). Tests that span every route
 //! live by theme:
 //!
+//! - `events/`: the room events each state change records (SPEC §10);
 //! - `errors/`: bad input, authentication, the error codes, unknown routes;
 //! - `envelope`: the envelope and error tables in-process, without a socket;
 //! - `hostile`, `properties`: hostile input, by hand and by property;
@@ -33,6 +34,7 @@ mod users;
 mod cluster;
 mod deploy;
 mod errors;
+mod events;
 mod faults;
 mod first_use;
 mod hostile;

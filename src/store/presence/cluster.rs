@@ -18,6 +18,7 @@
 
 use crate::store::profiles::{ProfileUpdate, UserRef};
 use crate::store::replies::RawRoom;
+use crate::store::scripts::LeaveReason;
 use crate::store::{Op, Store, StoreError, command};
 
 /// The join's steps (module docs), on owned arguments so it can run on its own task.
@@ -45,11 +46,22 @@ pub(super) async fn leave(
         .scripts
         .user_clear_room(&store.keys.user(&user_id), &live_id);
     op.script(clear).await?;
-    let left = op.remove_member(&live_id, &user_id).await;
+    let left = op
+        .remove_member(&live_id, &user_id, LeaveReason::Leave)
+        .await;
     if matches!(left, Ok(()) | Err(StoreError::NotPresent)) {
         op.confirm(&user_id, &live_id, false).await?;
     }
     left
+}
+
+/// What a settling step does to a user's presence in one room.
+#[derive(Debug, Clone, Copy)]
+enum Act {
+    /// Puts it back (no PV / UV).
+    Restore,
+    /// Removes it; the `member_left` event gives the reason.
+    Remove(LeaveReason),
 }
 
 impl Op<'_> {
@@ -68,13 +80,19 @@ impl Op<'_> {
         self.script(call).await
     }
 
-    /// `lua/room_remove_member.lua`: presence out of one room.
-    async fn remove_member(&self, live_id: &str, user_id: &str) -> Result<(), StoreError> {
+    /// `lua/room_remove_member.lua`: presence out of one room, recording
+    /// `member_left` with `reason` (when its own removal made the change).
+    async fn remove_member(
+        &self,
+        live_id: &str,
+        user_id: &str,
+        reason: LeaveReason,
+    ) -> Result<(), StoreError> {
         let store = self.store;
         let rk = store.keys.room(live_id);
         let call = store
             .scripts
-            .room_remove_member(&rk, user_id, store.member_timeout_ms);
+            .room_remove_member(&rk, user_id, store.member_timeout_ms, reason);
         self.script(call).await
     }
 
@@ -92,19 +110,20 @@ impl Op<'_> {
             if previous.is_empty() || previous == live_id {
                 Ok(())
             } else {
-                self.settle(&user.user_id, &previous, false).await
+                let (user_id, out) = (&user.user_id, Act::Remove(LeaveReason::Switched));
+                self.act(user_id, &previous, out).await?;
+                self.confirm(user_id, &previous, false).await
             }
         };
-        let (left, stayed) =
-            tokio::join!(leave_previous, self.settle(&user.user_id, live_id, true));
+        let (left, stayed) = tokio::join!(leave_previous, self.settle_in(&user.user_id, live_id));
         left.and(stayed)
     }
 
-    /// Brings the user's presence in `live_id` in line with its pointer: restores it
-    /// (`present`) or removes it, then [confirms](Op::confirm) against the pointer.
-    async fn settle(&self, user_id: &str, live_id: &str, present: bool) -> Result<(), StoreError> {
-        self.act(user_id, live_id, present).await?;
-        self.confirm(user_id, live_id, present).await
+    /// Brings the user's presence in `live_id`, its pointer's room, in line with
+    /// the pointer: restores it, then [confirms](Op::confirm) against the pointer.
+    async fn settle_in(&self, user_id: &str, live_id: &str) -> Result<(), StoreError> {
+        self.act(user_id, live_id, Act::Restore).await?;
+        self.confirm(user_id, live_id, true).await
     }
 
     /// Re-reads the pointer after an action that left the user `present` in
@@ -120,26 +139,31 @@ impl Op<'_> {
         mut present: bool,
     ) -> Result<(), StoreError> {
         for _ in 0..3 {
-            let pointed = self.pointer(user_id).await? == live_id;
+            let pointer = self.pointer(user_id).await?;
+            let pointed = pointer == live_id;
             if pointed == present {
                 return Ok(());
             }
             present = pointed;
-            self.act(user_id, live_id, present).await?;
+            let action = match (present, pointer.is_empty()) {
+                (true, _) => Act::Restore,
+                (false, true) => Act::Remove(LeaveReason::Leave),
+                (false, false) => Act::Remove(LeaveReason::Switched),
+            };
+            self.act(user_id, live_id, action).await?;
         }
         Ok(())
     }
 
     /// Restores (and lists for the reaper) or removes the user's presence in a room;
     /// a room gone, ended, or already without the user needs nothing.
-    async fn act(&self, user_id: &str, live_id: &str, present: bool) -> Result<(), StoreError> {
-        let done = if present {
-            match self.add_member(live_id, user_id, false).await {
+    async fn act(&self, user_id: &str, live_id: &str, action: Act) -> Result<(), StoreError> {
+        let done = match action {
+            Act::Restore => match self.add_member(live_id, user_id, false).await {
                 Ok(_) => self.mark_active(live_id).await,
                 Err(e) => Err(e),
-            }
-        } else {
-            self.remove_member(live_id, user_id).await
+            },
+            Act::Remove(reason) => self.remove_member(live_id, user_id, reason).await,
         };
         match done {
             Err(StoreError::RoomNotFound | StoreError::Ended(_) | StoreError::NotPresent) => Ok(()),

@@ -79,7 +79,11 @@ impl Store {
             {
                 // Best effort: take the room away again rather than leave it unlisted.
                 let _ = op
-                    .script(store.scripts.delete_room(&rk, &anchor.user_id))
+                    .script(store.scripts.delete_room(
+                        &rk,
+                        &anchor.user_id,
+                        store.member_timeout_ms,
+                    ))
                     .await;
                 let _ = op.index(IndexChange::Delete, &live_id, listing, 0, 0).await;
                 return Err(err);
@@ -166,7 +170,10 @@ impl Store {
             let created = created.unwrap_or(0);
             op.index(IndexChange::Ended, &live_id, None, created, 0)
                 .await?;
-            op.script(store.scripts.stop_room(&rk, &user_id)).await?;
+            let stop = store
+                .scripts
+                .stop_room(&rk, &user_id, store.member_timeout_ms);
+            op.script(stop).await?;
             // Again, after the room ended: a start racing this stop may have listed it
             // in between (start re-checks too; both orders end unlisted).
             op.index(IndexChange::Ended, &live_id, None, created, 0)
@@ -195,7 +202,10 @@ impl Store {
             };
             let all = Some((user_id.as_str(), title.as_str()));
             op.index(IndexChange::Delete, &live_id, all, 0, 0).await?;
-            op.script(store.scripts.delete_room(&rk, &user_id)).await?;
+            let delete = store
+                .scripts
+                .delete_room(&rk, &user_id, store.member_timeout_ms);
+            op.script(delete).await?;
             op.index(IndexChange::Delete, &live_id, all, 0, 0).await
         })
         .await
@@ -211,9 +221,13 @@ impl Store {
     ) -> Result<(), StoreError> {
         let rk = self.keys.room(live_id);
         let patch = super::scripts::extends_json(patch);
-        let call = self
-            .scripts
-            .update_extends(&rk, user_id, &patch, super::MAX_EXTENDS_KEYS);
+        let call = self.scripts.update_extends(
+            &rk,
+            user_id,
+            &patch,
+            super::MAX_EXTENDS_KEYS,
+            self.member_timeout_ms,
+        );
         self.op("extends").script(call).await
     }
 }

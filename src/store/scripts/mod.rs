@@ -14,7 +14,7 @@ use redis::{Script, ScriptInvocation, ToRedisArgs};
 
 mod room;
 
-pub(crate) use room::MoveIn;
+pub(crate) use room::{LeaveReason, MoveIn};
 mod user_and_global;
 
 use super::error::Action;

@@ -10,6 +10,25 @@ use crate::store::profiles::UserRef;
 use crate::store::replies::{Outcome, RawRoom, ScoredPage, SweepReply};
 use crate::store::rooms::NewRoom;
 
+/// Why a member leaves a room, as its `member_left` event says (docs/SPEC.md §10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LeaveReason {
+    /// The member left (`leave`).
+    Leave,
+    /// The member joined another room (`switched`).
+    Switched,
+}
+
+impl LeaveReason {
+    /// The event's `reason`.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Leave => "leave",
+            Self::Switched => "switched",
+        }
+    }
+}
+
 /// Which one-Redis script moves a user into a room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum MoveIn {
@@ -32,6 +51,7 @@ impl Scripts {
     ) -> ScriptCall<'_, Outcome<RawRoom>> {
         let mut c = call("create_room", None, &self.create_room);
         room_keys(&mut c.invocation, rk)
+            .key(&rk.events)
             .arg(live_id)
             .arg(anchor)
             .arg(&room.title)
@@ -58,16 +78,35 @@ impl Scripts {
     }
 
     /// `stop_room.lua`: ends a live room.
-    pub(crate) fn stop_room(&self, rk: &RoomKeys, user_id: &str) -> ScriptCall<'_, Outcome<()>> {
+    pub(crate) fn stop_room(
+        &self,
+        rk: &RoomKeys,
+        user_id: &str,
+        timeout_ms: u64,
+    ) -> ScriptCall<'_, Outcome<()>> {
         let mut c = call("stop_room", Some(Action::Stop), &self.stop_room);
-        c.invocation.key(&rk.room).key(&rk.events).arg(user_id);
+        c.invocation
+            .key(&rk.room)
+            .key(&rk.presence)
+            .key(&rk.events)
+            .arg(user_id)
+            .arg(timeout_ms);
         c
     }
 
-    /// `delete_room.lua`: the room's keys, if `anchor` is its anchor.
-    pub(crate) fn delete_room(&self, rk: &RoomKeys, anchor: &str) -> ScriptCall<'_, Outcome<()>> {
+    /// `delete_room.lua`: the room's keys, if `anchor` is its anchor (the event
+    /// stream is kept a while, ending with `room_deleted`).
+    pub(crate) fn delete_room(
+        &self,
+        rk: &RoomKeys,
+        anchor: &str,
+        timeout_ms: u64,
+    ) -> ScriptCall<'_, Outcome<()>> {
         let mut c = call("delete_room", Some(Action::Delete), &self.delete_room);
-        room_keys(&mut c.invocation, rk).key(&rk.events).arg(anchor);
+        room_keys(&mut c.invocation, rk)
+            .key(&rk.events)
+            .arg(anchor)
+            .arg(timeout_ms);
         c
     }
 
@@ -78,6 +117,7 @@ impl Scripts {
         user_id: &str,
         patch_json: &str,
         max_keys: usize,
+        timeout_ms: u64,
     ) -> ScriptCall<'_, Outcome<()>> {
         let mut c = call(
             "update_extends",
@@ -86,9 +126,12 @@ impl Scripts {
         );
         c.invocation
             .key(&rk.room)
+            .key(&rk.presence)
+            .key(&rk.events)
             .arg(user_id)
             .arg(patch_json)
-            .arg(max_keys);
+            .arg(max_keys)
+            .arg(timeout_ms);
         c
     }
 
@@ -182,12 +225,14 @@ impl Scripts {
         c
     }
 
-    /// `room_remove_member.lua`: presence out of one room.
+    /// `room_remove_member.lua`: presence out of one room; `reason` goes into its
+    /// `member_left` event.
     pub(crate) fn room_remove_member(
         &self,
         rk: &RoomKeys,
         user_id: &str,
         timeout_ms: u64,
+        reason: LeaveReason,
     ) -> ScriptCall<'_, Outcome<()>> {
         let mut c = call("room_remove_member", None, &self.room_remove_member);
         c.invocation
@@ -196,7 +241,8 @@ impl Scripts {
             .key(&rk.joined)
             .key(&rk.events)
             .arg(user_id)
-            .arg(timeout_ms);
+            .arg(timeout_ms)
+            .arg(reason.as_str());
         c
     }
 

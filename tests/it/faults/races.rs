@@ -6,7 +6,8 @@ use serde_json::json;
 
 use crate::harness::TestApp;
 
-/// Delete racing join, 100 times: a join never re-creates any key of a deleted room.
+/// Delete racing join, 100 times: a join never re-creates any key of a deleted room
+/// (nor records an event after `room_deleted`).
 #[tokio::test]
 async fn delete_racing_join_never_resurrects_a_room() {
     let app = TestApp::start().await;
@@ -27,11 +28,13 @@ async fn delete_racing_join_never_resurrects_a_room() {
             "{:?}",
             join.body
         );
+        // Only the event stream stays (SPEC §10), expiring, and ending with the delete.
+        let events = app.store.keys().room(&id).events;
         let left: Vec<String> = app.keys(&format!("{{{id}}}:*")).await;
-        assert!(
-            left.is_empty(),
-            "iteration {i}: keys left after delete: {left:?}"
-        );
+        assert_eq!(left, vec![events.clone()], "iteration {i}: keys left");
+        assert!(app.redis_cmd::<i64>(&["PTTL", &events]).await > 0);
+        let last = app.store.room_events(&id, None, 1000).await.unwrap();
+        assert_eq!(last.last().unwrap().event, "room_deleted", "iteration {i}");
         app.user("x").room_info(&id).await.expect(404, 40400);
     }
 }

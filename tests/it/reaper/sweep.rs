@@ -10,7 +10,8 @@ use liveroom::store::Store;
 use crate::harness::replicas::{FAST, cmd, store_for, wait_until};
 use crate::harness::{Replica, TestApp, TestRedis, call_at, live_room_at, token_for};
 
-/// Event types recorded in a room's stream, with how often each (type, user) occurs.
+/// Events recorded in a room's stream (docs/SPEC.md §10), with how often each
+/// (`event` or `event:reason`, user or "") occurs.
 async fn events(store: &Store, live_id: &str) -> HashMap<(String, String), usize> {
     let key = store.keys().room(live_id).events;
     let entries: Vec<(String, Vec<String>)> = cmd(store, &["XRANGE", &key, "-", "+"]).await;
@@ -20,9 +21,12 @@ async fn events(store: &Store, live_id: &str) -> HashMap<(String, String), usize
             .chunks(2)
             .map(|c| (c[0].clone(), c[1].clone()))
             .collect();
-        *counts
-            .entry((f["type"].clone(), f["user"].clone()))
-            .or_insert(0) += 1;
+        let kind = match f.get("reason") {
+            Some(reason) => format!("{}:{reason}", f["event"]),
+            None => f["event"].clone(),
+        };
+        let user = f.get("user").cloned().unwrap_or_default();
+        *counts.entry((kind, user)).or_insert(0) += 1;
     }
     counts
 }
@@ -82,12 +86,12 @@ async fn silent_members_leave_counts_at_once_and_redis_after_a_sweep() {
     let ev = events(&store, &id).await;
     for v in ["v1", "v2", "v3"] {
         assert_eq!(
-            ev.get(&("member_expired".into(), v.into())),
+            ev.get(&("member_left:expired".into(), v.into())),
             Some(&1),
             "{ev:?}"
         );
     }
-    assert!(!ev.contains_key(&("member_expired".into(), "anchor".into())));
+    assert!(!ev.contains_key(&("member_left:expired".into(), "anchor".into())));
 }
 
 #[tokio::test]
@@ -143,7 +147,7 @@ async fn absent_anchor_goes_offline_then_room_ends_after_close_after_never_earli
         "{ev:?}"
     );
     assert_eq!(
-        ev.get(&("room_ended".into(), "anchor".into())),
+        ev.get(&("room_stopped:anchor_timeout".into(), String::new())),
         Some(&1),
         "{ev:?}"
     );
@@ -205,8 +209,18 @@ async fn concurrent_sweepers_record_each_transition_once() {
         for ((kind, user), n) in &ev {
             assert_eq!(*n, 1, "{kind} for {user} recorded {n} times in {id}");
         }
-        assert_eq!(ev.keys().filter(|(k, _)| k == "member_expired").count(), 11);
-        assert_eq!(ev.keys().filter(|(k, _)| k == "room_ended").count(), 1);
+        assert_eq!(
+            ev.keys()
+                .filter(|(k, _)| k == "member_left:expired")
+                .count(),
+            11
+        );
+        assert_eq!(
+            ev.keys()
+                .filter(|(k, _)| k == "room_stopped:anchor_timeout")
+                .count(),
+            1
+        );
         let info = app.info("x", id).await;
         assert_eq!(info["online_count"], 0);
         assert_eq!(info["live_status"], 2);
@@ -246,8 +260,11 @@ async fn leave_racing_expiry_counts_zero_and_records_one_event() {
         assert_eq!(info["online_count"], 1, "only the anchor remains");
         let ev = events(&app.store, &id).await;
         for u in &users {
-            let n = ev.get(&("member_expired".into(), u.clone())).unwrap_or(&0)
-                + ev.get(&("member_left".into(), u.clone())).unwrap_or(&0);
+            let n = ev
+                .get(&("member_left:expired".into(), u.clone()))
+                .unwrap_or(&0)
+                + ev.get(&("member_left:leave".into(), u.clone()))
+                    .unwrap_or(&0);
             assert_eq!(n, 1, "{u}: {ev:?}");
         }
     }

@@ -1,4 +1,5 @@
-//! `DELETE /client/live/room/instance/{live_id}`: a room deleted with every key; and
+//! `DELETE /client/live/room/instance/{live_id}`: a room deleted with every key but
+//! its event stream (kept a while); and
 //! `DELETE /client/live/room/{live_id}`, an alias of stop (SPEC §4).
 
 use std::collections::HashSet;
@@ -51,8 +52,15 @@ async fn delete_removes_every_key_and_releases_members() {
     let r = app.user("alice").delete_room(&id).await;
     assert_ok_without_data(&r);
 
+    // Every key goes but the event stream, kept a while (SPEC §10) and set to expire.
+    let events = app.store.keys().room(&id).events;
     let after: Vec<String> = app.redis_cmd(&["KEYS", &pattern]).await;
-    assert!(after.is_empty(), "keys left: {after:?}");
+    assert_eq!(after, vec![events.clone()], "keys left");
+    let ttl: i64 = app.redis_cmd(&["PTTL", &events]).await;
+    assert!(
+        ttl > 0,
+        "the deleted room's event stream never expires: {ttl}"
+    );
     // No index (set or sorted set) still names the room.
     let all: Vec<String> = app.keys("*").await;
     for key in all {
@@ -84,13 +92,14 @@ async fn delete_removes_every_key_and_releases_members() {
         "alice left keep when she started the doomed room"
     );
     let after: Vec<String> = app.redis_cmd(&["KEYS", &pattern]).await;
-    assert!(
-        after.is_empty(),
-        "joining elsewhere recreated keys: {after:?}"
+    assert_eq!(
+        after,
+        vec![events.clone()],
+        "joining elsewhere recreated keys"
     );
     let set_keys = HashSet::<String>::from_iter(app.keys("*").await);
     assert!(
-        !set_keys.iter().any(|k| k.contains(&id)),
+        !set_keys.iter().any(|k| k.contains(&id) && *k != events),
         "a key still names {id}: {set_keys:?}"
     );
 }
