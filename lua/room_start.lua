@@ -26,4 +26,4 @@ end
 make_present(KEYS[1], KEYS[2], KEYS[3], KEYS[5], user_id, now, timeout_ms)
 mark_anchor_back(KEYS[1], KEYS[2], KEYS[5], user_id, now, timeout_ms)
 return { 'ok', room_view(KEYS[1], KEYS[2], KEYS[4], now, timeout_ms), tonumber(started),
-  tonumber(room[3]) }
+  tonumber(room[3]) or 0 }

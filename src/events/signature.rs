@@ -79,7 +79,8 @@ pub fn verify(
     if candidates.is_empty() {
         return Err(SignatureError::Malformed);
     }
-    let age = now_s - timestamp;
+    // Saturating: a hostile `t` far from now is out of tolerance, never an overflow.
+    let age = now_s.saturating_sub(timestamp);
     if age.unsigned_abs() > tolerance.as_secs() {
         return Err(SignatureError::OutOfTolerance(age));
     }

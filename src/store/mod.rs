@@ -136,10 +136,9 @@ impl Op<'_> {
     }
 
     /// The one way to Redis: sends `request`, timing it as `name` within this
-    /// operation (`liveroom_redis_command_*`). A script missing from Redis's cache is
-    /// loaded and run again by redis-rs; when a `SCRIPT FLUSH` (or a failover to a
-    /// node that never saw the script) races that reload too, the call is sent once
-    /// more as `EVAL` with the script's body, which cannot find it missing. Redis errors become
+    /// operation (`liveroom_redis_command_*`). A script call is `EVALSHA`; one that
+    /// finds its script missing from the node's cache (`NOSCRIPT`: nothing ran) is sent
+    /// once more as `EVAL` with the script's body, which cannot find it missing. Redis errors become
     /// [`StoreError::Unavailable`] (retry later) or [`StoreError::Internal`].
     async fn send<T: FromRedisValue>(
         &self,
@@ -151,7 +150,7 @@ impl Op<'_> {
         let result = match request {
             Request::Command(cmd) => cmd.query_async(&mut conn).await,
             Request::Script(invocation) => {
-                let result = invocation.evalsha().invoke_async(&mut conn).await;
+                let result = invocation.evalsha().query_async(&mut conn).await;
                 match result {
                     Err(e) if e.kind() == redis::ErrorKind::Server(ServerErrorKind::NoScript) => {
                         invocation.eval().query_async(&mut conn).await

@@ -2,15 +2,15 @@
 //! arguments in the order the script's header gives, and names the reply type
 //! ([`super::replies`]). Every script but `heartbeat.lua` has `lib.lua` prepended;
 //! the single-Redis `join_room.lua` and `start_room.lua` also `lib_single.lua`.
-//! Calls go as `EVALSHA`; redis-rs loads a script missing from the cache and re-sends,
-//! and a call that still finds it missing goes as `EVAL` ([`Invocation`]), so the
-//! scripts survive `SCRIPT FLUSH`. Calls go through `Op::script` (src/store/mod.rs).
+//! Calls go as `EVALSHA`; a call that finds its script missing goes again as `EVAL`
+//! with the body ([`Invocation`]), so the scripts survive `SCRIPT FLUSH`, restarts
+//! and failovers. Calls go through `Op::script` (src/store/mod.rs).
 //! The wrappers: `room.rs` (a room's slot, and the one-Redis scripts),
 //! `user_and_global.rs` (a user's slot, the `{global}` indexes and the lease).
 
 use std::marker::PhantomData;
 
-use redis::{Script, ScriptInvocation, ToRedisArgs};
+use redis::{Script, ToRedisArgs};
 
 mod room;
 
@@ -30,9 +30,12 @@ pub struct ScriptCall<'a, R> {
     reply: PhantomData<fn() -> R>,
 }
 
-/// A script's keys and arguments as the wrapper put them. Sent as `EVALSHA` (redis-rs
-/// loads the script and re-sends on `NOSCRIPT`); when a `SCRIPT FLUSH` races even
-/// that reload, the same call goes as `EVAL` with the body, which cannot miss.
+/// A script's keys and arguments as the wrapper put them. Sent as `EVALSHA`; on
+/// `NOSCRIPT` (the script did not run: a `SCRIPT FLUSH`, a restart, a failover to a
+/// node that never loaded it) the same call goes as `EVAL` with the body, to the same
+/// node, which cannot miss and caches the script there again. No `SCRIPT LOAD` to
+/// every node in between, which on a Cluster mid-failover could fail on a node that
+/// does not own the slot.
 pub(crate) struct Invocation<'a> {
     script: &'a Script,
     body: &'static str,
@@ -53,16 +56,14 @@ impl<'a> Invocation<'a> {
         self
     }
 
-    /// The `EVALSHA` form, reloading the script on `NOSCRIPT`.
-    pub(crate) fn evalsha(&self) -> ScriptInvocation<'a> {
-        let mut invocation = self.script.prepare_invoke();
-        for key in &self.keys {
-            invocation.key(key);
-        }
-        for arg in &self.args {
-            invocation.arg(arg);
-        }
-        invocation
+    /// The `EVALSHA` form: the script's SHA-1, routed by the first key.
+    pub(crate) fn evalsha(&self) -> redis::Cmd {
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(self.script.get_hash())
+            .arg(self.keys.len())
+            .arg(&self.keys)
+            .arg(&self.args);
+        cmd
     }
 
     /// The `EVAL` form: the body itself, routed by the first key like `EVALSHA`.
