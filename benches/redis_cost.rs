@@ -1,4 +1,4 @@
-//! Redis cost of the room operations (issue #5): Redis CPU per heartbeat, join and
+//! Redis cost of the room operations: Redis CPU per heartbeat, join and
 //! leave (µs, from `INFO commandstats` and from the server's total CPU), and Redis
 //! memory per room and per present member — through the real scripts (`Store`).
 //!

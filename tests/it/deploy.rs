@@ -1,4 +1,4 @@
-//! End-to-end through the local multi-replica topology (issue #4): redis-server,
+//! End-to-end through the local multi-replica topology: redis-server,
 //! three `liveroom serve` replicas and nginx, started by `deploy/local/topology` as
 //! plain processes. Checks that requests spread over every replica and that
 //! `kill -9` of one replica mid-test loses nothing.

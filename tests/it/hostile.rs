@@ -1,4 +1,4 @@
-//! Explicit hostile input (issue #6 item 4), against the real app and a real Redis:
+//! Explicit hostile input, against the real app and a real Redis:
 //! bodies at and over the 64 KiB limit, deep nesting, invalid UTF-8, control
 //! characters, path traversal and Redis key injection in ids, glob characters in
 //! search, header injection through `X-Request-Id` and ambiguous message framing

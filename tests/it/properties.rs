@@ -1,4 +1,4 @@
-//! Property tests of hostile input (issue #6 item 4; SPEC §1, §2, §7).
+//! Property tests of hostile input (SPEC §1, §2, §7).
 //!
 //! Arbitrary bytes, JSON values and strings go to every parser and validator of
 //! requests: none may panic, and each accept / refuse decision must agree with a

@@ -1,4 +1,4 @@
-//! Presence across replicas (issue #3): real `liveroom serve` processes against one
+//! Presence across replicas: real `liveroom serve` processes against one
 //! real `redis-server`.
 
 use crate::harness::replicas::{cmd, store_for};

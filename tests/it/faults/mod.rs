@@ -1,4 +1,4 @@
-//! Reliability (issue #6): Redis stalled, restarted, flushed of scripts, connections
+//! Reliability: Redis stalled, restarted, flushed of scripts, connections
 //! killed; overload; races between operations. Real redis-server processes only.
 
 mod overload;

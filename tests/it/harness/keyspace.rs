@@ -1,4 +1,4 @@
-//! The Redis key space after hostile traffic (issue #6): every key must be one the
+//! The Redis key space after hostile traffic: every key must be one the
 //! service itself names, under the app's key prefix, with hash tags only of ids the
 //! service generated (`live_` + 20 hex digits) or of the test's own token subjects.
 //! Shared by the `properties` and `hostile` tests.

@@ -1,4 +1,4 @@
-//! Helpers of the tests with several replicas (issue #3): short settings, a store of
+//! Helpers of the tests with several replicas: short settings, a store of
 //! the test's own beside the replicas, and waiting for a condition.
 
 use std::time::{Duration, Instant};

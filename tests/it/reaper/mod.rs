@@ -1,4 +1,4 @@
-//! The reaper across replicas (issue #3): real `liveroom serve` processes against one
+//! The reaper across replicas: real `liveroom serve` processes against one
 //! real `redis-server`, with short timeouts.
 
 mod lease;
