@@ -5,10 +5,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-/// The service's development secret (`liveroom::config::DEV_JWT_SECRET`), used when
-/// neither `--secret` nor `LIVEROOM_JWT_SECRET` is given. The smoke test checks that
-/// the two stay equal.
-pub const DEV_JWT_SECRET: &str = "liveroom-dev-secret-change-me";
+/// The service's development secret, used when neither `--secret` nor
+/// `LIVEROOM_JWT_SECRET` is given.
+pub use liveroom::config::DEV_JWT_SECRET;
 
 /// `liveroom-loadtest`: load generator for the liveroom service.
 #[derive(Debug, Parser)]

@@ -1,24 +1,13 @@
-//! Tokens, minted once before the run: HS256 JWTs with `sub`, `iat`, `exp` and, when
-//! given, `iss` / `aud`, as `liveroom token` / `liveroom::auth::TokenMinter` make
-//! them, kept as ready `Authorization: Bearer …` header values.
+//! Tokens, minted once before the run by the service's own
+//! `liveroom::auth::TokenMinter` (HS256 with `sub`, `iat`, `exp` and, when given,
+//! `iss` / `aud`, as `liveroom token` makes them), kept as ready
+//! `Authorization: Bearer …` header values.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use hyper::header::HeaderValue;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use serde::Serialize;
-
-#[derive(Serialize)]
-struct Claims<'a> {
-    sub: &'a str,
-    exp: u64,
-    iat: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    iss: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    aud: Option<&'a str>,
-}
+use liveroom::auth::TokenMinter;
 
 /// The `iss` / `aud` claims of every token: the service's `LIVEROOM_JWT_ISSUER` /
 /// `LIVEROOM_JWT_AUDIENCE`, which it requires when set.
@@ -32,11 +21,9 @@ pub struct Audience {
 
 /// Signs the tool's users' tokens.
 pub struct Minter {
-    key: EncodingKey,
+    minter: TokenMinter,
     prefix: String,
-    iat: u64,
-    exp: u64,
-    claims: Audience,
+    ttl: Duration,
 }
 
 impl Minter {
@@ -47,18 +34,13 @@ impl Minter {
         ttl: Duration,
         claims: Audience,
     ) -> Result<Self, String> {
-        let key = EncodingKey::from_secret(secret.as_bytes())
-            .map_err(|e| format!("unusable --secret: {e}"))?;
-        let iat = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
+        let minter =
+            TokenMinter::hs256(secret, claims.issuer.as_deref(), claims.audience.as_deref())
+                .map_err(|e| format!("unusable --secret: {e}"))?;
         Ok(Self {
-            key,
+            minter,
             prefix: prefix.to_owned(),
-            iat,
-            exp: iat + ttl.as_secs().max(60),
-            claims,
+            ttl: ttl.max(Duration::from_secs(60)),
         })
     }
 
@@ -69,15 +51,10 @@ impl Minter {
 
     /// `Bearer <jwt>` for `sub`.
     pub fn bearer(&self, sub: &str) -> Result<HeaderValue, String> {
-        let claims = Claims {
-            sub,
-            exp: self.exp,
-            iat: self.iat,
-            iss: self.claims.issuer.as_deref(),
-            aud: self.claims.audience.as_deref(),
-        };
-        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.key)
-            .map_err(|e| format!("cannot sign a token: {e}"))?;
+        let token = self
+            .minter
+            .mint(sub, None, None, self.ttl)
+            .map_err(|e| format!("cannot sign a token for {sub}: {e}"))?;
         HeaderValue::from_maybe_shared(Bytes::from(format!("Bearer {token}")))
             .map_err(|e| format!("token is not a header value: {e}"))
     }
@@ -129,7 +106,7 @@ mod tests {
         let all = m.bearers('u', 2500).unwrap();
         assert_eq!(all.len(), 2500);
         let last = all[2499].to_str().unwrap().strip_prefix("Bearer ").unwrap();
-        let mut v = jsonwebtoken::Validation::new(Algorithm::HS256);
+        let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
         v.set_required_spec_claims(&["exp", "sub"]);
         let key = jsonwebtoken::DecodingKey::from_secret(b"s3cret").unwrap();
         let data = jsonwebtoken::decode::<serde_json::Value>(last, &key, &v).unwrap();
