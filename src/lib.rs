@@ -19,6 +19,8 @@
 //!   types, served at `/openapi.json`.
 //! - [`metrics`]: Prometheus metrics and the HTTP metrics middleware.
 //! - [`reaper`]: the leader lease and the sweep of timed-out members and absent anchors.
+//! - [`webhooks`]: delivery of room events to the configured receivers, signed, at
+//!   least once and in order per room; the `liveroom webhooks` tools.
 //! - [`server`]: `liveroom serve` and graceful shutdown.
 //! - [`http_server`]: the HTTP/1 accept loop (header read timeout, graceful drain).
 //! - [`redis_child`]: a private `redis-server` for zero-configuration runs and tests.
@@ -43,6 +45,7 @@ pub mod search;
 pub mod server;
 pub mod store;
 pub mod stream_urls;
+pub mod webhooks;
 
 use std::collections::HashMap;
 use std::sync::Arc;

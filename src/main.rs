@@ -33,6 +33,7 @@ async fn main() -> std::process::ExitCode {
             })
             .map(|token| println!("{token}"))
         }
+        Command::Webhooks(command) => liveroom::webhooks::cli::run(command).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

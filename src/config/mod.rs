@@ -28,6 +28,10 @@ pub enum Command {
     /// Print a JWT the service accepts: signed with the configured secret, carrying the
     /// configured issuer and audience (development and tests).
     Token(TokenArgs),
+    /// Webhook tools: a development receiver that verifies and prints events
+    /// (`listen`), and re-sending dead-lettered deliveries (`redeliver`).
+    #[command(subcommand)]
+    Webhooks(crate::webhooks::cli::WebhooksCommand),
 }
 
 /// Arguments of `liveroom token`.
@@ -226,6 +230,60 @@ pub struct ServeConfig {
     /// so containers log JSON by default).
     #[arg(long, env = "LIVEROOM_LOG_FORMAT", default_value = "auto", value_parser = ["auto", "pretty", "json"])]
     pub log_format: String,
+
+    /// Webhook delivery of room events (SPEC §10): receivers, secret, events, retries.
+    #[command(flatten)]
+    pub webhooks: WebhookConfig,
+}
+
+/// Webhook settings of `liveroom serve` (SPEC §10 "Webhooks"). Unset URLs: no
+/// webhooks, and no delivery cost at all.
+#[derive(Debug, Clone, Args)]
+pub struct WebhookConfig {
+    /// Receivers of room events, comma-separated `http://` or `https://` URLs. Each
+    /// gets every selected event, in order per room, at least once.
+    #[arg(
+        long = "webhook-urls",
+        env = "LIVEROOM_WEBHOOK_URLS",
+        value_delimiter = ','
+    )]
+    pub urls: Vec<String>,
+
+    /// Secret that signs each delivery (`Liveroom-Signature: t=…,v1=HMAC-SHA256`);
+    /// required with `LIVEROOM_WEBHOOK_URLS`.
+    #[arg(
+        long = "webhook-secret",
+        env = "LIVEROOM_WEBHOOK_SECRET",
+        hide_env_values = true
+    )]
+    pub secret: Option<String>,
+
+    /// Which events to deliver: comma-separated names of SPEC §10, `room`, `anchor` or
+    /// `member` for a whole group, or `all`. Default `room,anchor`: member events are
+    /// opt-in, as they come at the rate of joins and leaves.
+    #[arg(
+        long = "webhook-events",
+        env = "LIVEROOM_WEBHOOK_EVENTS",
+        default_value = "room,anchor"
+    )]
+    pub events: String,
+
+    /// Timeout of one delivery request; past it the delivery is retried.
+    #[arg(long = "webhook-timeout", env = "LIVEROOM_WEBHOOK_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// An event still undelivered this long after it happened goes to the dead-letter
+    /// stream (`liveroom webhooks redeliver` re-sends it) and delivery moves on.
+    #[arg(long = "webhook-max-age", env = "LIVEROOM_WEBHOOK_MAX_AGE", default_value = "1h", value_parser = parse_duration)]
+    pub max_age: Duration,
+
+    /// Most deliveries in flight at once from this replica.
+    #[arg(long = "webhook-concurrency", env = "LIVEROOM_WEBHOOK_CONCURRENCY", default_value = "16", value_parser = clap::value_parser!(u32).range(1..))]
+    pub concurrency: u32,
+
+    /// How often a replica looks for rooms with undelivered events.
+    #[arg(long = "webhook-poll-interval", env = "LIVEROOM_WEBHOOK_POLL_INTERVAL", default_value = "200ms", value_parser = parse_duration)]
+    pub poll_interval: Duration,
 }
 
 impl ServeConfig {

@@ -1,0 +1,1 @@
+//! The delivery loop (docs/DESIGN.md "Webhook delivery").
