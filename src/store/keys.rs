@@ -16,6 +16,7 @@
 //! | `{p}:{global}:idx:anchor:{user_id}` | set | rooms of an anchor |
 //! | `{p}:{global}:idx:term:{hex}` | set | rooms whose title holds the term (see [`crate::search`]) |
 //! | `{p}:{global}:reaper:lease` | string | id of the replica that runs the reaper (`SET NX PX`) |
+//! | `{p}:{webhooks}:dead` | stream | dead-lettered webhook deliveries (see [`Keys::webhook_dead_letters`]) |
 //!
 //! Three hash slots matter: a room's (`{live_id}`), a user's (`{user_id}`), and
 //! `{global}`, where every deployment-wide key sits so that search can `SINTER` term
@@ -135,6 +136,14 @@ impl Keys {
     /// The reaper's leader lease.
     pub fn reaper_lease(&self) -> String {
         self.named("reaper:lease")
+    }
+    /// Dead-lettered webhook deliveries: a stream whose entries have the fields
+    /// `url` (the receiver), `event_id`, `event` (name), `live_id`, `body` (the exact
+    /// JSON that was sent), `attempts`, `error` (the last failure), `created_at` (the
+    /// event's, ms). Written by the deliverer, read and trimmed by
+    /// `liveroom webhooks redeliver`.
+    pub fn webhook_dead_letters(&self) -> String {
+        format!("{}:{{webhooks}}:dead", self.prefix)
     }
     /// Rooms of an anchor.
     pub fn anchor_index(&self, user_id: &str) -> String {
