@@ -88,6 +88,10 @@ pub struct AppShared {
     pub store: Store,
     /// Verifies client tokens.
     pub verifier: TokenVerifier,
+    /// Verifies server tokens (`LIVEROOM_SERVER_KEYS`).
+    pub server_keys: auth::ServerKeys,
+    /// Mints client tokens for `POST /server/auth/token`.
+    pub minter: auth::TokenMinter,
     /// Push / pull URL builder.
     pub urls: StreamUrls,
     /// Zone of `YYYY-MM-DD HH:MM:SS` inputs.
@@ -104,19 +108,23 @@ pub struct AppShared {
 
 impl AppState {
     /// Builds the state from a connected store and the configuration; fails on an
-    /// unusable JWT secret.
+    /// unusable JWT secret, public key or server key (naming the setting).
     pub fn new(
         store: Store,
         config: &config::ServeConfig,
         jwt_secret: &str,
     ) -> Result<Self, String> {
+        let (issuer, audience) = (config.jwt_issuer.as_deref(), config.jwt_audience.as_deref());
         Ok(Self(Arc::new(AppShared {
             store,
-            verifier: TokenVerifier::hs256(
+            verifier: TokenVerifier::new(
                 jwt_secret,
-                config.jwt_issuer.as_deref(),
-                config.jwt_audience.as_deref(),
+                config.jwt_public_key()?.as_ref(),
+                issuer,
+                audience,
             )?,
+            server_keys: config.server_keys()?,
+            minter: auth::TokenMinter::hs256(jwt_secret, issuer, audience)?,
             urls: StreamUrls {
                 publish_url: config.publish_url.clone(),
                 publish_key: config.publish_key.clone(),
@@ -221,6 +229,7 @@ pub fn router(max_in_flight: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(members::user_list))
         .routes(routes!(users::profile))
         .routes(routes!(users::update))
+        .merge(server_router())
         .route_layer(
             tower::ServiceBuilder::new()
                 .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
@@ -237,6 +246,20 @@ pub fn router(max_in_flight: usize) -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(api)
         .merge(ops)
+}
+
+/// The server API (SPEC §11): `/server/…`, authenticated with server tokens.
+fn server_router() -> OpenApiRouter<AppState> {
+    use routes::server::{members, rooms, tokens};
+    OpenApiRouter::new()
+        .routes(routes!(rooms::list))
+        .routes(routes!(rooms::info))
+        .routes(routes!(rooms::create))
+        .routes(routes!(rooms::stop))
+        .routes(routes!(rooms::delete))
+        .routes(routes!(rooms::update_extends))
+        .routes(routes!(members::user_list))
+        .routes(routes!(tokens::mint))
 }
 
 #[cfg(test)]
