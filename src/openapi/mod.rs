@@ -102,9 +102,13 @@ method it does not serve answers 405 with code 40000 (`method not allowed`).
 ## Authentication
 
 `Authorization: Bearer <jwt>` or `Authorization: <jwt>` (the raw token, as the original SDKs
-send it). HS256 JWT with `sub` (user id, 1-64 chars of `[A-Za-z0-9_.:@-]`) and `exp`; optional
-`nick` / `avatar` seed the profile on first sight. A missing or invalid token is 401 / 40100, an
-expired one 401 / 40101.
+send it). A JWT with `sub` (user id, 1-64 chars of `[A-Za-z0-9_.:@-]`) and `exp`, HS256 with the
+shared secret or RS256 / ES256 with the configured public key; optional `nick` / `avatar` seed the
+profile on first sight. A missing or invalid token is 401 / 40100, an expired one 401 / 40101.
+
+The `/server/…` routes (tag `server`) take a server token instead (`serverAuth`): HS256 signed
+with a `LIVEROOM_SERVER_KEYS` secret, `iss` = its key id, `token_use` = `server`, `exp` at most 10
+minutes after `iat`. A user token is refused there and a server token on `/client/…` (401).
 
 ## Pagination
 

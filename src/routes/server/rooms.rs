@@ -448,7 +448,7 @@ pub async fn delete(
 )]
 pub async fn update_extends(
     State(state): State<AppState>,
-    _caller: ServerCaller,
+    caller: ServerCaller,
     JsonBody(body): JsonBody<UpdateExtendsBody>,
 ) -> ApiResult<()> {
     let live_id = body
@@ -464,5 +464,10 @@ pub async fn update_extends(
         .store
         .update_extends(&live_id, &anchor, &patch)
         .await?;
+    tracing::info!(
+        live_id,
+        key = caller.key_id,
+        "room extends updated by the server API"
+    );
     Ok(ApiOk::empty())
 }
