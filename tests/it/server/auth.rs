@@ -291,3 +291,28 @@ async fn the_server_token_command_mints_accepted_tokens() {
         assert!(err.contains(expected), "{args:?}: {err}");
     }
 }
+
+/// Every server route: no token and a user token are 401 with `WWW-Authenticate`.
+#[tokio::test]
+async fn every_server_route_wants_a_server_token() {
+    let app = server_app().await;
+    let id = "live_00000000000000000000";
+    let routes = [
+        ("GET", "/server/live/room/list".to_owned()),
+        ("GET", format!("/server/live/room/info/{id}")),
+        ("POST", "/server/live/room/instance".to_owned()),
+        ("POST", format!("/server/live/room/stop/{id}")),
+        ("DELETE", format!("/server/live/room/instance/{id}")),
+        ("PUT", "/server/live/room/extends".to_owned()),
+        ("GET", format!("/server/live/room/user_list?live_id={id}")),
+        ("POST", "/server/auth/token".to_owned()),
+    ];
+    let user = app.token("alice");
+    for (method, path) in &routes {
+        for token in [None, Some(user.as_str())] {
+            let r = app.call(method, path, token, Some(json!({}))).await;
+            r.expect(401, 40100);
+            assert_eq!(r.headers["www-authenticate"], "Bearer", "{method} {path}");
+        }
+    }
+}
