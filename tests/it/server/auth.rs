@@ -212,9 +212,6 @@ async fn user_and_server_tokens_are_not_interchangeable() {
 /// only the second (the first removed after rotation).
 #[tokio::test]
 async fn keys_rotate_across_replicas() {
-    // The replicas' HTTP clients (reqwest with rustls) need the process's crypto
-    // provider, which connecting a store otherwise installs.
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let redis = TestRedis::new();
     let keys = both_keys();
     let rotated = format!("{}:{}", KEY2.0, KEY2.1);
