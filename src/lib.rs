@@ -6,7 +6,8 @@
 //! - [`error`]: the response envelope and the one error enum (SPEC §1).
 //! - [`request_id`]: request ids and the per-request log line.
 //! - [`logging`]: the log subscriber (JSON or pretty) and heartbeat log sampling.
-//! - [`auth`]: JWT verification and minting (SPEC §2).
+//! - [`auth`]: user tokens (HS256, RS256 / ES256) and server tokens: verification and
+//!   minting (SPEC §2, §11).
 //! - [`extract`]: JSON bodies, path ids and pagination with our errors (SPEC §5, §7).
 //! - [`model`]: the seed's wire shapes and input validation (SPEC §4, §7).
 //! - [`events`]: room events as recorded in each room's stream (SPEC §10).
