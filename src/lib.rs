@@ -91,8 +91,9 @@ pub struct AppShared {
     pub verifier: TokenVerifier,
     /// Verifies server tokens (`LIVEROOM_SERVER_KEYS`).
     pub server_keys: auth::ServerKeys,
-    /// Mints client tokens for `POST /server/auth/token`.
-    pub minter: auth::TokenMinter,
+    /// Mints client tokens for `POST /server/auth/token`; `None` when HS256 user
+    /// tokens are not accepted (a public key and no `LIVEROOM_JWT_SECRET`).
+    pub minter: Option<auth::TokenMinter>,
     /// Push / pull URL builder.
     pub urls: StreamUrls,
     /// Zone of `YYYY-MM-DD HH:MM:SS` inputs.
@@ -116,16 +117,21 @@ impl AppState {
         jwt_secret: &str,
     ) -> Result<Self, String> {
         let (issuer, audience) = (config.jwt_issuer.as_deref(), config.jwt_audience.as_deref());
+        // HS256 only when a secret is set or no public key is (SPEC §2).
+        let secret = config.accepts_hs256().then_some(jwt_secret);
+        let minter = secret
+            .map(|secret| auth::TokenMinter::hs256(secret, issuer, audience))
+            .transpose()?;
         Ok(Self(Arc::new(AppShared {
             store,
             verifier: TokenVerifier::new(
-                jwt_secret,
+                secret,
                 config.jwt_public_key()?.as_ref(),
                 issuer,
                 audience,
             )?,
             server_keys: config.server_keys()?,
-            minter: auth::TokenMinter::hs256(jwt_secret, issuer, audience)?,
+            minter,
             urls: StreamUrls {
                 publish_url: config.publish_url.clone(),
                 publish_key: config.publish_key.clone(),

@@ -100,8 +100,9 @@ struct VerifyKey {
     validation: Validation,
 }
 
-/// Verifies user tokens (SPEC §2): HS256 with the shared secret, and RS256 or ES256
-/// with the configured public key when there is one. The token's `alg` header only
+/// Verifies user tokens (SPEC §2): HS256 with the shared secret (unless only a public
+/// key is configured), and RS256 or ES256 with the configured public key when there
+/// is one. The token's `alg` header only
 /// picks among these keys; each key verifies its own algorithm alone, so an HS256
 /// token signed with the public key's bytes (algorithm confusion) is checked against
 /// the secret and refused.
@@ -144,25 +145,29 @@ impl TokenVerifier {
         issuer: Option<&str>,
         audience: Option<&str>,
     ) -> Result<Self, String> {
-        Self::new(secret, None, issuer, audience)
+        Self::new(Some(secret), None, issuer, audience)
     }
 
-    /// A verifier of HS256 tokens signed with `secret` and, when `public_key` is given,
-    /// of tokens signed with its private key (RS256 for RSA, ES256 for EC P-256);
-    /// `issuer` / `audience` are checked when given. Fails on an unusable secret.
+    /// A verifier of HS256 tokens signed with `secret` when given and, when
+    /// `public_key` is given, of tokens signed with its private key (RS256 for RSA,
+    /// ES256 for EC P-256); `issuer` / `audience` are checked when given. Fails on an
+    /// unusable secret, or when there is neither a secret nor a public key.
     pub fn new(
-        secret: &str,
+        secret: Option<&str>,
         public_key: Option<&PublicKey>,
         issuer: Option<&str>,
         audience: Option<&str>,
     ) -> Result<Self, String> {
-        let key = DecodingKey::from_secret(secret.as_bytes())
-            .map_err(|e| format!("unusable JWT secret: {e}"))?;
-        let mut keys = vec![VerifyKey {
-            algorithm: Algorithm::HS256,
-            key,
-            validation: user_validation(Algorithm::HS256, issuer, audience),
-        }];
+        let mut keys = Vec::new();
+        if let Some(secret) = secret {
+            let key = DecodingKey::from_secret(secret.as_bytes())
+                .map_err(|e| format!("unusable JWT secret: {e}"))?;
+            keys.push(VerifyKey {
+                algorithm: Algorithm::HS256,
+                key,
+                validation: user_validation(Algorithm::HS256, issuer, audience),
+            });
+        }
         if let Some(public) = public_key {
             keys.push(VerifyKey {
                 algorithm: public.algorithm(),
@@ -170,10 +175,17 @@ impl TokenVerifier {
                 validation: user_validation(public.algorithm(), issuer, audience),
             });
         }
+        if keys.is_empty() {
+            return Err(
+                "no key verifies user tokens: set LIVEROOM_JWT_SECRET or LIVEROOM_JWT_PUBLIC_KEY"
+                    .into(),
+            );
+        }
         Ok(Self { keys })
     }
 
-    /// The algorithms accepted, in order: HS256, then the public key's.
+    /// The algorithms accepted, in order: HS256 (when a secret is used), then the
+    /// public key's.
     pub fn algorithms(&self) -> Vec<Algorithm> {
         self.keys.iter().map(|k| k.algorithm).collect()
     }

@@ -286,9 +286,10 @@ pub struct ServeConfig {
     #[arg(long, env = "LIVEROOM_SERVER_KEYS", hide_env_values = true)]
     pub server_keys: Option<String>,
 
-    /// Public key of RS256 / ES256 user tokens (SPEC §2), accepted besides HS256 ones:
-    /// the PEM text or the path of a PEM file; an RSA key verifies RS256 tokens, an EC
-    /// P-256 key ES256 tokens.
+    /// Public key of RS256 / ES256 user tokens (SPEC §2): the PEM text or the path of
+    /// a PEM file; an RSA key verifies RS256 tokens, an EC P-256 key ES256 tokens.
+    /// HS256 tokens are still accepted when `LIVEROOM_JWT_SECRET` is set too; without
+    /// it, only tokens signed with the private key (no development secret).
     #[arg(long, env = "LIVEROOM_JWT_PUBLIC_KEY")]
     pub jwt_public_key: Option<String>,
 }
@@ -466,9 +467,22 @@ impl ServeConfig {
         }
     }
 
-    /// Whether the development secret is in use (see [`Self::jwt_secret`]).
+    /// Whether the development secret is in use (see [`Self::jwt_secret`]): it is
+    /// unset and HS256 user tokens are accepted ([`Self::accepts_hs256`]).
     pub fn uses_dev_secret(&self) -> bool {
-        self.jwt_secret() == DEV_JWT_SECRET
+        self.jwt_secret() == DEV_JWT_SECRET && self.accepts_hs256()
+    }
+
+    /// Whether HS256 user tokens are accepted (SPEC §2): when `LIVEROOM_JWT_SECRET` is
+    /// set, or when no `LIVEROOM_JWT_PUBLIC_KEY` is (then with the development secret).
+    /// A service given only a public key takes only tokens signed with its private
+    /// key: the public development secret must not open it.
+    pub fn accepts_hs256(&self) -> bool {
+        self.jwt_secret.as_deref().is_some_and(|s| !s.is_empty())
+            || self
+                .jwt_public_key
+                .as_deref()
+                .is_none_or(|k| k.trim().is_empty())
     }
 
     /// The heartbeat interval told to clients: `LIVEROOM_HEARTBEAT_INTERVAL` when set,

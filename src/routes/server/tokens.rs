@@ -12,7 +12,7 @@ use crate::auth::ServerCaller;
 use crate::error::{ApiError, ApiOk, ApiResult};
 use crate::extract::JsonBody;
 use crate::model::{check_url, limits};
-use crate::openapi::{BadRequest, PayloadTooLarge, TokenEnvelope};
+use crate::openapi::{BadRequest, Forbidden, PayloadTooLarge, TokenEnvelope};
 use crate::routes::server::{check_free_text, check_user_id};
 
 /// Default lifetime of a minted user token, seconds (24 h, as `liveroom token`).
@@ -66,12 +66,13 @@ pub struct MintedToken {
     operation_id = "serverMintUserToken",
     tag = "server",
     summary = "Mint a user token (server)",
-    description = "A user token for `user_id` (HS256, signed with `LIVEROOM_JWT_SECRET`, carrying the configured issuer and audience), with optional `nick` / `avatar` claims, valid `ttl_seconds` (60 s to 7 days, default 24 h).\n\nErrors: 400: 40000: the body is not a JSON object, `user_id` is missing or malformed, `nick` longer than 64 characters, `avatar` not an http(s) URL, `ttl_seconds` out of range.",
+    description = "A user token for `user_id` (HS256, signed with `LIVEROOM_JWT_SECRET`, carrying the configured issuer and audience), with optional `nick` / `avatar` claims, valid `ttl_seconds` (60 s to 7 days, default 24 h).\n\nErrors: 400: 40000: the body is not a JSON object, `user_id` is missing or malformed, `nick` longer than 64 characters, `avatar` not an http(s) URL, `ttl_seconds` out of range. 403: 40300: the service verifies user tokens with `LIVEROOM_JWT_PUBLIC_KEY` only (no `LIVEROOM_JWT_SECRET` to sign with).",
     request_body = MintTokenBody,
     security(("serverAuth" = [])),
     responses(
         (status = 200, description = "The token.", body = TokenEnvelope),
         (status = 400, response = BadRequest),
+        (status = 403, response = Forbidden),
         (status = 413, response = PayloadTooLarge),
     ),
 )]
@@ -100,8 +101,10 @@ pub async fn mint(
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs();
-    let token = state
-        .minter
+    let minter = state.minter.as_ref().ok_or(ApiError::Forbidden(
+        "minting user tokens needs LIVEROOM_JWT_SECRET: this service takes only user tokens signed for LIVEROOM_JWT_PUBLIC_KEY",
+    ))?;
+    let token = minter
         .mint(
             &user_id,
             body.nick.as_deref().filter(|n| !n.is_empty()),

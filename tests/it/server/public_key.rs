@@ -186,3 +186,48 @@ fn unusable_public_keys_stop_the_start_naming_the_setting() {
         assert!(err.contains(expected), "{expected}: {err}");
     }
 }
+
+/// With a public key and no `LIVEROOM_JWT_SECRET`, only tokens signed with its private
+/// key are accepted: no HS256, so the public development secret opens nothing, and the
+/// server API cannot mint HS256 user tokens (403).
+#[tokio::test]
+async fn a_public_key_alone_accepts_no_hs256_token() {
+    let pair = KeyPair::generate("p256");
+    let pem = pair.public.clone();
+    let app = TestApp::start_with(move |c| {
+        c.jwt_secret = None;
+        c.jwt_public_key = Some(pem);
+        c.server_keys = Some(super::both_keys());
+    })
+    .await;
+    profile(&app, &pair.sign(Algorithm::ES256, "carol"))
+        .await
+        .ok();
+    let dev = liveroom::auth::mint_token(
+        liveroom::config::DEV_JWT_SECRET,
+        "mallory",
+        None,
+        None,
+        std::time::Duration::from_secs(300),
+    )
+    .unwrap();
+    for token in [dev, app.token("mallory")] {
+        let r = profile(&app, &token).await;
+        r.expect(401, 40100);
+        assert_eq!(r.body["message"], "token algorithm not accepted");
+    }
+    let r = super::as_server(
+        &app,
+        "POST",
+        "/server/auth/token",
+        Some(json!({"user_id": "erin"})),
+    )
+    .await;
+    r.expect(403, 40300);
+    assert!(
+        r.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("LIVEROOM_JWT_SECRET")
+    );
+}
