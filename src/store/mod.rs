@@ -35,6 +35,7 @@ mod profiles;
 mod replies;
 mod rooms;
 mod scripts;
+mod server;
 mod timer;
 
 use std::sync::Arc;
@@ -51,6 +52,7 @@ pub use lease::RoomSweep;
 pub use profiles::{MAX_EXTENDS_KEYS, Profile, ProfileUpdate, UserRef, parse_extends};
 pub use replies::{RawRoom, ScoredPage};
 pub use rooms::NewRoom;
+pub use server::ListedRoom;
 
 use replies::ScriptReply;
 use scripts::{ScriptCall, Scripts};

@@ -29,6 +29,7 @@ mod harness;
 mod envelope;
 mod members;
 mod rooms;
+mod server;
 mod users;
 
 mod cluster;
