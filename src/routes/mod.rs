@@ -2,6 +2,7 @@
 //! endpoints of SPEC §3, and the probes. One handler per endpoint, each with its
 //! OpenAPI operation (`#[utoipa::path]`, collected by [`crate::router`]).
 
+pub mod events;
 pub mod members;
 pub mod probes;
 pub mod rooms;
