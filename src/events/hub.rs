@@ -16,10 +16,12 @@
 //! client) is not buffered for: it gets [`Message`] lag from the channel and its stream
 //! ends with a `reconnect` event (the client resumes with `Last-Event-ID`).
 //!
-//! **Gaps.** When the poll task was behind (a full batch, or a failed read) it checks
-//! with `XINFO STREAM` whether entries after its position were trimmed
-//! (`max-deleted-entry-id`, Redis ≥ 7.0); if so its subscribers get
-//! [`Message::Gap`] and reconnect (they then get a fresh snapshot).
+//! **Gaps.** When a read may have come after a trim past the task's position (a full
+//! batch, or the first read after a failed one) it checks with `XINFO STREAM` (the
+//! oldest entry kept, `max-deleted-entry-id`) before passing the batch on; if events
+//! were lost its subscribers get [`Message::Gap`] and reconnect (they then get a fresh
+//! snapshot with `reset: true`). A short batch needs no check: the stream keeps about
+//! 1,000 entries (SPEC §10), so fewer than [`BATCH`] after the position were all kept.
 //!
 //! **Draining.** When the replica drains (SIGTERM) every poll task sends
 //! [`Message::Draining`] and ends, so open streams end within one interval and never
@@ -313,12 +315,13 @@ impl Hub {
 /// The poll task of one room (see the module documentation).
 async fn poll(hub: Hub, live_id: String, feed: Arc<RoomFeed>) {
     let inner = &hub.0;
-    let mut behind = false;
+    // After a full batch: read on at once. After a failed read: check for a gap.
+    let (mut full, mut failed) = (false, false);
     loop {
-        if !behind {
-            tokio::time::sleep(inner.poll_interval).await;
-        } else {
+        if full {
             tokio::task::yield_now().await;
+        } else {
+            tokio::time::sleep(inner.poll_interval).await;
         }
         if hub.draining() {
             hub.retire(&live_id, &feed, true);
@@ -329,38 +332,40 @@ async fn poll(hub: Hub, live_id: String, feed: Arc<RoomFeed>) {
             return;
         }
         let after = *feed.last.lock().expect("feed lock");
-        if behind {
-            // Were entries after our position trimmed before we read them?
+        metrics::counter!("liveroom_sse_polls_total").increment(1);
+        let events = match read_after(&inner.store, "sse.poll", &live_id, after, BATCH).await {
+            Ok(events) => events,
+            Err(e) => {
+                tracing::warn!(live_id, error = %e, "event stream: reading the room's events failed; retrying");
+                (full, failed) = (false, true);
+                continue;
+            }
+        };
+        full = events.len() == BATCH;
+        // A short batch after our position means every entry after it is there (the
+        // stream keeps ~1,000). A full one, or the first read after a failure, may
+        // follow a trim past our position: check before passing anything on.
+        if full || failed {
             match stream_info(&inner.store, &live_id).await {
                 Ok(info) if !info.can_resume_after(after) => {
                     hub.retire(&live_id, &feed, true);
                     let _ = feed.tx.send(Message::Gap);
                     return;
                 }
-                Ok(_) => {}
+                Ok(_) => failed = false,
                 Err(e) => {
-                    tracing::warn!(live_id, error = %e, "event stream: reading the room's stream info failed");
+                    tracing::warn!(live_id, error = %e, "event stream: reading the room's stream info failed; retrying");
+                    (full, failed) = (false, true);
                     continue;
                 }
             }
         }
-        metrics::counter!("liveroom_sse_polls_total").increment(1);
-        match read_after(&inner.store, "sse.poll", &live_id, after, BATCH).await {
-            Ok(events) => {
-                behind = events.len() == BATCH;
-                let mut last = feed.last.lock().expect("feed lock");
-                for event in events {
-                    if let Ok(id) = event.stream_id().parse::<StreamId>() {
-                        *last = id;
-                    }
-                    let _ = feed.tx.send(Message::Event(Arc::new(event)));
-                }
+        let mut last = feed.last.lock().expect("feed lock");
+        for event in events {
+            if let Ok(id) = event.stream_id().parse::<StreamId>() {
+                *last = id;
             }
-            Err(e) => {
-                tracing::warn!(live_id, error = %e, "event stream: reading the room's events failed; retrying");
-                behind = true;
-                tokio::time::sleep(inner.poll_interval).await;
-            }
+            let _ = feed.tx.send(Message::Event(Arc::new(event)));
         }
     }
 }

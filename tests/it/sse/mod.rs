@@ -4,6 +4,7 @@
 //! real Redis (and Cluster with `LIVEROOM_TEST_REDIS=cluster`).
 
 mod fanout;
+mod limits;
 mod resume;
 mod stream;
 
