@@ -13,7 +13,7 @@
 //! server.
 //!
 //! **Bounded memory.** A subscriber that falls [`CAPACITY`] messages behind (a slow
-//! client) is not buffered for: it gets [`Message`] lag from the channel and its stream
+//! client) is not buffered for: its receiver reports the lag and its stream
 //! ends with a `reconnect` event (the client resumes with `Last-Event-ID`).
 //!
 //! **Gaps.** When a read may have come after a trim past the task's position (a full
@@ -49,7 +49,7 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(150);
 pub const BATCH: usize = 64;
 
 /// Messages a subscriber may fall behind before it is cut off (per room, shared by its
-/// subscribers: about 24 B a slot).
+/// subscribers: a few dozen bytes a slot plus the events it still holds).
 pub const CAPACITY: usize = 512;
 
 /// A Redis stream id, `<ms>-<seq>`, ordered numerically (SPEC §10).

@@ -19,6 +19,9 @@ struct Topology {
 
 impl Topology {
     fn start() -> Self {
+        // reqwest needs a TLS provider before its first client, and no Redis
+        // connection of this test installs one.
+        crate::sse::install_crypto();
         // One directory per topology: tests run in parallel in this process.
         static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -290,7 +293,6 @@ async fn an_event_stream_passes_through_nginx_unbuffered() {
         println!("skipped: nginx is not installed (scripts/setup --with-nginx installs it)");
         return;
     }
-    crate::sse::install_crypto();
     let topo = Topology::start();
     // The rendered configuration holds streams open past the API's 10 s read
     // timeout (keep-alives come every 15 s) and does not buffer them.
