@@ -336,7 +336,10 @@ async fn poll(hub: Hub, live_id: String, feed: Arc<RoomFeed>) {
         let events = match read_after(&inner.store, "sse.poll", &live_id, after, BATCH).await {
             Ok(events) => events,
             Err(e) => {
-                tracing::warn!(live_id, error = %e, "event stream: reading the room's events failed; retrying");
+                // Once per outage, not once per poll of every room.
+                if !failed {
+                    tracing::warn!(live_id, error = %e, "event stream: reading the room's events failed; retrying every poll");
+                }
                 (full, failed) = (false, true);
                 continue;
             }
@@ -352,9 +355,16 @@ async fn poll(hub: Hub, live_id: String, feed: Arc<RoomFeed>) {
                     let _ = feed.tx.send(Message::Gap);
                     return;
                 }
-                Ok(_) => failed = false,
+                Ok(_) => {
+                    if failed {
+                        tracing::info!(live_id, "event stream: reading the room's events again");
+                    }
+                    failed = false;
+                }
                 Err(e) => {
-                    tracing::warn!(live_id, error = %e, "event stream: reading the room's stream info failed; retrying");
+                    if !failed {
+                        tracing::warn!(live_id, error = %e, "event stream: reading the room's stream info failed; retrying every poll");
+                    }
                     (full, failed) = (false, true);
                     continue;
                 }

@@ -127,3 +127,29 @@ async fn history_trimmed_past_the_hub_ends_streams_with_a_reset_on_reconnect() {
         ("room", &serde_json::json!(true))
     );
 }
+
+/// Redis stalled for a while (polls time out): open streams stay open and get the
+/// next change once Redis answers again.
+#[tokio::test]
+async fn streams_outlive_a_redis_stall() {
+    let app = TestApp::init()
+        .private_redis()
+        .with_redis_timeout(Duration::from_millis(300))
+        .spawn()
+        .await;
+    let id = app.live_room("alice", "sse stall").await;
+    let mut s = SseClient::open(
+        &app.base,
+        &events_path(&id, "events=all"),
+        &[("Authorization", &bearer("viewer"))],
+    )
+    .await;
+    assert_eq!(s.next().await.event, "room");
+    app.redis.child().signal(libc::SIGSTOP);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    app.redis.child().signal(libc::SIGCONT);
+    app.join("bob", &id).await;
+    let e = s.next_not_online().await;
+    assert_eq!(e.event, "member_joined");
+    assert_eq!(e.data["user"]["user_id"], "bob");
+}
