@@ -102,6 +102,8 @@ pub struct AppShared {
     pub draining: Arc<AtomicBool>,
     /// Most API requests in flight before shedding (`LIVEROOM_MAX_IN_FLIGHT`).
     pub max_in_flight: usize,
+    /// Fan-out of room events to this replica's event streams (SSE).
+    pub hub: events::hub::Hub,
     /// Heartbeat interval told to clients, ms (`LIVEROOM_HEARTBEAT_INTERVAL`).
     pub heartbeat_interval_ms: u64,
     /// Longest wait for a request body after its headers (`LIVEROOM_BODY_READ_TIMEOUT`).
@@ -122,7 +124,9 @@ impl AppState {
         let minter = secret
             .map(|secret| auth::TokenMinter::hs256(secret, issuer, audience))
             .transpose()?;
+        let draining = Arc::new(AtomicBool::new(false));
         Ok(Self(Arc::new(AppShared {
+            hub: events::hub::Hub::new(store.clone(), Arc::clone(&draining)),
             store,
             verifier: TokenVerifier::new(
                 secret,
@@ -141,7 +145,7 @@ impl AppState {
                 hls_play_url: config.hls_play_url.clone(),
             },
             timezone: config.timezone,
-            draining: Arc::new(AtomicBool::new(false)),
+            draining,
             max_in_flight: config.max_in_flight as usize,
             heartbeat_interval_ms: config.heartbeat_interval().as_millis() as u64,
             body_read_timeout: config.body_read_timeout,
@@ -222,7 +226,7 @@ fn method_not_allowed(
 /// 429 / 42900 with `Retry-After` at once instead of queueing without bound. The
 /// probes, this document and `/metrics` are never shed.
 pub fn router(max_in_flight: usize) -> OpenApiRouter<AppState> {
-    use routes::{members, probes, rooms, users};
+    use routes::{events, members, probes, rooms, users};
     let api = OpenApiRouter::new()
         .routes(routes!(rooms::create))
         .routes(routes!(rooms::info))
@@ -237,6 +241,9 @@ pub fn router(max_in_flight: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(users::profile))
         .routes(routes!(users::update))
         .merge(server_router())
+        // An event stream holds its in-flight slot only until its response starts
+        // (the limit's permit lives in the response future, not the body).
+        .routes(routes!(events::stream))
         .route_layer(
             tower::ServiceBuilder::new()
                 .layer(HandleErrorLayer::new(|_: tower::BoxError| async {

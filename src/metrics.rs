@@ -19,6 +19,9 @@
 //! | `liveroom_reaper_rooms_ended_total` | counter | |
 //! | `liveroom_live_rooms` | gauge (leader samples) | |
 //! | `liveroom_present_members` | gauge (leader samples) | |
+//! | `liveroom_sse_subscribers` | gauge | |
+//! | `liveroom_sse_rooms` | gauge | |
+//! | `liveroom_sse_polls_total` | counter | |
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -119,6 +122,18 @@ fn describe() {
     describe_gauge!(
         "liveroom_present_members",
         "Members present in active rooms (sampled by the reaper leader)"
+    );
+    describe_gauge!(
+        "liveroom_sse_subscribers",
+        "Open client event streams (SSE) on this replica"
+    );
+    describe_gauge!(
+        "liveroom_sse_rooms",
+        "Rooms this replica polls for its event streams (one poll task each)"
+    );
+    describe_counter!(
+        "liveroom_sse_polls_total",
+        "Reads of room event streams by this replica's event hub (one per room per poll, however many subscribers)"
     );
 }
 

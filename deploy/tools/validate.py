@@ -843,6 +843,14 @@ def compose(root: Path, schema_path: str | None, known: set[str] | None) -> None
         check(m is not None and re.search(r"proxy_pass\s+http://" + re.escape(m.group(1)) + r"\s*;", text) is not None,
               "nginx.conf: proxies to that upstream")
         check(re.search(r"\blisten\s+8080\s*;", text) is not None, "nginx.conf: listens on 8080")
+        ev = re.search(r"location\s+/client/live/room/events/\s*\{([^}]*)\}", text)
+        ev_body = ev.group(1) if ev else ""
+        ev_needs = [r"proxy_buffering\s+off\s*;", r"proxy_read_timeout\s+1h\s*;",
+                    r"proxy_http_version\s+1\.1\s*;", r'proxy_set_header\s+Connection\s+""\s*;']
+        check(ev is not None and all(re.search(n, ev_body) for n in ev_needs),
+              "nginx.conf: event streams (/client/live/room/events/) unbuffered, 1 h read timeout, HTTP/1.1 keep-alive",
+              "nginx.conf: needs location /client/live/room/events/ with proxy_buffering off; proxy_read_timeout 1h; "
+              "proxy_http_version 1.1; proxy_set_header Connection \"\";")
 
     # Prometheus
     prom = services["prometheus"]

@@ -111,6 +111,10 @@ pub enum Scenario {
     JoinChurn(ChurnArgs),
     /// GET /livez as fast as possible (or at --rate): the service's HTTP baseline.
     LivezMax(LivezArgs),
+    /// Client event streams (Server-Sent Events): --subscribers streams over --rooms
+    /// rooms while users join rooms at --rate; reports change-to-delivery latency, the
+    /// replicas' Redis reads for the streams and (with --pid) memory per stream.
+    Sse(SseArgs),
 }
 
 impl Scenario {
@@ -121,6 +125,7 @@ impl Scenario {
             Scenario::HeartbeatMax(_) => "heartbeat-max",
             Scenario::JoinChurn(_) => "join-churn",
             Scenario::LivezMax(_) => "livez-max",
+            Scenario::Sse(_) => "sse",
         }
     }
 }
@@ -189,6 +194,33 @@ pub struct ChurnArgs {
 pub struct LivezArgs {
     #[command(flatten)]
     pub pace: Pace,
+}
+
+/// `sse` flags.
+#[derive(Debug, Clone, Args)]
+pub struct SseArgs {
+    /// Event streams opened (each on its own connection), spread over the rooms and
+    /// the targets.
+    #[arg(long, default_value_t = 1000)]
+    pub subscribers: usize,
+    /// Live rooms, each created and started by its own anchor.
+    #[arg(long, default_value_t = 100)]
+    pub rooms: usize,
+    /// State changes (a user joins a random room) per second.
+    #[arg(long, default_value_t = 20.0)]
+    pub rate: f64,
+    /// Users who join; each join of a user after its first also leaves its previous
+    /// room (`member_left`, `switched`).
+    #[arg(long, default_value_t = 1000)]
+    pub users: usize,
+    /// The streams' `events` selection (SPEC §10 names, `room`, `anchor`, `member`,
+    /// `all`, `online`).
+    #[arg(long, default_value = "all")]
+    pub events: String,
+    /// Process id of a replica whose resident memory (VmRSS) to report before and with
+    /// the streams; repeat or comma-separate for several.
+    #[arg(long = "pid", value_delimiter = ',')]
+    pub pids: Vec<u32>,
 }
 
 /// Parses durations like `30s`, `500ms`, `5m`; zero is refused.
@@ -270,6 +302,24 @@ impl Scenario {
                 rate_ok(&a.pace)
             }
             Scenario::LivezMax(a) => rate_ok(&a.pace),
+            Scenario::Sse(a) => {
+                if a.subscribers == 0 || a.rooms == 0 || a.users == 0 {
+                    return Err("--subscribers, --rooms and --users must be at least 1".into());
+                }
+                if !(a.rate.is_finite() && a.rate > 0.0 && a.rate <= 10_000.0) {
+                    return Err("--rate must be > 0 and at most 10000".into());
+                }
+                let ok = !a.events.is_empty()
+                    && a.events
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b == b'_' || b == b',');
+                if !ok {
+                    return Err(
+                        "--events must be a comma-separated list of event names or groups".into(),
+                    );
+                }
+                Ok(())
+            }
         }
     }
 }

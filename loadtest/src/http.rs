@@ -24,7 +24,7 @@ use crate::run::Run;
 use crate::stats::{Op, Stats};
 
 /// One service address.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Target {
     /// The URL as given (without a trailing slash).
     pub url: String,
@@ -33,6 +33,16 @@ pub struct Target {
 }
 
 impl Target {
+    /// The resolved address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The `Host` header value.
+    pub fn host(&self) -> &HeaderValue {
+        &self.host
+    }
+
     /// Parses `http://HOST:PORT`, resolves it and checks that it accepts connections
     /// (trying each resolved address, e.g. `localhost` → ::1 then 127.0.0.1).
     pub async fn resolve(url: &str) -> Result<Self, String> {

@@ -2,7 +2,8 @@
 //!
 //! Scenarios (see `loadtest/README.md`): `viewers` (a realistic audience),
 //! `heartbeat-max` and `join-churn` (as fast as the service answers, or open loop at
-//! `--rate`), `livez-max` (the HTTP baseline). Progress on stderr once per second;
+//! `--rate`), `livez-max` (the HTTP baseline), `sse` (client event streams: fan-out
+//! cost and change-to-delivery latency). Progress on stderr once per second;
 //! the report on stdout, as text or one JSON object (`--json`).
 //!
 //! Built to stay out of the service's way on a shared machine: tokens are minted
@@ -16,6 +17,7 @@ mod http;
 mod report;
 mod run;
 mod scenarios;
+mod sse;
 mod stats;
 mod tokens;
 
@@ -44,6 +46,27 @@ fn main() -> ExitCode {
         }
     };
     let json = cli.common.json;
+    if let cli::Scenario::Sse(args) = cli.scenario {
+        let result = runtime.block_on(sse::run(cli.common, args));
+        runtime.shutdown_background();
+        return match result {
+            Ok(report) => {
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::to_string(&report).expect("the report serializes")
+                    );
+                } else {
+                    print!("{}", report.text());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("liveroom-loadtest: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let result = runtime.block_on(scenarios::run(cli.common, cli.scenario));
     // Connection tasks may still be open: do not wait for them.
     runtime.shutdown_background();

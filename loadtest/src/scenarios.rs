@@ -73,6 +73,7 @@ pub async fn run(common: Common, scenario: Scenario) -> Result<Report, String> {
         Scenario::HeartbeatMax(a) => heartbeat_max(&ctx, a).await?,
         Scenario::JoinChurn(a) => join_churn(&ctx, a).await?,
         Scenario::LivezMax(a) => livez_max(&ctx, a).await?,
+        Scenario::Sse(_) => return Err("the sse scenario runs through crate::sse".into()),
     };
     Ok(Report::build(
         scenario.name(),

@@ -236,6 +236,56 @@ async fn viewers_join_heartbeat_and_leave() {
     }
 }
 
+/// `sse`: streams on two replicas of one Redis get every change, measured, and end
+/// when the rooms stop; the replicas' polls are read from their `/metrics`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sse_streams_on_two_replicas_get_every_change() {
+    let first = Service::start(SECRET).await;
+    let redis_url = first._redis.as_ref().unwrap().url();
+    let second = Service::on(&redis_url, SECRET).await;
+    let scenario = [
+        "sse",
+        "--subscribers",
+        "40",
+        "--rooms",
+        "4",
+        "--rate",
+        "10",
+        "--users",
+        "10",
+        "--pid",
+        &std::process::id().to_string(),
+    ]
+    .map(String::from);
+    let scenario: Vec<&str> = scenario.iter().map(String::as_str).collect();
+    let ran = tool(args(&[&first, &second], Some(SECRET), &scenario)).await;
+    assert!(ran.ok, "tool failed:\n{}\n{}", ran.stderr, ran.stdout);
+    let report: Value = serde_json::from_str(ran.stdout.trim())
+        .unwrap_or_else(|e| panic!("report is not one JSON object ({e}):\n{}", ran.stdout));
+    assert_eq!(report["scenario"], "sse");
+    assert_eq!(report["open_failures"], 0, "{report}");
+    assert!(report["changes"].as_u64().unwrap() > 0, "{report}");
+    // Each join reaches the 10 streams of its room (and a switch the old room's).
+    assert!(
+        report["events_delivered"].as_u64().unwrap() >= 10 * report["changes"].as_u64().unwrap(),
+        "{report}"
+    );
+    assert!(
+        report["latency_ms"]["count"].as_u64().unwrap() > 0,
+        "{report}"
+    );
+    assert_eq!(report["ended_on_stop"], 40, "{report}");
+    assert_eq!(report["reconnects"], serde_json::json!({}), "{report}");
+    // In-process replicas share one /metrics recorder: both show the process's polls.
+    let replicas = report["replicas"].as_array().unwrap();
+    assert_eq!(replicas.len(), 2);
+    assert!(
+        replicas[0]["polls_per_second"].as_f64().unwrap() > 0.0,
+        "{report}"
+    );
+    assert_eq!(report["memory"].as_array().unwrap().len(), 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_round_robin_over_two_replicas() {
     let first = Service::start(SECRET).await;

@@ -5,8 +5,10 @@
 //! A stream entry is flat (`event`, `created_at`, `live_id`, `title`, `anchor`,
 //! `live_status`, `online_count`, then `user`, `reason`, `extends` when the event has
 //! them); [`RoomEvent::from_entry`] turns it into the JSON object of SPEC §10.
-//! [`signature`] signs and verifies the body of a webhook carrying one.
+//! [`signature`] signs and verifies the body of a webhook carrying one; [`hub`] fans
+//! them out to the replica's client event streams (one Redis read per room).
 
+pub mod hub;
 pub mod signature;
 
 use std::collections::BTreeMap;

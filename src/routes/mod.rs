@@ -3,6 +3,7 @@
 //! handler per endpoint, each with its OpenAPI operation (`#[utoipa::path]`, collected
 //! by [`crate::router`]).
 
+pub mod events;
 pub mod members;
 pub mod probes;
 pub mod rooms;

@@ -19,8 +19,14 @@ struct Topology {
 
 impl Topology {
     fn start() -> Self {
+        // reqwest needs a TLS provider before its first client, and no Redis
+        // connection of this test installs one.
+        crate::sse::install_crypto();
+        // One directory per topology: tests run in parallel in this process.
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("topology-{}", std::process::id()));
+            .join(format!("topology-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let lb_port = free_port().unwrap();
         let ports: Vec<String> = (0..3).map(|_| free_port().unwrap().to_string()).collect();
@@ -267,4 +273,88 @@ async fn life_cycle_through_nginx_spreads_over_replicas_and_survives_kill9() {
         let alive = unsafe { libc::kill(pid, 0) } == 0;
         assert!(!alive, "process {pid} still running after stop");
     }
+}
+
+/// Whether nginx is installed where `deploy/local/topology` looks for it.
+fn nginx_installed() -> bool {
+    Command::new("sh")
+        .args(["-c", "command -v nginx || test -x /usr/sbin/nginx"])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A client event stream through the topology's nginx: unbuffered (the snapshot and a
+/// later event arrive while the stream stays open), the token in the query works,
+/// and nginx's access log carries the path without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_stream_passes_through_nginx_unbuffered() {
+    if !nginx_installed() {
+        println!("skipped: nginx is not installed (scripts/setup --with-nginx installs it)");
+        return;
+    }
+    let topo = Topology::start();
+    // The rendered configuration holds streams open past the API's 10 s read
+    // timeout (keep-alives come every 15 s) and does not buffer them.
+    let conf = std::fs::read_to_string(topo.dir.join("nginx/nginx.conf")).unwrap();
+    let location = conf
+        .split("location /client/live/room/events/ {")
+        .nth(1)
+        .and_then(|rest| rest.split('}').next())
+        .unwrap_or_else(|| panic!("no event-stream location in:\n{conf}"));
+    for needed in [
+        "proxy_buffering off;",
+        "proxy_read_timeout 1h;",
+        "proxy_http_version 1.1;",
+        "proxy_set_header Connection \"\";",
+    ] {
+        assert!(location.contains(needed), "{needed} missing:\n{location}");
+    }
+    let lb = topo.lb.clone();
+    let created = call(
+        &lb,
+        "POST",
+        "/client/live/room/instance",
+        "anchor",
+        Some(r#"{"title":"sse through nginx"}"#),
+    )
+    .await
+    .ok();
+    let id = created.data()["live_id"].as_str().unwrap().to_owned();
+    let token = token_for("viewer");
+    let path = crate::sse::events_path(&id, &format!("token={token}"));
+    let mut stream = crate::sse::SseClient::open(&lb, &path, &[]).await;
+    assert_eq!(stream.status, 200);
+    assert!(stream.content_type().starts_with("text/event-stream"));
+    let snapshot = stream.next().await;
+    assert_eq!(snapshot.event, "room");
+    // A later event comes through while the stream is open (nginx does not hold it
+    // back waiting for more bytes or for the end).
+    call(
+        &lb,
+        "PUT",
+        &format!("/client/live/room/{id}"),
+        "anchor",
+        None,
+    )
+    .await
+    .ok();
+    let started = stream.next_not_online().await;
+    assert_eq!(started.event, "room_started");
+    assert_eq!(started.data["room"]["live_status"], 1);
+    drop(stream);
+    // The access line of the stream (written when it ends) has no token.
+    let log_path = topo.dir.join("nginx/access.log");
+    let logged = crate::harness::replicas::wait_until(std::time::Duration::from_secs(5), || {
+        let log_path = log_path.clone();
+        let id = id.clone();
+        async move {
+            std::fs::read_to_string(&log_path)
+                .is_ok_and(|l| l.contains(&format!("/client/live/room/events/{id}")))
+        }
+    })
+    .await;
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    assert!(logged, "no access line for the stream:\n{log}");
+    assert!(!log.contains(&token), "nginx logged the token:\n{log}");
 }

@@ -17,6 +17,7 @@
 //! - `cluster`: Cluster and Sentinel failovers;
 //! - `deploy`: the local multi-replica topology behind nginx;
 //! - `smoke`: the shortest life cycle;
+//! - `sse/`: the client event stream (Server-Sent Events) and its fan-out;
 //! - `first_use`: `scripts/setup` on a fresh Debian, `scripts/run`'s build, the
 //!   README's walk-through.
 //!
@@ -45,3 +46,4 @@ mod properties;
 mod reaper;
 mod replicas;
 mod smoke;
+mod sse;

@@ -332,6 +332,7 @@ async fn the_document_names_exactly_the_served_operations() {
         ("put", "/server/live/room/extends"),
         ("get", "/server/live/room/user_list"),
         ("post", "/server/auth/token"),
+        ("get", "/client/live/room/events/{live_id}"),
         ("get", "/livez"),
         ("get", "/readyz"),
         ("get", "/openapi.json"),
@@ -438,9 +439,12 @@ fn every_operation_is_fully_described() {
                     );
                 }
             } else {
-                assert_eq!(
-                    (path.as_str(), status.as_str()),
-                    ("/metrics", "200"),
+                // Prometheus text; the event stream (text/event-stream) and its 204.
+                assert!(
+                    matches!(
+                        (path.as_str(), status.as_str()),
+                        ("/metrics", "200") | ("/client/live/room/events/{live_id}", "200" | "204")
+                    ),
                     "{method} {path} {status}: no application/json schema"
                 );
             }
@@ -703,6 +707,21 @@ async fn a_whole_life_cycle_matches_the_document() {
             .await,
     );
     assert_eq!(ended.data()["live_status"], 2);
+    // The event stream of an ended room: its snapshot, then the end (text, checked
+    // by content type and schema, a string).
+    let events = reqwest::Client::new()
+        .get(format!("{}/client/live/room/events/{id}", app.base))
+        .header("Authorization", format!("Bearer {}", app.token("alice")))
+        .send()
+        .await
+        .expect("GET the event stream");
+    assert_eq!(events.status(), 200);
+    let headers = events.headers().clone();
+    let text = events.text().await.unwrap();
+    assert!(text.starts_with("event: room\n"), "{text}");
+    let events_path = "/client/live/room/events/{live_id}";
+    spec.check_parts("GET", events_path, 200, &headers, &Value::from(text));
+    c.seen.insert((route("get", events_path), 200));
     let deleted = app
         .delete("alice", &format!("/client/live/room/instance/{id}"))
         .await;
