@@ -15,11 +15,14 @@
 -- a live status) in their own steps (src/store/lease.rs).
 -- KEYS[1] room hash, KEYS[2] presence zset, KEYS[3] joined zset, KEYS[4] event stream.
 -- ARGV[1] member timeout (ms), ARGV[2] anchor close-after (ms), ARGV[3] batch size.
+-- ARGV[4] webhook marks: the key prefix when webhooks are on and this is one Redis,
+--   else '' (lib.lua, WEBHOOK_MARKS).
 -- Returns { expired, anchor_offline (0/1), ended (0/1), more (1 when the batch was full),
 --   members left in the presence set, idle (0/1), created_ms, live_status after the
 --   step (-1: the room does not exist) }.
 -- Cost: O(batch * log N).
-expect_counts('sweep_room', 4, 3)
+expect_counts('sweep_room', 4, 4)
+WEBHOOK_MARKS = ARGV[4]
 local timeout_ms, close_after_ms, batch =
   tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local room = redis.call('HMGET', KEYS[1], 'anchor', 'live_status', 'created_ms',

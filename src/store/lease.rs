@@ -34,9 +34,14 @@ impl Store {
     ) -> Result<RoomSweep, StoreError> {
         let op = self.op("sweep");
         let rk = self.keys.room(live_id);
-        let call = self
-            .scripts
-            .sweep_room(&rk, self.member_timeout_ms, close_after_ms, batch);
+        let call = self.scripts.sweep_room(
+            &rk,
+            self.member_timeout_ms,
+            close_after_ms,
+            batch,
+            self.marks_arg(),
+        );
+        op.mark_due_first(live_id).await?;
         let step = op.script(call).await?;
         if step.status == -1 {
             // Deleted: whatever a racing start listed goes too.

@@ -16,6 +16,7 @@
 //! - `replicas`: presence across those processes;
 //! - `cluster`: Cluster and Sentinel failovers;
 //! - `deploy`: the local multi-replica topology behind nginx;
+//! - `webhooks/`: delivery of room events to real receivers, across replicas;
 //! - `smoke`: the shortest life cycle;
 //! - `first_use`: `scripts/setup` on a fresh Debian, `scripts/run`'s build, the
 //!   README's walk-through.
@@ -44,3 +45,4 @@ mod properties;
 mod reaper;
 mod replicas;
 mod smoke;
+mod webhooks;

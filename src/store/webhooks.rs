@@ -1,0 +1,398 @@
+//! The Redis side of webhook delivery (src/webhooks/deliver.rs): due marks, shard
+//! leases, cursors and retry states, reading room streams for delivery and the
+//! dead-letter stream; metric operation `webhooks` (and the operation of the write
+//! a mark precedes, for [`Op::mark_due_first`]).
+//!
+//! Keys (src/store/keys.rs): per shard n (0-15, [`super::keys::webhook_shard`]) the
+//! zset `{p}:{webhooks:n}:due`, the string `…:lease`, the hashes `…:cursor` and
+//! `…:retry` (fields `<receiver id>|<live_id>`); `{p}:{webhooks}:replicas` and
+//! `{p}:{webhooks}:dead`.
+
+use redis::Value;
+
+use super::keys::webhook_shard;
+use super::{Op, Store, StoreError, Topology, command};
+use crate::events::RoomEvent;
+
+/// A room listed due in a shard, with its mark as listed (ms, Redis `TIME`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueRoom {
+    /// The room.
+    pub live_id: String,
+    /// The mark's score: when the latest write that may have recorded an event in
+    /// the room marked it.
+    pub mark_ms: i64,
+}
+
+/// Delivery retry state of one room for one receiver, stored as
+/// `attempts:next_ms:first_failure_ms` (ms on Redis's clock).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryState {
+    /// Failed attempts so far at the event after the cursor.
+    pub attempts: u32,
+    /// No attempt before this moment (ms).
+    pub next_ms: i64,
+    /// When the first of those attempts failed (ms).
+    pub first_failure_ms: i64,
+}
+
+impl RetryState {
+    /// The stored form, `attempts:next_ms:first_failure_ms`.
+    pub fn encode(&self) -> String {
+        format!(
+            "{}:{}:{}",
+            self.attempts, self.next_ms, self.first_failure_ms
+        )
+    }
+
+    /// Reads the stored form; `None` when malformed (treated as no retry state).
+    pub fn decode(text: &str) -> Option<Self> {
+        let mut parts = text.split(':');
+        let state = Self {
+            attempts: parts.next()?.parse().ok()?,
+            next_ms: parts.next()?.parse().ok()?,
+            first_failure_ms: parts.next()?.parse().ok()?,
+        };
+        parts.next().is_none().then_some(state)
+    }
+}
+
+/// Events of a room trimmed (`MAXLEN ~ 1000`) before a receiver got them: the
+/// cursor is older than the newest entry the trimming deleted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamGap {
+    /// The newest deleted entry (`max-deleted-entry-id`).
+    pub max_deleted: String,
+}
+
+/// Compares two stream ids (`<ms>-<seq>`) numerically.
+pub(crate) fn stream_id_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    let parse = |id: &str| {
+        let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
+        (
+            ms.parse::<u64>().unwrap_or(0),
+            seq.parse::<u64>().unwrap_or(0),
+        )
+    };
+    parse(a).cmp(&parse(b))
+}
+
+impl Op<'_> {
+    /// On Redis Cluster with webhook marks on: marks room `live_id` due
+    /// (`lua/webhook_mark.lua`) before the single-slot step that may record an event
+    /// in it, so the mark is never later than the event. Nothing otherwise (on one
+    /// Redis the recording script marks the room itself).
+    pub(crate) async fn mark_due_first(&self, live_id: &str) -> Result<(), StoreError> {
+        let store = self.store;
+        if !store.webhook_marks || store.topology != Topology::Cluster {
+            return Ok(());
+        }
+        let due = store.keys.webhook_shard(webhook_shard(live_id)).due;
+        self.script(store.scripts.webhook_mark(&due, live_id))
+            .await
+            .map(drop)
+    }
+}
+
+impl Store {
+    fn webhooks_op(&self) -> Op<'_> {
+        self.op("webhooks")
+    }
+
+    /// Up to `count` due rooms of `shard` from rank `offset` (oldest mark first),
+    /// and the shard node's clock before the listing (ms). One script, O(log N + count).
+    pub async fn webhook_due(
+        &self,
+        shard: u16,
+        offset: usize,
+        count: usize,
+    ) -> Result<(i64, Vec<DueRoom>), StoreError> {
+        let due = self.keys.webhook_shard(shard).due;
+        let reply = self
+            .webhooks_op()
+            .script(self.scripts.webhook_due(&due, offset, count))
+            .await?;
+        let mut items = reply.into_iter();
+        let now = items.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+        let mut rooms = Vec::new();
+        while let (Some(live_id), Some(mark)) = (items.next(), items.next()) {
+            rooms.push(DueRoom {
+                live_id,
+                mark_ms: mark.parse::<f64>().map_or(0, |m| m as i64),
+            });
+        }
+        Ok((now, rooms))
+    }
+
+    /// Number of rooms marked due in `shard` (`ZCARD`).
+    pub async fn webhook_due_count(&self, shard: u16) -> Result<u64, StoreError> {
+        self.webhooks_op()
+            .command(command("ZCARD").arg(self.keys.webhook_shard(shard).due))
+            .await
+    }
+
+    /// Tries to take the lease of `shard` (`SET NX PX`, TTL in ms).
+    pub async fn webhook_lease_acquire(
+        &self,
+        shard: u16,
+        token: &str,
+        ttl_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let reply: Option<String> = self
+            .webhooks_op()
+            .command(
+                command("SET")
+                    .arg(self.keys.webhook_shard(shard).lease)
+                    .arg(token)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(ttl_ms),
+            )
+            .await?;
+        Ok(reply.is_some())
+    }
+
+    /// Extends the lease of `shard` if `token` holds it (`lua/lease_renew.lua`).
+    pub async fn webhook_lease_renew(
+        &self,
+        shard: u16,
+        token: &str,
+        ttl_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let key = self.keys.webhook_shard(shard).lease;
+        let call = self.scripts.lease_renew(&key, token, ttl_ms);
+        self.webhooks_op().script(call).await
+    }
+
+    /// Releases the lease of `shard` if `token` holds it (`lua/lease_release.lua`).
+    pub async fn webhook_lease_release(&self, shard: u16, token: &str) -> Result<bool, StoreError> {
+        let key = self.keys.webhook_shard(shard).lease;
+        let call = self.scripts.lease_release(&key, token);
+        self.webhooks_op().script(call).await
+    }
+
+    /// This replica alive (or leaving) among the delivering replicas, entries older
+    /// than `window_ms` dropped; yields how many are alive.
+    pub async fn webhook_presence(
+        &self,
+        token: &str,
+        window_ms: u64,
+        alive: bool,
+    ) -> Result<u64, StoreError> {
+        let call =
+            self.scripts
+                .webhook_presence(&self.keys.webhook_replicas(), token, window_ms, alive);
+        self.webhooks_op().script(call).await
+    }
+
+    /// The cursors and retry states of `fields` (`<receiver id>|<live_id>`) in
+    /// `shard`: two `HMGET`s, sent together.
+    pub async fn webhook_state(
+        &self,
+        shard: u16,
+        fields: &[String],
+    ) -> Result<(Vec<Option<String>>, Vec<Option<RetryState>>), StoreError> {
+        let keys = self.keys.webhook_shard(shard);
+        let op = self.webhooks_op();
+        let (cursors, retries) = tokio::join!(
+            op.command::<Vec<Option<String>>>(command("HMGET").arg(&keys.cursor).arg(fields)),
+            op.command::<Vec<Option<String>>>(command("HMGET").arg(&keys.retry).arg(fields)),
+        );
+        let retries = retries?
+            .into_iter()
+            .map(|r| r.as_deref().and_then(RetryState::decode))
+            .collect();
+        Ok((cursors?, retries))
+    }
+
+    /// Up to `count` events of room `live_id` after stream id `after` (exclusive;
+    /// `None` = from the oldest kept), oldest first (`XRANGE`).
+    pub async fn webhook_events(
+        &self,
+        live_id: &str,
+        after: Option<&str>,
+        count: usize,
+    ) -> Result<Vec<RoomEvent>, StoreError> {
+        let start = after.map_or_else(|| "-".to_owned(), |id| format!("({id}"));
+        let entries: Vec<(String, Vec<(String, String)>)> = self
+            .webhooks_op()
+            .command(
+                command("XRANGE")
+                    .arg(self.keys.room(live_id).events)
+                    .arg(start)
+                    .arg("+")
+                    .arg("COUNT")
+                    .arg(count),
+            )
+            .await?;
+        Ok(entries
+            .iter()
+            .map(|(id, fields)| RoomEvent::from_entry(id, fields))
+            .collect())
+    }
+
+    /// The newest event of room `live_id`'s stream (`XREVRANGE … COUNT 1`), `None`
+    /// when the stream is gone or empty.
+    pub async fn webhook_last_event(&self, live_id: &str) -> Result<Option<RoomEvent>, StoreError> {
+        let entries: Vec<(String, Vec<(String, String)>)> = self
+            .webhooks_op()
+            .command(
+                command("XREVRANGE")
+                    .arg(self.keys.room(live_id).events)
+                    .arg("+")
+                    .arg("-")
+                    .arg("COUNT")
+                    .arg(1),
+            )
+            .await?;
+        Ok(entries
+            .first()
+            .map(|(id, fields)| RoomEvent::from_entry(id, fields)))
+    }
+
+    /// Whether events after `cursor` were trimmed from room `live_id`'s stream
+    /// before being handled (`XINFO STREAM`: `max-deleted-entry-id` newer than the
+    /// cursor; Redis 7). `None`: no gap, or the stream is gone.
+    pub async fn webhook_stream_gap(
+        &self,
+        live_id: &str,
+        cursor: &str,
+    ) -> Result<Option<StreamGap>, StoreError> {
+        let info: Result<Value, StoreError> = self
+            .webhooks_op()
+            .command(command("XINFO STREAM").arg(self.keys.room(live_id).events))
+            .await;
+        let Ok(info) = info else {
+            return Ok(None); // no such key: nothing to read, nothing lost here
+        };
+        let pairs: Vec<(String, Value)> = match info {
+            Value::Array(items) => items
+                .chunks(2)
+                .filter_map(|kv| match kv {
+                    [k, v] => redis::from_redis_value::<String>(k.clone())
+                        .ok()
+                        .map(|k| (k, v.clone())),
+                    _ => None,
+                })
+                .collect(),
+            Value::Map(items) => items
+                .into_iter()
+                .filter_map(|(k, v)| redis::from_redis_value::<String>(k).ok().map(|k| (k, v)))
+                .collect(),
+            _ => return Ok(None),
+        };
+        let max_deleted = pairs
+            .iter()
+            .find(|(k, _)| k == "max-deleted-entry-id")
+            .and_then(|(_, v)| redis::from_redis_value::<String>(v.clone()).ok());
+        Ok(max_deleted
+            .filter(|d| stream_id_cmp(d, cursor).is_gt())
+            .map(|max_deleted| StreamGap { max_deleted }))
+    }
+
+    /// Fenced progress of one `<receiver id>|<live_id>` field in `shard`
+    /// (`lua/webhook_progress.lua`): the cursor (`""` = unchanged) and the retry
+    /// state (`None` = cleared). False when `token` no longer holds the shard.
+    pub async fn webhook_progress(
+        &self,
+        shard: u16,
+        token: &str,
+        field: &str,
+        cursor: &str,
+        retry: Option<RetryState>,
+    ) -> Result<bool, StoreError> {
+        let keys = self.keys.webhook_shard(shard);
+        let retry = retry.map(|r| r.encode()).unwrap_or_default();
+        let call = self
+            .scripts
+            .webhook_progress(&keys, token, field, cursor, &retry);
+        self.webhooks_op().script(call).await
+    }
+
+    /// Compare-and-remove of room `live_id`'s due mark (`lua/webhook_unmark.lua`):
+    /// only if it is still `mark_ms` and `token` holds the shard; `finished` also
+    /// deletes the room's `fields` from the cursor and retry hashes. True when removed.
+    pub async fn webhook_unmark(
+        &self,
+        shard: u16,
+        token: &str,
+        live_id: &str,
+        mark_ms: i64,
+        finished: bool,
+        fields: &[String],
+    ) -> Result<bool, StoreError> {
+        let keys = self.keys.webhook_shard(shard);
+        let call = self
+            .scripts
+            .webhook_unmark(&keys, token, live_id, mark_ms, finished, fields);
+        self.webhooks_op().script(call).await
+    }
+
+    /// Appends one dead-lettered delivery to `{p}:{webhooks}:dead` (`XADD MAXLEN ~
+    /// 10000`), with the fields documented on [`super::Keys::webhook_dead_letters`].
+    pub async fn webhook_dead_letter(
+        &self,
+        url: &str,
+        event: &RoomEvent,
+        body: &str,
+        attempts: u32,
+        error: &str,
+    ) -> Result<String, StoreError> {
+        self.webhooks_op()
+            .command(
+                command("XADD")
+                    .arg(self.keys.webhook_dead_letters())
+                    .arg("MAXLEN")
+                    .arg("~")
+                    .arg(DEAD_LETTERS_MAXLEN)
+                    .arg("*")
+                    .arg("url")
+                    .arg(url)
+                    .arg("event_id")
+                    .arg(&event.id)
+                    .arg("event")
+                    .arg(&event.event)
+                    .arg("live_id")
+                    .arg(&event.room.live_id)
+                    .arg("body")
+                    .arg(body)
+                    .arg("attempts")
+                    .arg(attempts)
+                    .arg("error")
+                    .arg(error)
+                    .arg("created_at")
+                    .arg(event.created_at),
+            )
+            .await
+    }
+}
+
+/// About how many dead letters are kept (`MAXLEN ~`).
+pub const DEAD_LETTERS_MAXLEN: u64 = 10_000;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_state_round_trips_and_refuses_garbage() {
+        let r = RetryState {
+            attempts: 3,
+            next_ms: 1_764_633_600_123,
+            first_failure_ms: 1_764_633_500_000,
+        };
+        assert_eq!(RetryState::decode(&r.encode()), Some(r));
+        for bad in ["", "1", "1:2", "x:2:3", "1:2:3:4"] {
+            assert_eq!(RetryState::decode(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn stream_ids_compare_numerically() {
+        use std::cmp::Ordering::*;
+        assert_eq!(stream_id_cmp("10-0", "9-5"), Greater);
+        assert_eq!(stream_id_cmp("9-10", "9-9"), Greater);
+        assert_eq!(stream_id_cmp("9-1", "9-1"), Equal);
+        assert_eq!(stream_id_cmp("0-0", "1-0"), Less);
+    }
+}

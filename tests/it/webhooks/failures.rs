@@ -1,0 +1,155 @@
+//! Receivers that fail: answering 500 for a while (retried, then delivered in order
+//! with no gap), down past `LIVEROOM_WEBHOOK_MAX_AGE` (dead-lettered, counted in
+//! `/metrics`, delivery moves on), slow (the API does not wait for them).
+
+use std::time::{Duration, Instant};
+
+use liveroom_testkit::WebhookReceiver;
+
+use super::{
+    accepted_for, assert_in_order, assert_signed, body, env_refs, hook_env, hooks, stream,
+    wait_accepted,
+};
+use crate::harness::replicas::{cmd, store_for, wait_until};
+use crate::harness::{Replica, TestApp, TestRedis, call_at, live_room_at, token_for};
+
+#[tokio::test]
+async fn a_receiver_answering_500_for_a_while_gets_every_event_in_order() {
+    let receiver = WebhookReceiver::start().unwrap();
+    receiver.answer_for(500, Duration::from_millis(1500));
+    let app = TestApp::start_with(|c| hooks(c, &[receiver.url()], "all")).await;
+    let id = app.create_room("alice", "flaky receiver").await;
+    app.user("alice").start(&id).await.ok();
+    app.join("bob", &id).await;
+    app.user("bob").leave(&id).await.ok();
+    app.user("alice").stop(&id).await.ok();
+    let want = stream(&app.store, &id).await;
+    assert!(
+        wait_accepted(&receiver, &id, want.len(), Duration::from_secs(30)).await,
+        "delivered {:?}",
+        accepted_for(&receiver, &id)
+    );
+    let failed = receiver
+        .deliveries()
+        .iter()
+        .filter(|d| d.status == 500)
+        .count();
+    assert!(failed >= 2, "the receiver failed only {failed} times");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_in_order(&accepted_for(&receiver, &id), &want);
+    // Every attempt, failed or not, is signed the same way.
+    assert_signed(&receiver.deliveries());
+}
+
+#[tokio::test]
+async fn a_receiver_down_past_max_age_gets_dead_letters_counted_in_metrics() {
+    let mut receiver = WebhookReceiver::start().unwrap();
+    receiver.stop();
+    let redis = TestRedis::new();
+    let store = store_for(&redis).await;
+    let mut env = hook_env(&[receiver.url()], "room");
+    env.push(("LIVEROOM_WEBHOOK_MAX_AGE", "1s".into()));
+    let replica = Replica::start("dead-letters", &redis, &env_refs(&env)).await;
+    let id = live_room_at(&replica.base, "alice", "nobody listens").await;
+    let created = stream(&store, &id).await;
+    let dead_key = store.keys().webhook_dead_letters();
+    type Entries = Vec<(String, Vec<(String, String)>)>;
+    let lettered = wait_until(Duration::from_secs(20), || async {
+        let entries: Entries = cmd(&store, &["XRANGE", &dead_key, "-", "+"]).await;
+        entries.len() >= 2
+    })
+    .await;
+    assert!(
+        lettered,
+        "room_created and room_started were not dead-lettered"
+    );
+    let entries: Entries = cmd(&store, &["XRANGE", &dead_key, "-", "+"]).await;
+    for ((_, fields), event) in entries.iter().zip(&created) {
+        let get = |name: &str| {
+            fields
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+                .unwrap_or_else(|| panic!("dead letter without {name}: {fields:?}"))
+        };
+        assert_eq!(get("url"), receiver.url());
+        assert_eq!(get("event_id"), event.id);
+        assert_eq!(get("event"), event.event);
+        assert_eq!(get("live_id"), id);
+        assert_eq!(get("body"), body(event));
+        assert!(get("attempts").parse::<u32>().unwrap() >= 1);
+        assert!(get("error").contains("connect"), "{fields:?}");
+        assert_eq!(get("created_at"), event.created_at.to_string());
+    }
+    let metrics = reqwest::get(format!("{}/metrics", replica.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    assert!(
+        value("liveroom_webhook_dead_letters_total") >= 2.0,
+        "{metrics}"
+    );
+    assert!(
+        value("liveroom_webhook_deliveries_total{outcome=\"failed\"}") >= 2.0,
+        "{metrics}"
+    );
+    // Delivery moved on: the receiver back, a new event arrives, the dead ones do not.
+    receiver.restart().unwrap();
+    let t = token_for("alice");
+    call_at(
+        &replica.base,
+        "POST",
+        &format!("/client/live/room/{id}"),
+        &t,
+    )
+    .await
+    .ok();
+    assert!(wait_accepted(&receiver, &id, 1, Duration::from_secs(20)).await);
+    let got = accepted_for(&receiver, &id);
+    let stopped = stream(&store, &id).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].0, stopped.last().unwrap().id);
+    assert!(got[0].1.contains("room_stopped"));
+}
+
+#[tokio::test]
+async fn a_slow_receiver_never_slows_the_api() {
+    let receiver = WebhookReceiver::start().unwrap();
+    let delay = Duration::from_secs(5);
+    receiver.delay_each(delay);
+    let app = TestApp::start_with(|c| {
+        hooks(c, &[receiver.url()], "all");
+        c.webhooks.concurrency = 1;
+        c.webhooks.timeout = Duration::from_secs(10);
+    })
+    .await;
+    let id = app.create_room("alice", "slow receiver").await;
+    // A delivery is now held by the receiver, and the only delivery slot with it.
+    assert!(
+        wait_until(Duration::from_secs(5), || async {
+            !receiver.deliveries().is_empty()
+        })
+        .await
+    );
+    let held_since = receiver.deliveries()[0].at;
+    let started = Instant::now();
+    app.user("alice").start(&id).await.ok();
+    app.join("bob", &id).await;
+    let other = app.create_room("carol", "meanwhile").await;
+    app.join("dave", &other).await;
+    app.user("bob").leave(&id).await.ok();
+    // All answered while that one delivery was still waiting for its answer.
+    assert!(
+        started.elapsed() < delay / 2 && held_since.elapsed() < delay,
+        "API calls waited for the receiver"
+    );
+    assert_eq!(receiver.deliveries().len(), 1, "one delivery at a time");
+}
