@@ -8,8 +8,6 @@
 //! `…:retry` (fields `<receiver id>|<live_id>`); `{p}:{webhooks}:replicas` and
 //! `{p}:{webhooks}:dead`.
 
-use redis::Value;
-
 use super::keys::webhook_shard;
 use super::{Op, Store, StoreError, Topology, command};
 use crate::events::RoomEvent;
@@ -58,23 +56,41 @@ impl RetryState {
 }
 
 /// Events of a room trimmed (`MAXLEN ~ 1000`) before a receiver got them: the
-/// cursor is older than the newest entry the trimming deleted.
+/// entry after the receiver's cursor is older than the oldest entry kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamGap {
-    /// The newest deleted entry (`max-deleted-entry-id`).
-    pub max_deleted: String,
+    /// The oldest entry kept.
+    pub first_kept: String,
+    /// The cursor that skips the trimmed entries: the id just before `first_kept`.
+    pub skip_to: String,
+}
+
+/// A stream id as (ms, seq); a bare `ms` is `ms-0`.
+fn stream_id_parts(id: &str) -> (u64, u64) {
+    let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
+    (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
+}
+
+/// The smallest stream id after `id`.
+pub(crate) fn stream_id_next(id: &str) -> String {
+    match stream_id_parts(id) {
+        (ms, u64::MAX) => format!("{}-0", ms.saturating_add(1)),
+        (ms, seq) => format!("{ms}-{}", seq + 1),
+    }
+}
+
+/// The largest stream id before `id` (`0-0` stays `0-0`).
+pub(crate) fn stream_id_before(id: &str) -> String {
+    match stream_id_parts(id) {
+        (0, 0) => "0-0".to_owned(),
+        (ms, 0) => format!("{}-{}", ms - 1, u64::MAX),
+        (ms, seq) => format!("{ms}-{}", seq - 1),
+    }
 }
 
 /// Compares two stream ids (`<ms>-<seq>`) numerically.
 pub(crate) fn stream_id_cmp(a: &str, b: &str) -> std::cmp::Ordering {
-    let parse = |id: &str| {
-        let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
-        (
-            ms.parse::<u64>().unwrap_or(0),
-            seq.parse::<u64>().unwrap_or(0),
-        )
-    };
-    parse(a).cmp(&parse(b))
+    stream_id_parts(a).cmp(&stream_id_parts(b))
 }
 
 impl Op<'_> {
@@ -251,43 +267,35 @@ impl Store {
     }
 
     /// Whether events after `cursor` were trimmed from room `live_id`'s stream
-    /// before being handled (`XINFO STREAM`: `max-deleted-entry-id` newer than the
-    /// cursor; Redis 7). `None`: no gap, or the stream is gone.
+    /// before being handled: the entry after the cursor is older than the oldest
+    /// entry kept (`XRANGE - + COUNT 1`). `None`: no gap, or the stream is gone.
+    /// (A cursor that was itself the newest trimmed entry reads as a gap too: ids
+    /// alone cannot tell; with a receiver more than 1,000 events behind, events were
+    /// lost all but surely.)
     pub async fn webhook_stream_gap(
         &self,
         live_id: &str,
         cursor: &str,
     ) -> Result<Option<StreamGap>, StoreError> {
-        let info: Result<Value, StoreError> = self
+        let first: Vec<(String, Vec<(String, String)>)> = self
             .webhooks_op()
-            .command(command("XINFO STREAM").arg(self.keys.room(live_id).events))
-            .await;
-        let Ok(info) = info else {
-            return Ok(None); // no such key: nothing to read, nothing lost here
-        };
-        let pairs: Vec<(String, Value)> = match info {
-            Value::Array(items) => items
-                .chunks(2)
-                .filter_map(|kv| match kv {
-                    [k, v] => redis::from_redis_value::<String>(k.clone())
-                        .ok()
-                        .map(|k| (k, v.clone())),
-                    _ => None,
+            .command(
+                command("XRANGE")
+                    .arg(self.keys.room(live_id).events)
+                    .arg("-")
+                    .arg("+")
+                    .arg("COUNT")
+                    .arg(1),
+            )
+            .await?;
+        Ok(first.into_iter().next().and_then(|(first_kept, _)| {
+            stream_id_cmp(&stream_id_next(cursor), &first_kept)
+                .is_lt()
+                .then(|| StreamGap {
+                    skip_to: stream_id_before(&first_kept),
+                    first_kept,
                 })
-                .collect(),
-            Value::Map(items) => items
-                .into_iter()
-                .filter_map(|(k, v)| redis::from_redis_value::<String>(k).ok().map(|k| (k, v)))
-                .collect(),
-            _ => return Ok(None),
-        };
-        let max_deleted = pairs
-            .iter()
-            .find(|(k, _)| k == "max-deleted-entry-id")
-            .and_then(|(_, v)| redis::from_redis_value::<String>(v.clone()).ok());
-        Ok(max_deleted
-            .filter(|d| stream_id_cmp(d, cursor).is_gt())
-            .map(|max_deleted| StreamGap { max_deleted }))
+        }))
     }
 
     /// Fenced progress of one `<receiver id>|<live_id>` field in `shard`
@@ -394,5 +402,10 @@ mod tests {
         assert_eq!(stream_id_cmp("9-10", "9-9"), Greater);
         assert_eq!(stream_id_cmp("9-1", "9-1"), Equal);
         assert_eq!(stream_id_cmp("0-0", "1-0"), Less);
+        assert_eq!(stream_id_next("5-3"), "5-4");
+        assert_eq!(stream_id_next(&format!("5-{}", u64::MAX)), "6-0");
+        assert_eq!(stream_id_before("5-3"), "5-2");
+        assert_eq!(stream_id_before("5-0"), format!("4-{}", u64::MAX));
+        assert_eq!(stream_id_before(&stream_id_next("7-9")), "7-9");
     }
 }

@@ -664,17 +664,17 @@ async fn deliver_to(
                         live_id,
                         receiver = %receiver.shown,
                         cursor = at,
-                        trimmed_up_to = %gap.max_deleted,
+                        oldest_kept = %gap.first_kept,
                         "webhook events were trimmed from the room's stream (it keeps about 1,000) before this receiver got them: they are lost to it; delivery continues from the oldest kept"
                     );
                 }
                 if !store
-                    .webhook_progress(shard, token, field, &gap.max_deleted, retry)
+                    .webhook_progress(shard, token, field, &gap.skip_to, retry)
                     .await?
                 {
                     return Ok(ReceiverEnd::LeaseLost);
                 }
-                cursor = Some(gap.max_deleted);
+                cursor = Some(gap.skip_to);
                 unwritten = false;
             }
         }

@@ -153,3 +153,66 @@ async fn a_slow_receiver_never_slows_the_api() {
     );
     assert_eq!(receiver.deliveries().len(), 1, "one delivery at a time");
 }
+
+/// The backlog bound: a receiver down while more than the ~1,000 events a room's
+/// stream keeps are recorded loses the trimmed ones; that is counted once, and
+/// delivery goes on from the oldest event kept, in order.
+#[tokio::test]
+async fn events_trimmed_before_delivery_are_counted_and_delivery_resumes_at_the_oldest_kept() {
+    let mut receiver = WebhookReceiver::start().unwrap();
+    let redis = TestRedis::new();
+    let store = store_for(&redis).await;
+    let env = hook_env(&[receiver.url()], "room");
+    let replica = Replica::start("trimmed", &redis, &env_refs(&env)).await;
+    let id = live_room_at(&replica.base, "alice", "backlog").await;
+    assert!(wait_accepted(&receiver, &id, 2, Duration::from_secs(20)).await);
+    receiver.stop();
+    // More events than the stream keeps, recorded while the receiver is down
+    // (written as the scripts write them, `MAXLEN ~ 1000`), at once, so the
+    // deliverer finds one gap.
+    let key = store.keys().room(&id).events;
+    let script = "for i = 1, 1300 do redis.call('XADD', KEYS[1], 'MAXLEN', '~', 1000, '*', \
+        'event', 'room_extends_updated', 'created_at', ARGV[1], 'live_id', ARGV[2], \
+        'title', 'backlog', 'anchor', 'alice', 'live_status', 1, 'online_count', 1, \
+        'extends', '{\"n\":\"' .. i .. '\"}') end";
+    let _: () = cmd(
+        &store,
+        &["EVAL", script, "1", &key, &now_ms().to_string(), &id],
+    )
+    .await;
+    let due = store
+        .keys()
+        .webhook_shard(liveroom::store::keys::webhook_shard(&id))
+        .due;
+    let _: i64 = cmd(&store, &["ZADD", &due, &now_ms().to_string(), &id]).await;
+    let kept = stream(&store, &id).await;
+    assert!(kept.len() < 1300 && kept[0].event == "room_extends_updated");
+    receiver.restart().unwrap();
+    assert!(
+        wait_accepted(&receiver, &id, 2 + kept.len(), Duration::from_secs(30)).await,
+        "delivered {} of {}",
+        accepted_for(&receiver, &id).len(),
+        2 + kept.len()
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let got = accepted_for(&receiver, &id);
+    assert_in_order(&got[2..], &kept);
+    let metrics = reqwest::get(format!("{}/metrics", replica.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let trimmed = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("liveroom_webhook_events_trimmed_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok());
+    assert_eq!(trimmed, Some(1.0), "{metrics}");
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}

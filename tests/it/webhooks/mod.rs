@@ -8,12 +8,14 @@
 //!   delivery state removed once a deleted room is delivered;
 //! - `failures`: a failing receiver retried, a dead one dead-lettered, a slow one
 //!   never slowing the API;
+//! - `marks`: which writes mark a room due, and none without receivers;
 //! - `replicas`: `kill -9` of the delivering replica; two replicas without duplicates;
 //! - `config`: bad settings refused at start-up.
 
 mod config;
 mod delivery;
 mod failures;
+mod marks;
 mod replicas;
 
 use std::collections::{BTreeMap, HashSet};
