@@ -58,3 +58,53 @@ async fn without_receivers_nothing_is_marked() {
     let keys: Vec<String> = app.keys("{webhooks*").await;
     assert!(keys.is_empty(), "{keys:?}");
 }
+
+/// The reaper marks a room only when its sweep records something: an idle sweep
+/// leaves a delivered room unmarked; one that expires a member marks it, and the
+/// `member_left` (expired) is delivered.
+#[tokio::test]
+async fn only_a_sweep_that_records_an_event_marks_the_room() {
+    let receiver = WebhookReceiver::start().unwrap();
+    let app = TestApp::start_with(|c| {
+        hooks(c, &[receiver.url()], "member");
+        c.redis_timeout = Duration::from_millis(300);
+        c.member_timeout = Duration::from_secs(7);
+    })
+    .await;
+    let id = app.create_room("alice", "swept").await;
+    app.join("bob", &id).await;
+    assert!(wait_accepted(&receiver, &id, 1, Duration::from_secs(20)).await);
+    let unmarked = wait_until(Duration::from_secs(20), || async {
+        mark(&app, &id).await.is_none()
+    })
+    .await;
+    assert!(unmarked, "the delivered room's mark stayed");
+    // Bob is still present: nothing to record, no mark.
+    let idle = app.store.sweep_room(&id, 600_000, 500).await.unwrap();
+    assert_eq!(idle.expired, 0);
+    assert!(
+        mark(&app, &id).await.is_none(),
+        "an idle sweep marked the room"
+    );
+    // Once his presence lapses, the sweep that removes him marks the room.
+    let expired = wait_until(Duration::from_secs(15), || async {
+        app.store
+            .sweep_room(&id, 600_000, 500)
+            .await
+            .unwrap()
+            .expired
+            == 1
+    })
+    .await;
+    assert!(expired);
+    assert!(
+        mark(&app, &id).await.is_some(),
+        "the sweep did not mark the room"
+    );
+    assert!(wait_accepted(&receiver, &id, 2, Duration::from_secs(20)).await);
+    assert!(
+        accepted_for(&receiver, &id)[1]
+            .1
+            .contains("\"reason\":\"expired\"")
+    );
+}
