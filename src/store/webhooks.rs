@@ -381,6 +381,128 @@ pub const DEAD_LETTERS_MAXLEN: u64 = 10_000;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::keys::Keys;
+    use crate::store::scripts::Scripts;
+
+    fn run<T: redis::FromRedisValue, R>(
+        conn: &mut redis::Connection,
+        call: crate::store::scripts::ScriptCall<'_, R>,
+    ) -> T {
+        call.invocation.eval().query(conn).expect("script")
+    }
+
+    fn cmd<T: redis::FromRedisValue>(conn: &mut redis::Connection, args: &[&str]) -> T {
+        let mut c = redis::cmd(args[0]);
+        for a in &args[1..] {
+            c.arg(*a);
+        }
+        c.query(conn).expect("command")
+    }
+
+    /// Progress is fenced by the shard lease: written only by its holder.
+    #[test]
+    fn progress_is_written_only_by_the_lease_holder() {
+        let (_redis, mut conn) = crate::store::test_redis();
+        let scripts = Scripts::new();
+        let shard = Keys::new("lr").webhook_shard(3);
+        let _: () = cmd(&mut conn, &["SET", &shard.lease, "me"]);
+        let retry = RetryState {
+            attempts: 1,
+            next_ms: 5,
+            first_failure_ms: 4,
+        }
+        .encode();
+        let call = scripts.webhook_progress(&shard, "other", "r|x", "1-0", "");
+        assert!(!run::<bool, _>(&mut conn, call));
+        assert_eq!(
+            cmd::<Option<String>>(&mut conn, &["HGET", &shard.cursor, "r|x"]),
+            None
+        );
+        let call = scripts.webhook_progress(&shard, "me", "r|x", "", &retry);
+        assert!(run::<bool, _>(&mut conn, call));
+        assert_eq!(
+            cmd::<Option<String>>(&mut conn, &["HGET", &shard.cursor, "r|x"]),
+            None
+        );
+        assert_eq!(
+            cmd::<Option<String>>(&mut conn, &["HGET", &shard.retry, "r|x"]),
+            Some(retry)
+        );
+        let call = scripts.webhook_progress(&shard, "me", "r|x", "2-0", "");
+        assert!(run::<bool, _>(&mut conn, call));
+        assert_eq!(
+            cmd::<Option<String>>(&mut conn, &["HGET", &shard.cursor, "r|x"]),
+            Some("2-0".into())
+        );
+        assert_eq!(
+            cmd::<Option<String>>(&mut conn, &["HGET", &shard.retry, "r|x"]),
+            None
+        );
+    }
+
+    /// A mark goes only if unchanged since it was listed and the lease is the
+    /// caller's; a finished room's fields go with it.
+    #[test]
+    fn a_mark_is_removed_only_when_unchanged_and_finished_rooms_lose_their_state() {
+        let (_redis, mut conn) = crate::store::test_redis();
+        let scripts = Scripts::new();
+        let shard = Keys::new("lr").webhook_shard(3);
+        let fields = ["a|x".to_owned(), "b|x".to_owned()];
+        let _: () = cmd(&mut conn, &["SET", &shard.lease, "me"]);
+        let _: () = cmd(&mut conn, &["ZADD", &shard.due, "1000", "x"]);
+        let _: () = cmd(
+            &mut conn,
+            &[
+                "HSET",
+                &shard.cursor,
+                "a|x",
+                "1-0",
+                "b|x",
+                "1-0",
+                "a|y",
+                "1-0",
+            ],
+        );
+        let _: () = cmd(&mut conn, &["HSET", &shard.retry, "b|x", "1:2:3"]);
+        // Re-marked since it was listed (999): kept.
+        let call = scripts.webhook_unmark(&shard, "me", "x", 999, true, &fields);
+        assert!(!run::<bool, _>(&mut conn, call));
+        // Not the lease holder: kept.
+        let call = scripts.webhook_unmark(&shard, "other", "x", 1000, true, &fields);
+        assert!(!run::<bool, _>(&mut conn, call));
+        assert_eq!(cmd::<i64>(&mut conn, &["ZCARD", &shard.due]), 1);
+        // Unchanged, not finished: the mark goes, the state stays.
+        let call = scripts.webhook_unmark(&shard, "me", "x", 1000, false, &fields);
+        assert!(run::<bool, _>(&mut conn, call));
+        assert_eq!(cmd::<i64>(&mut conn, &["ZCARD", &shard.due]), 0);
+        assert_eq!(cmd::<i64>(&mut conn, &["HLEN", &shard.cursor]), 3);
+        // Marked again, then finished: the room's fields go, another room's stay.
+        let _: () = cmd(&mut conn, &["ZADD", &shard.due, "2000", "x"]);
+        let call = scripts.webhook_unmark(&shard, "me", "x", 2000, true, &fields);
+        assert!(run::<bool, _>(&mut conn, call));
+        assert_eq!(
+            cmd::<Vec<String>>(&mut conn, &["HKEYS", &shard.cursor]),
+            ["a|y"]
+        );
+        assert_eq!(cmd::<i64>(&mut conn, &["EXISTS", &shard.retry]), 0);
+    }
+
+    /// The due listing pages by rank, oldest mark first, after the node's clock.
+    #[test]
+    fn the_due_listing_pages_oldest_first_with_the_clock() {
+        let (_redis, mut conn) = crate::store::test_redis();
+        let scripts = Scripts::new();
+        let due = Keys::new("lr").webhook_shard(0).due;
+        let _: () = cmd(&mut conn, &["ZADD", &due, "3", "c", "1", "a", "2", "b"]);
+        let page: Vec<String> = run(&mut conn, scripts.webhook_due(&due, 1, 5));
+        assert!(page[0].parse::<i64>().unwrap() > 1_700_000_000_000);
+        assert_eq!(page[1..], ["b", "2", "c", "3"]);
+        let mark: i64 = run(&mut conn, scripts.webhook_mark(&due, "a"));
+        assert_eq!(
+            cmd::<String>(&mut conn, &["ZSCORE", &due, "a"]),
+            mark.to_string()
+        );
+    }
 
     #[test]
     fn retry_state_round_trips_and_refuses_garbage() {

@@ -208,6 +208,13 @@ async fn events_trimmed_before_delivery_are_counted_and_delivery_resumes_at_the_
         .find_map(|l| l.strip_prefix("liveroom_webhook_events_trimmed_total "))
         .and_then(|v| v.trim().parse::<f64>().ok());
     assert_eq!(trimmed, Some(1.0), "{metrics}");
+    // One replica delivers every shard.
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "liveroom_webhook_shards_held 16"),
+        "{metrics}"
+    );
 }
 
 fn now_ms() -> i64 {

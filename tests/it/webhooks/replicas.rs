@@ -139,3 +139,31 @@ async fn two_replicas_in_steady_state_deliver_nothing_twice() {
         assert_eq!(assert_in_order(&got, &want), 0, "{id}: duplicates");
     }
 }
+
+/// A graceful stop (SIGTERM) releases the replica's shard leases and leaves the
+/// replica set at once, so another replica takes its shards over without waiting
+/// for the leases to lapse (10 s here).
+#[tokio::test]
+async fn a_stopped_replica_hands_its_shards_over_at_once() {
+    let receiver = WebhookReceiver::start().unwrap();
+    let redis = TestRedis::new();
+    let store = store_for(&redis).await;
+    let mut env = hook_env(&[receiver.url()], "room");
+    env.retain(|(k, _)| *k != "LIVEROOM_LEASE_TTL");
+    env.push(("LIVEROOM_LEASE_TTL", "10s".into()));
+    let mut replica = Replica::start("graceful", &redis, &env_refs(&env)).await;
+    let held = wait_until(Duration::from_secs(10), || async {
+        lease_holders(&store).await.iter().all(Option::is_some)
+    })
+    .await;
+    assert!(held, "the replica did not take the shards");
+    assert_eq!(replica.terminate(), Some(0));
+    let holders = lease_holders(&store).await;
+    assert!(holders.iter().all(Option::is_none), "{holders:?}");
+    let replicas: Vec<String> = cmd(
+        &store,
+        &["ZRANGE", &store.keys().webhook_replicas(), "0", "-1"],
+    )
+    .await;
+    assert!(replicas.is_empty(), "{replicas:?}");
+}
