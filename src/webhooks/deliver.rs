@@ -229,7 +229,11 @@ pub async fn run(
                 let done = visits.ended(done);
                 finish(done, &shared, &mut held, &mut in_flight);
             }
-            _ = shutdown.changed() => {}
+            changed = shutdown.changed() => {
+                if changed.is_err() {
+                    break; // the stop signal's sender is gone: stop as if told
+                }
+            }
         }
     }
     // Graceful stop: let visits under way finish (briefly), then hand over.
@@ -304,6 +308,26 @@ impl Visits {
     }
 }
 
+/// Logs Redis trouble as a warning at most every 10 s per process (at debug level
+/// in between), so an outage does not write one line per shard and poll.
+fn redis_trouble(what: &str, shard: Option<u16>, err: &StoreError) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST_WARNED_S: AtomicU64 = AtomicU64::new(0);
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let last = LAST_WARNED_S.load(Ordering::Relaxed);
+    let warn = now_s >= last + 10
+        && LAST_WARNED_S
+            .compare_exchange(last, now_s, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok();
+    if warn {
+        tracing::warn!(?shard, error = %err, "{what} (more Redis errors of webhook delivery in the next 10 s are logged at debug level)");
+    } else {
+        tracing::debug!(?shard, error = %err, "{what}");
+    }
+}
+
 /// A visit ended: the room is free again; its shard remembers when to look again.
 fn finish(
     done: Result<VisitDone, String>,
@@ -357,7 +381,7 @@ async fn upkeep(
     let replicas = match store.webhook_presence(token, ttl_ms, true).await {
         Ok(n) => n.max(1),
         Err(err) => {
-            tracing::warn!(error = %err, "webhook lease upkeep failed (Redis); retrying");
+            redis_trouble("webhook lease upkeep failed; retrying", None, &err);
             return;
         }
     };
@@ -380,9 +404,11 @@ async fn upkeep(
                 );
                 held.remove(&shard);
             }
-            Err(err) => {
-                tracing::warn!(shard, error = %err, "webhook shard lease renewal failed; retrying")
-            }
+            Err(err) => redis_trouble(
+                "webhook shard lease renewal failed; retrying",
+                Some(shard),
+                &err,
+            ),
         }
     }
     // Hand over the excess once its visits are done.
@@ -410,9 +436,11 @@ async fn upkeep(
                 held.remove(&shard);
                 tracing::debug!(shard, replicas, "webhook shard handed over");
             }
-            Err(err) => {
-                tracing::warn!(shard, error = %err, "webhook shard hand-over failed; retrying")
-            }
+            Err(err) => redis_trouble(
+                "webhook shard hand-over failed; retrying",
+                Some(shard),
+                &err,
+            ),
         }
     }
     // Take free shards up to the share, starting at a random one.
@@ -434,7 +462,11 @@ async fn upkeep(
             }
             Ok(false) => {}
             Err(err) => {
-                tracing::warn!(shard, error = %err, "webhook shard lease attempt failed; retrying");
+                redis_trouble(
+                    "webhook shard lease attempt failed; retrying",
+                    Some(shard),
+                    &err,
+                );
                 break;
             }
         }
@@ -475,7 +507,11 @@ async fn poll(
         let (now_ms, rooms) = match page {
             Ok(page) => page,
             Err(err) => {
-                tracing::warn!(shard, error = %err, "listing rooms with undelivered webhooks failed; retrying");
+                redis_trouble(
+                    "listing rooms with undelivered webhooks failed; retrying",
+                    Some(shard),
+                    &err,
+                );
                 continue;
             }
         };
@@ -513,7 +549,11 @@ async fn poll(
                 let visit = match visit(&shared, shard, room, now_ms, listed_at).await {
                     Ok(v) => v,
                     Err(err) => {
-                        tracing::warn!(live_id = %live_id, error = %err, "webhook delivery interrupted by a Redis error; retrying");
+                        redis_trouble(
+                            "webhook delivery interrupted by a Redis error; retrying",
+                            Some(shard),
+                            &err,
+                        );
                         Visit::Again
                     }
                 };
