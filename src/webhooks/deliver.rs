@@ -180,9 +180,12 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let token = format!("{}:{:08x}", options.replica_id, rand::random::<u32>());
+    // A URL listed twice is one receiver (one id, one cursor).
+    let mut ids = HashSet::new();
     let receivers = settings
         .urls
         .iter()
+        .filter(|url| ids.insert(webhook_receiver_id(url.as_str())))
         .map(|url| {
             let mut shown = url.clone();
             shown.set_query(None);

@@ -79,7 +79,9 @@ impl Store {
                 .index(IndexChange::Create, &live_id, listing, created_ms, 0)
                 .await
             {
-                // Best effort: take the room away again rather than leave it unlisted.
+                // Best effort: take the room away again rather than leave it unlisted
+                // (its `room_deleted` marked first, like every recorded event).
+                let _ = op.mark_due_first(&live_id).await;
                 let _ = op
                     .script(store.scripts.delete_room(
                         &rk,
