@@ -19,10 +19,12 @@
 //!
 //! **A visit of a due room** (every `LIVEROOM_WEBHOOK_POLL_INTERVAL`, at most
 //! `LIVEROOM_WEBHOOK_CONCURRENCY` visits at once per replica, a room never twice at
-//! once): per receiver, skip it while its retry is not due; read the events after
-//! its cursor (`XRANGE`, 100 at a time); send each selected event in order and move
-//! the cursor after each 2xx with a script fenced by the shard lease; events not
-//! selected only move the cursor. A failure records the attempt and the next one
+//! once): per receiver (the receivers side by side), skip it while its retry is
+//! not due; read the events after its cursor (`XRANGE`, 100 at a time); send each
+//! selected event in order and move the cursor after each 2xx with a script fenced
+//! by the shard lease; events not selected only move the cursor. After
+//! [`VISIT_BUDGET`] of sending the rest waits for the next visit, so a slow
+//! receiver does not hold the room's other receivers back for long. A failure records the attempt and the next one
 //! (exponential backoff, full jitter) and stops that receiver for this room, so
 //! order holds; an event older than `LIVEROOM_WEBHOOK_MAX_AGE` that fails again
 //! goes to the dead-letter stream `{p}:{webhooks}:dead` and the cursor moves past it.
@@ -57,6 +59,10 @@ pub const EVENTS_PER_READ: usize = 100;
 /// Reads per receiver and visit: a long backlog is sent over several visits, so one
 /// room cannot hold a permit for ever.
 pub const READS_PER_VISIT: usize = 10;
+/// Time a visit spends sending to one receiver before it leaves the rest to the
+/// next visit (so a slow receiver's backlog does not keep the room's other
+/// receivers waiting for long).
+pub const VISIT_BUDGET: Duration = Duration::from_secs(1);
 /// Longest pause between two attempts at one event (the backoff's cap).
 pub const BACKOFF_CAP: Duration = Duration::from_secs(300);
 /// Grace before a caught-up room's mark may be removed, in units of
@@ -588,6 +594,9 @@ async fn visit(
     let mut more = false;
     let mut wait_until = i64::MAX;
     let mut final_cursors = Vec::new();
+    // The receivers side by side, each in its own order: one slow receiver does not
+    // hold the others back beyond the visit's time budget.
+    let mut sends = Vec::new();
     for (i, receiver) in shared.receivers.iter().enumerate() {
         if let Some(retry) = retries[i]
             && retry.next_ms > now()
@@ -596,7 +605,7 @@ async fn visit(
             wait_until = wait_until.min(retry.next_ms);
             continue;
         }
-        let end = deliver_to(
+        sends.push(deliver_to(
             shared,
             shard,
             receiver,
@@ -605,9 +614,10 @@ async fn visit(
             cursors[i].clone(),
             retries[i],
             &now,
-        )
-        .await?;
-        match end {
+        ));
+    }
+    for end in futures::future::join_all(sends).await {
+        match end? {
             ReceiverEnd::CaughtUp { cursor } => final_cursors.push(cursor),
             ReceiverEnd::RetryAt(ms) => {
                 caught_up = false;
@@ -682,7 +692,8 @@ async fn deliver_to(
     let mut retry = retry;
     let mut gap_checked = false;
     let mut caught_up = false;
-    for _ in 0..READS_PER_VISIT {
+    let started = Instant::now();
+    'reads: for _ in 0..READS_PER_VISIT {
         let events = store
             .webhook_events(live_id, cursor.as_deref(), EVENTS_PER_READ)
             .await?;
@@ -744,6 +755,9 @@ async fn deliver_to(
                     cursor = Some(stream_id);
                     unwritten = false;
                     retry = None;
+                    if started.elapsed() > VISIT_BUDGET {
+                        break 'reads; // the rest at the next visit
+                    }
                 }
                 (Err(error), body) => {
                     let now_ms = now();

@@ -223,3 +223,34 @@ fn now_ms() -> i64 {
         .unwrap()
         .as_millis() as i64
 }
+
+/// Receivers are independent: one that is slow does not hold back another's
+/// deliveries of the same room, and each still gets every event in order.
+#[tokio::test]
+async fn a_slow_receiver_does_not_hold_back_another() {
+    let slow = WebhookReceiver::start().unwrap();
+    slow.delay_each(Duration::from_secs(2));
+    let fast = WebhookReceiver::start().unwrap();
+    let app = TestApp::start_with(|c| hooks(c, &[slow.url(), fast.url()], "all")).await;
+    let id = app.live_room("alice", "two receivers").await;
+    for user in ["u1", "u2", "u3", "u4"] {
+        app.join(user, &id).await;
+    }
+    let want = stream(&app.store, &id).await;
+    assert!(
+        wait_accepted(&fast, &id, want.len(), Duration::from_secs(20)).await,
+        "the fast receiver got {:?}",
+        accepted_for(&fast, &id)
+    );
+    let slow_got = slow.deliveries().len();
+    assert!(
+        slow_got < want.len() / 2,
+        "the slow receiver kept pace ({slow_got} of {})",
+        want.len()
+    );
+    assert_in_order(&accepted_for(&fast, &id), &want);
+    // The slow one gets them too, in order.
+    assert!(wait_accepted(&slow, &id, 3, Duration::from_secs(20)).await);
+    let got = accepted_for(&slow, &id);
+    assert_in_order(&got, &want[..got.len()]);
+}
