@@ -5,10 +5,13 @@
 -- KEYS[5] room event stream.
 -- ARGV: live_id, anchor user id, title, notice, cover_url, extends (JSON object),
 --       start_time (s), end_time (s), publish_expire_at (s), chat_id, member timeout (ms).
+-- ARGV[12] webhook marks: the key prefix when webhooks are on and this is one Redis,
+--   else '' (lib.lua, WEBHOOK_MARKS).
 -- Returns { 'ok', room_view } | { 'taken' } (the live_id exists). Events: room_created
 -- (the stream of a deleted room with this live_id is kept, no longer set to expire).
 -- Cost: O(1).
-expect_counts('create_room', 5, 11)
+expect_counts('create_room', 5, 12)
+WEBHOOK_MARKS = ARGV[12]
 if redis.call('EXISTS', KEYS[1]) == 1 then return { 'taken' } end
 local now = now_ms()
 redis.call('HSET', KEYS[1],

@@ -7,9 +7,12 @@
 -- KEYS[1] room hash, KEYS[2] presence zset, KEYS[3] joined zset, KEYS[4] uv hll,
 -- KEYS[5] room event stream.
 -- ARGV[1] caller user id, ARGV[2] member timeout (ms).
+-- ARGV[3] webhook marks: the key prefix when webhooks are on and this is one Redis,
+--   else '' (lib.lua, WEBHOOK_MARKS).
 -- Returns { 'ok' } | { 'not_found' } | { 'not_anchor' }. Events: room_deleted (with
 -- online_count 0). Cost: O(1), memory freed lazily (UNLINK).
-expect_counts('delete_room', 5, 2)
+expect_counts('delete_room', 5, 3)
+WEBHOOK_MARKS = ARGV[3]
 local anchor = redis.call('HGET', KEYS[1], 'anchor')
 if not anchor then return { 'not_found' } end
 if anchor ~= ARGV[1] then return { 'not_anchor' } end

@@ -9,9 +9,12 @@
 -- KEYS[8] room event stream.
 -- ARGV: user id, nick, avatar (profile on first sight), member timeout (ms),
 --       key prefix, live_id.
+-- ARGV[7] webhook marks: the key prefix when webhooks are on and this is one Redis,
+--   else '' (lib.lua, WEBHOOK_MARKS).
 -- Returns { 'ok', room_view } | { 'not_found' } | { 'ended' }. Events: member_left
 -- (switched) in the previous room, member_joined, anchor_online. Cost: O(log N).
-expect_counts('join_room', 8, 6)
+expect_counts('join_room', 8, 7)
+WEBHOOK_MARKS = ARGV[7]
 local user_id, timeout_ms, prefix, live_id = ARGV[1], tonumber(ARGV[4]), ARGV[5], ARGV[6]
 local status = redis.call('HGET', KEYS[1], 'live_status')
 if not status then return { 'not_found' } end

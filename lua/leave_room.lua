@@ -6,9 +6,12 @@
 -- KEYS[1] room hash, KEYS[2] presence zset, KEYS[3] joined zset, KEYS[4] room event
 -- stream, KEYS[5] user hash.
 -- ARGV: user id, member timeout (ms), live_id.
+-- ARGV[4] webhook marks: the key prefix when webhooks are on and this is one Redis,
+--   else '' (lib.lua, WEBHOOK_MARKS).
 -- Returns { 'ok' } | { 'not_found' } | { 'not_present' } (a stale entry is removed).
 -- Events: member_left (leave, or expired for a stale entry), anchor_offline. Cost: O(log N).
-expect_counts('leave_room', 5, 3)
+expect_counts('leave_room', 5, 4)
+WEBHOOK_MARKS = ARGV[4]
 local user_id, timeout_ms, live_id = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 if not redis.call('HGET', KEYS[1], 'anchor') then return { 'not_found' } end
 local present = remove_member(KEYS[1], KEYS[2], KEYS[3], KEYS[4], user_id, now_ms(), timeout_ms,

@@ -38,7 +38,31 @@ end
 local EVENTS_MAXLEN = 1000
 local EVENTS_RETAIN_MS = 86400000
 
--- Appends event `kind` about the room at `room` (hash) to `events`. `opts` (optional):
+-- Webhook due marks (src/webhooks/deliver.rs, src/store/webhooks.rs). On one Redis
+-- every script that records events takes the key prefix as its last ARGV when
+-- webhooks are on ('' = off) and sets WEBHOOK_MARKS from it; record_event then marks
+-- the room due in the same atomic write, so no event is ever without its mark. On
+-- Redis Cluster it stays '' (the mark would be another slot): the store writes the
+-- mark (webhook_mark.lua) before sending the step.
+local WEBHOOK_MARKS = ''
+
+-- The webhook shard of a room (0-15): first 2 bytes of SHA-1(live_id) mod 16, the
+-- Lua twin of `webhook_shard` in src/store/keys.rs (a test holds them equal).
+local function webhook_shard(live_id)
+  return tonumber(string.sub(redis.sha1hex(live_id), 1, 4), 16) % 16
+end
+
+-- Marks room `live_id` due for webhook delivery at `now` (ms), when marks are on.
+-- O(log N).
+local function webhook_mark(live_id, now)
+  if WEBHOOK_MARKS ~= '' and live_id and live_id ~= '' then
+    redis.call('ZADD', WEBHOOK_MARKS .. ':{webhooks:' .. webhook_shard(live_id) .. '}:due',
+      now, live_id)
+  end
+end
+
+-- Appends event `kind` about the room at `room` (hash) to `events` (and marks the
+-- room due for webhooks, see WEBHOOK_MARKS). `opts` (optional):
 -- user (the member concerned), reason, extends (JSON), online (the count to report
 -- instead of the presence set's). O(log N) for the count.
 local function record_event(room, presence, events, now, timeout_ms, kind, opts)
@@ -58,6 +82,7 @@ local function record_event(room, presence, events, now, timeout_ms, kind, opts)
     end
   end
   redis.call('XADD', events, 'MAXLEN', '~', EVENTS_MAXLEN, '*', unpack(fields))
+  webhook_mark(r[1], now)
 end
 
 -- The anchor is back (start / join of its own room): clears the absence mark the

@@ -7,9 +7,12 @@
 -- KEYS[1] room hash, KEYS[2] presence zset, KEYS[3] joined zset, KEYS[4] uv hll,
 -- KEYS[5] room event stream.
 -- ARGV: user id, member timeout (ms), '1' to count PV/UV ('0' = restore).
+-- ARGV[4] webhook marks: the key prefix when webhooks are on and this is one Redis,
+--   else '' (lib.lua, WEBHOOK_MARKS).
 -- Returns { 'ok', room_view } | { 'not_found' } | { 'ended' }. Events: member_joined
 -- (a restore too: its presence had been removed), anchor_online. Cost: O(log N).
-expect_counts('room_add_member', 5, 3)
+expect_counts('room_add_member', 5, 4)
+WEBHOOK_MARKS = ARGV[4]
 local user_id, timeout_ms = ARGV[1], tonumber(ARGV[2])
 local status = redis.call('HGET', KEYS[1], 'live_status')
 if not status then return { 'not_found' } end

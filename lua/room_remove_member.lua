@@ -8,11 +8,14 @@
 -- KEYS[1] room hash, KEYS[2] presence zset, KEYS[3] joined zset, KEYS[4] room event stream.
 -- ARGV: user id, member timeout (ms), reason of member_left: 'leave' or 'switched'
 --       (the user joined another room).
+-- ARGV[4] webhook marks: the key prefix when webhooks are on and this is one Redis,
+--   else '' (lib.lua, WEBHOOK_MARKS).
 -- Returns { 'ok' } | { 'not_found' } | { 'not_present' }. Events: member_left (with
 -- ARGV[3], or expired for a stale entry), once, only when this script's ZREM removed
 -- the member; anchor_offline.
 -- Cost: O(log N).
-expect_counts('room_remove_member', 4, 3)
+expect_counts('room_remove_member', 4, 4)
+WEBHOOK_MARKS = ARGV[4]
 local user_id, timeout_ms = ARGV[1], tonumber(ARGV[2])
 if not redis.call('HGET', KEYS[1], 'anchor') then return { 'not_found' } end
 if not remove_member(KEYS[1], KEYS[2], KEYS[3], KEYS[4], user_id, now_ms(), timeout_ms,

@@ -6,10 +6,13 @@
 -- KEYS[1] room hash, KEYS[2] presence zset, KEYS[3] joined zset, KEYS[4] uv hll,
 -- KEYS[5] room event stream.
 -- ARGV: caller user id, member timeout (ms).
+-- ARGV[3] webhook marks: the key prefix when webhooks are on and this is one Redis,
+--   else '' (lib.lua, WEBHOOK_MARKS).
 -- Returns { 'ok', room_view, started_ms, created_ms } | { 'not_found' } |
 -- { 'not_anchor' } | { 'ended' }. Events: room_started (once, when it went live),
 -- member_joined (the anchor), anchor_online. Cost: O(log N).
-expect_counts('room_start', 5, 2)
+expect_counts('room_start', 5, 3)
+WEBHOOK_MARKS = ARGV[3]
 local user_id, timeout_ms = ARGV[1], tonumber(ARGV[2])
 local room = redis.call('HMGET', KEYS[1], 'anchor', 'live_status', 'created_ms', 'started_ms')
 if not room[1] then return { 'not_found' } end

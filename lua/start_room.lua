@@ -9,10 +9,13 @@
 -- KEYS[10] search index zset.
 -- ARGV: caller user id, nick, avatar (profile on first sight), member timeout (ms),
 --       key prefix, live_id (as join_room.lua's).
+-- ARGV[7] webhook marks: the key prefix when webhooks are on and this is one Redis,
+--   else '' (lib.lua, WEBHOOK_MARKS).
 -- Returns { 'ok', room_view } | { 'not_found' } | { 'not_anchor' } | { 'ended' }.
 -- Events: room_started (once), member_left (switched) in the anchor's previous room,
 -- member_joined, anchor_online. Cost: O(log N).
-expect_counts('start_room', 10, 6)
+expect_counts('start_room', 10, 7)
+WEBHOOK_MARKS = ARGV[7]
 local user_id, timeout_ms, prefix, live_id = ARGV[1], tonumber(ARGV[4]), ARGV[5], ARGV[6]
 local room = redis.call('HMGET', KEYS[1], 'anchor', 'live_status', 'created_ms')
 if not room[1] then return { 'not_found' } end

@@ -15,11 +15,18 @@
 -- a live status) in their own steps (src/store/lease.rs).
 -- KEYS[1] room hash, KEYS[2] presence zset, KEYS[3] joined zset, KEYS[4] event stream.
 -- ARGV[1] member timeout (ms), ARGV[2] anchor close-after (ms), ARGV[3] batch size.
+-- ARGV[4] webhook marks: the key prefix when webhooks are on and this is one Redis,
+--   else '' (lib.lua, WEBHOOK_MARKS); '?' on Redis Cluster with webhooks on while the
+--   room is not yet marked due: a step that would record an event then writes
+--   nothing and answers live_status -2 (mark the room, then call again with '').
+--   So idle sweeps cost no mark.
 -- Returns { expired, anchor_offline (0/1), ended (0/1), more (1 when the batch was full),
 --   members left in the presence set, idle (0/1), created_ms, live_status after the
---   step (-1: the room does not exist) }.
+--   step (-1: the room does not exist; -2: nothing done, mark the room due first) }.
 -- Cost: O(batch * log N).
-expect_counts('sweep_room', 4, 3)
+expect_counts('sweep_room', 4, 4)
+local unmarked = ARGV[4] == '?'
+if not unmarked then WEBHOOK_MARKS = ARGV[4] end
 local timeout_ms, close_after_ms, batch =
   tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local room = redis.call('HMGET', KEYS[1], 'anchor', 'live_status', 'created_ms',
@@ -31,6 +38,20 @@ local anchor, status = room[1], tonumber(room[2])
 
 local anchor_last = redis.call('ZSCORE', KEYS[2], anchor)
 local stale = redis.call('ZRANGE', KEYS[2], '-inf', cutoff, 'BYSCORE', 'LIMIT', 0, batch)
+
+-- Not marked due yet (Cluster): stop before any write if this step would record.
+if unmarked then
+  local would = #stale > 0
+  if status == 1 then
+    if anchor_last and tonumber(anchor_last) > cutoff then
+      would = would or room[4] ~= false
+    else
+      local since = tonumber(room[4])
+      would = would or not since or now - since >= close_after_ms
+    end
+  end
+  if would then return { 0, 0, 0, 0, 0, 0, tonumber(room[3]) or 0, -2 } end
+end
 local expired = 0
 for _, member in ipairs(stale) do
   if redis.call('ZREM', KEYS[2], member) == 1 then

@@ -3,10 +3,13 @@
 -- KEYS[1] room hash, KEYS[2] presence zset, KEYS[3] room event stream.
 -- ARGV[1] caller user id, ARGV[2] patch (JSON object of strings),
 -- ARGV[3] maximum number of keys after the merge (SPEC §7), ARGV[4] member timeout (ms).
+-- ARGV[5] webhook marks: the key prefix when webhooks are on and this is one Redis,
+--   else '' (lib.lua, WEBHOOK_MARKS).
 -- Returns { 'ok' } | { 'not_found' } | { 'not_anchor' } | { 'too_many_keys' }.
 -- Events: room_extends_updated with the new extends, only when they changed.
 -- Cost: O(keys).
-expect_counts('update_extends', 3, 4)
+expect_counts('update_extends', 3, 5)
+WEBHOOK_MARKS = ARGV[5]
 local room = redis.call('HMGET', KEYS[1], 'anchor', 'extends')
 if not room[1] then return { 'not_found' } end
 if room[1] ~= ARGV[1] then return { 'not_anchor' } end

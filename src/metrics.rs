@@ -22,6 +22,12 @@
 //! | `liveroom_sse_subscribers` | gauge | |
 //! | `liveroom_sse_rooms` | gauge | |
 //! | `liveroom_sse_polls_total` | counter | |
+//! | `liveroom_webhook_deliveries_total` | counter | outcome (`delivered`, `failed`) |
+//! | `liveroom_webhook_delivery_duration_seconds` | histogram | |
+//! | `liveroom_webhook_dead_letters_total` | counter | |
+//! | `liveroom_webhook_events_trimmed_total` | counter (one per gap found) | |
+//! | `liveroom_webhook_rooms_due` | gauge (sampled, this replica's shards) | |
+//! | `liveroom_webhook_shards_held` | gauge | |
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -134,6 +140,31 @@ fn describe() {
     describe_counter!(
         "liveroom_sse_polls_total",
         "Reads of room event streams by this replica's event hub (one per room per poll, however many subscribers)"
+    );
+    describe_counter!(
+        "liveroom_webhook_deliveries_total",
+        "Webhook delivery attempts by outcome: delivered (2xx) or failed (other status, timeout, connection error)"
+    );
+    describe_histogram!(
+        "liveroom_webhook_delivery_duration_seconds",
+        Unit::Seconds,
+        "Duration of one webhook delivery attempt"
+    );
+    describe_counter!(
+        "liveroom_webhook_dead_letters_total",
+        "Webhook events moved to the dead-letter stream after LIVEROOM_WEBHOOK_MAX_AGE"
+    );
+    describe_counter!(
+        "liveroom_webhook_events_trimmed_total",
+        "Times a receiver's undelivered webhook events were found trimmed from a room's stream (each is one or more events lost to the backlog bound)"
+    );
+    describe_gauge!(
+        "liveroom_webhook_rooms_due",
+        "Rooms with possibly undelivered webhook events in the shards this replica delivers (sampled)"
+    );
+    describe_gauge!(
+        "liveroom_webhook_shards_held",
+        "Webhook shards (of 16) this replica delivers"
     );
 }
 

@@ -14,17 +14,21 @@ use crate::reaper::{self, ReaperConfig};
 use crate::redis_child::RedisChild;
 use crate::redis_conn::RedisMode;
 use crate::store::Store;
+use crate::webhooks::WebhookSettings;
+use crate::webhooks::deliver::{self, DeliverOptions};
 use crate::{AppState, app};
 
 /// Runs the service until SIGINT / SIGTERM. Errors are start-up failures, as text.
 ///
 /// Shutdown: the signal marks the replica draining (`/readyz` fails), stops
 /// accepting, lets in-flight requests finish for at most `LIVEROOM_SHUTDOWN_TIMEOUT`,
-/// stops the reaper and releases its lease (another replica takes over at once), then
-/// stops the private `redis-server` if one was started.
+/// stops the reaper and webhook delivery and releases their leases (another replica
+/// takes over at once), then stops the private `redis-server` if one was started.
+/// Webhook settings are checked first: a bad one is an error naming it.
 pub async fn serve(config: ServeConfig) -> Result<(), String> {
     crate::logging::init(&config.log_format);
     config.check()?;
+    let webhooks = WebhookSettings::from_config(&config.webhooks)?;
     if config.heartbeat_interval.is_none() {
         tracing::info!(
             heartbeat_interval = ?config.heartbeat_interval(),
@@ -71,7 +75,8 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
         config.redis_timeout,
     )
     .await
-    .map_err(|e| format!("cannot connect to Redis ({}): {e}", target.redacted()))?;
+    .map_err(|e| format!("cannot connect to Redis ({}): {e}", target.redacted()))?
+    .with_webhook_marks(webhooks.is_some());
     let state = AppState::new(store.clone(), &config, &secret)?;
     let draining = state.draining.clone();
     let listener = TcpListener::bind(listen)
@@ -105,6 +110,15 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
         replica = %reaper_config.replica_id,
         "liveroom serving"
     );
+    let deliverer = webhooks.map(|settings| {
+        let options = DeliverOptions::from_config(&config, &reaper_config.replica_id);
+        tokio::spawn(deliver::run(
+            store.clone(),
+            settings,
+            options,
+            stop_rx.clone(),
+        ))
+    });
     let reaper = tokio::spawn(reaper::run(store, reaper_config, stop_rx.clone()));
 
     let signal = async move {
@@ -131,6 +145,13 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
         .is_err()
     {
         tracing::warn!("reaper did not stop within 5 s");
+    }
+    if let Some(deliverer) = deliverer
+        && tokio::time::timeout(Duration::from_secs(10), deliverer)
+            .await
+            .is_err()
+    {
+        tracing::warn!("webhook delivery did not stop within 10 s");
     }
     drop(private_redis);
     tracing::info!("liveroom stopped");

@@ -17,6 +17,17 @@
 //! | `{p}:{global}:idx:term:{hex}` | set | rooms whose title holds the term (see [`crate::search`]) |
 //! | `{p}:{global}:reaper:lease` | string | id of the replica that runs the reaper (`SET NX PX`) |
 //! | `{p}:{webhooks}:dead` | stream | dead-lettered webhook deliveries (see [`Keys::webhook_dead_letters`]) |
+//! | `{p}:{webhooks}:replicas` | zset | delivering replica's lease token → last sign of life (ms, Redis `TIME`), to spread shards |
+//! | `{p}:{webhooks:n}:due` | zset | shard n (0-15): rooms that may have undelivered events → ms of the latest mark |
+//! | `{p}:{webhooks:n}:lease` | string | lease token of the replica delivering shard n (`SET NX PX`) |
+//! | `{p}:{webhooks:n}:cursor` | hash | `<receiver id>\|<live_id>` → stream id of the last event handled for that receiver |
+//! | `{p}:{webhooks:n}:retry` | hash | `<receiver id>\|<live_id>` → `attempts:next attempt ms:first failure ms` |
+//!
+//! Webhook shards ([`webhook_shard`]): a room's due mark, cursors and retry state
+//! sit in shard `first 2 bytes of SHA-1(live_id), big-endian, mod 16`, each shard's
+//! keys under its own hash tag `{webhooks:n}`, so one shard is one slot and its
+//! scripts run on Redis Cluster. A receiver id ([`webhook_receiver_id`]) is the
+//! first 8 hex digits of SHA-1 of its URL, stable across restarts and reorderings.
 //!
 //! Three hash slots matter: a room's (`{live_id}`), a user's (`{user_id}`), and
 //! `{global}`, where every deployment-wide key sits so that search can `SINTER` term
@@ -44,6 +55,38 @@ pub fn is_valid_user_id(id: &str) -> bool {
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"_.:@-".contains(&b))
+}
+
+/// Number of webhook shards (`{p}:{webhooks:n}:…`, n in 0..16).
+pub const WEBHOOK_SHARDS: u16 = 16;
+
+/// The webhook shard of room `live_id`: the first two bytes of SHA-1(`live_id`),
+/// big-endian, mod [`WEBHOOK_SHARDS`] (the Lua twin in `lua/lib.lua`, `webhook_shard`,
+/// is held equal by a test).
+pub fn webhook_shard(live_id: &str) -> u16 {
+    use sha1::{Digest, Sha1};
+    let digest = Sha1::digest(live_id.as_bytes());
+    u16::from_be_bytes([digest[0], digest[1]]) % WEBHOOK_SHARDS
+}
+
+/// A receiver's id in the delivery state: the first 8 hex digits of SHA-1 of its
+/// URL (as configured, trimmed), so it survives reordering `LIVEROOM_WEBHOOK_URLS`.
+pub fn webhook_receiver_id(url: &str) -> String {
+    use sha1::{Digest, Sha1};
+    hex::encode(&Sha1::digest(url.as_bytes())[..4])
+}
+
+/// The keys of one webhook shard (all in the slot of hash tag `{webhooks:n}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookShardKeys {
+    /// Zset: live_id → ms of its latest due mark.
+    pub due: String,
+    /// String: the lease token of the replica delivering this shard.
+    pub lease: String,
+    /// Hash: `<receiver id>|<live_id>` → last handled stream id.
+    pub cursor: String,
+    /// Hash: `<receiver id>|<live_id>` → `attempts:next_ms:first_failure_ms`.
+    pub retry: String,
 }
 
 /// Builds every Redis key from the configured prefix.
@@ -145,6 +188,20 @@ impl Keys {
     pub fn webhook_dead_letters(&self) -> String {
         format!("{}:{{webhooks}}:dead", self.prefix)
     }
+    /// Replicas delivering webhooks: zset of lease tokens → last sign of life (ms).
+    pub fn webhook_replicas(&self) -> String {
+        format!("{}:{{webhooks}}:replicas", self.prefix)
+    }
+    /// The keys of webhook shard `shard` (0..[`WEBHOOK_SHARDS`]).
+    pub fn webhook_shard(&self, shard: u16) -> WebhookShardKeys {
+        let tag = format!("{}:{{webhooks:{shard}}}:", self.prefix);
+        WebhookShardKeys {
+            due: format!("{tag}due"),
+            lease: format!("{tag}lease"),
+            cursor: format!("{tag}cursor"),
+            retry: format!("{tag}retry"),
+        }
+    }
     /// Rooms of an anchor.
     pub fn anchor_index(&self, user_id: &str) -> String {
         self.named(&format!("idx:anchor:{user_id}"))
@@ -178,6 +235,31 @@ mod tests {
             let rk = Keys::new(prefix).room(live_id);
             assert_eq!(lua, [rk.room, rk.presence, rk.joined, rk.uv, rk.events]);
         }
+    }
+
+    #[test]
+    fn the_lua_webhook_shard_equals_webhook_shard() {
+        let (_redis, mut conn) = crate::store::test_redis();
+        let body = concat!(
+            include_str!("../../lua/lib.lua"),
+            "return webhook_shard(ARGV[1])"
+        );
+        let mut seen = std::collections::BTreeSet::new();
+        for i in 0..200 {
+            let live_id = format!("live_{i:020x}");
+            let lua: u16 = redis::cmd("EVAL")
+                .arg(body)
+                .arg(0)
+                .arg(&live_id)
+                .query(&mut conn)
+                .expect("EVAL webhook_shard");
+            assert_eq!(lua, webhook_shard(&live_id), "{live_id}");
+            seen.insert(lua);
+        }
+        assert_eq!(seen.len(), WEBHOOK_SHARDS as usize, "every shard is used");
+        let k = Keys::new("lr").webhook_shard(7);
+        assert_eq!(k.due, "lr:{webhooks:7}:due");
+        assert_eq!(webhook_receiver_id("http://h/x").len(), 8);
     }
 
     #[test]

@@ -34,10 +34,21 @@ impl Store {
     ) -> Result<RoomSweep, StoreError> {
         let op = self.op("sweep");
         let rk = self.keys.room(live_id);
-        let call = self
-            .scripts
-            .sweep_room(&rk, self.member_timeout_ms, close_after_ms, batch);
-        let step = op.script(call).await?;
+        let sweep = |marks| {
+            self.scripts
+                .sweep_room(&rk, self.member_timeout_ms, close_after_ms, batch, marks)
+        };
+        // On the Cluster with webhooks on, the room is marked due only when this
+        // step would record an event (the script says so and writes nothing), so an
+        // idle sweep costs no mark.
+        let unmarked = self.webhook_marks && self.topology == super::Topology::Cluster;
+        let mut step = op
+            .script(sweep(if unmarked { "?" } else { self.marks_arg() }))
+            .await?;
+        if step.status == -2 {
+            op.mark_due_first(live_id).await?;
+            step = op.script(sweep("")).await?;
+        }
         if step.status == -1 {
             // Deleted: whatever a racing start listed goes too.
             op.index(IndexChange::Gone, live_id, None, 0, 0).await?;

@@ -37,6 +37,7 @@ mod rooms;
 mod scripts;
 mod server;
 mod timer;
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,6 +54,7 @@ pub use profiles::{MAX_EXTENDS_KEYS, Profile, ProfileUpdate, UserRef, parse_exte
 pub use replies::{RawRoom, ScoredPage};
 pub use rooms::NewRoom;
 pub use server::ListedRoom;
+pub use webhooks::{DEAD_LETTERS_MAXLEN, DueRoom, RetryState, StreamGap};
 
 use replies::ScriptReply;
 use scripts::{ScriptCall, Scripts};
@@ -76,6 +78,8 @@ pub struct Store {
     scripts: Arc<Scripts>,
     member_timeout_ms: u64,
     topology: Topology,
+    /// Whether writes mark rooms due for webhook delivery ([`Store::with_webhook_marks`]).
+    webhook_marks: bool,
 }
 
 /// A plain Redis command and its name (the `command` metric label).
@@ -204,12 +208,40 @@ impl Store {
             keys: Keys::new(prefix),
             scripts: Arc::new(Scripts::new()),
             member_timeout_ms: member_timeout.as_millis() as u64,
+            webhook_marks: false,
         };
         if target.mode == RedisMode::Standalone {
             store.check_standalone().await?;
         }
         store.load_scripts().await?;
         Ok(store)
+    }
+
+    /// This store with webhook due marks on or off (off by default). On, every write
+    /// that may record a room event also marks the room due in its webhook shard
+    /// (`{p}:{webhooks:n}:due`), no later than the event: on one Redis inside the
+    /// same script (the scripts' last ARGV, `WEBHOOK_MARKS` in `lua/lib.lua`), on
+    /// Redis Cluster with `lua/webhook_mark.lua` just before the step (see
+    /// `src/webhooks/deliver.rs`). `liveroom serve` turns it on when
+    /// `LIVEROOM_WEBHOOK_URLS` is set.
+    pub fn with_webhook_marks(mut self, on: bool) -> Self {
+        self.webhook_marks = on;
+        self
+    }
+
+    /// Whether writes mark rooms due for webhook delivery.
+    pub fn webhook_marks(&self) -> bool {
+        self.webhook_marks
+    }
+
+    /// The recording scripts' last ARGV: the key prefix when they mark rooms due
+    /// themselves (webhooks on, one Redis), else `""`.
+    pub(crate) fn marks_arg(&self) -> &str {
+        if self.webhook_marks && self.topology == Topology::Single {
+            self.keys.prefix()
+        } else {
+            ""
+        }
     }
 
     /// Starts operation `name` (the `operation` label of its Redis calls).

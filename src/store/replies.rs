@@ -118,7 +118,7 @@ macro_rules! plain_reply {
         }
     )*};
 }
-plain_reply!((), bool, ScoredPage, SweepReply);
+plain_reply!((), bool, i64, u64, Vec<String>, ScoredPage, SweepReply);
 
 /// A room as read by a script (`room_view` in `lua/lib.lua`): its hash fields plus
 /// what is computed at read time.

@@ -42,7 +42,9 @@ const MEMBER_EVENTS: [&str; 2] = ["member_joined", "member_left"];
 /// The webhook settings, validated: present only when `LIVEROOM_WEBHOOK_URLS` is set.
 #[derive(Debug, Clone)]
 pub struct WebhookSettings {
-    /// Receivers, in configuration order (the index is a receiver's id in Redis).
+    /// Receivers, in configuration order. A receiver's id in Redis is the first 8
+    /// hex digits of SHA-1 of its URL (`store::keys::webhook_receiver_id`), so
+    /// reordering the list keeps every receiver's delivery state.
     pub urls: Vec<reqwest::Url>,
     /// HMAC secret of the signatures.
     pub secret: String,

@@ -3,7 +3,8 @@
 //! sentinels, all as plain `redis-server` child processes (the product's
 //! [`RedisChild`], re-exported here) in a private temporary directory. Both use
 //! `redis-cli` (from `PATH`) to set up, inspect and fail over; every call blocks
-//! (test set-up).
+//! (test set-up). [`WebhookReceiver`] is a real HTTP server that records the
+//! webhook deliveries it gets and answers as a test tells it.
 //!
 //! The parent-death signal is tied to the *thread* that started a child: start these
 //! from the thread that owns them (a test's thread), not from a short-lived helper
@@ -17,6 +18,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 pub use liveroom::redis_child::{RedisChild, free_port};
+
+mod webhook_receiver;
+pub use webhook_receiver::{Delivery, WebhookReceiver};
 
 // ---------------------------------------------------------------------------
 // Shared helpers: temporary directories, ports, redis-cli.

@@ -16,6 +16,7 @@
 //! - `replicas`: presence across those processes;
 //! - `cluster`: Cluster and Sentinel failovers;
 //! - `deploy`: the local multi-replica topology behind nginx;
+//! - `webhooks/`: delivery of room events to real receivers, across replicas;
 //! - `smoke`: the shortest life cycle;
 //! - `sse/`: the client event stream (Server-Sent Events) and its fan-out;
 //! - `first_use`: `scripts/setup` on a fresh Debian, `scripts/run`'s build, the
@@ -47,3 +48,4 @@ mod reaper;
 mod replicas;
 mod smoke;
 mod sse;
+mod webhooks;

@@ -74,9 +74,14 @@ impl Op<'_> {
     ) -> Result<RawRoom, StoreError> {
         let store = self.store;
         let rk = store.keys.room(live_id);
-        let call = store
-            .scripts
-            .room_add_member(&rk, user_id, store.member_timeout_ms, count_view);
+        let call = store.scripts.room_add_member(
+            &rk,
+            user_id,
+            store.member_timeout_ms,
+            count_view,
+            store.marks_arg(),
+        );
+        self.mark_due_first(live_id).await?;
         self.script(call).await
     }
 
@@ -90,9 +95,14 @@ impl Op<'_> {
     ) -> Result<(), StoreError> {
         let store = self.store;
         let rk = store.keys.room(live_id);
-        let call = store
-            .scripts
-            .room_remove_member(&rk, user_id, store.member_timeout_ms, reason);
+        let call = store.scripts.room_remove_member(
+            &rk,
+            user_id,
+            store.member_timeout_ms,
+            reason,
+            store.marks_arg(),
+        );
+        self.mark_due_first(live_id).await?;
         self.script(call).await
     }
 

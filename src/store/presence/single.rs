@@ -19,14 +19,19 @@ pub(super) async fn join(
         live_id,
         user,
         store.member_timeout_ms,
+        store.marks_arg(),
     );
     store.op("join.single").script(call).await
 }
 
 /// `lua/leave_room.lua`: presence and pointer gone at once.
 pub(super) async fn leave(store: &Store, live_id: &str, user_id: &str) -> Result<(), StoreError> {
-    let call = store
-        .scripts
-        .leave_room(&store.keys, live_id, user_id, store.member_timeout_ms);
+    let call = store.scripts.leave_room(
+        &store.keys,
+        live_id,
+        user_id,
+        store.member_timeout_ms,
+        store.marks_arg(),
+    );
     store.op("leave.single").script(call).await
 }

@@ -39,9 +39,13 @@ pub(super) async fn start(
         _ => {}
     }
     op.mark_active(&live_id).await?;
-    let call = store
-        .scripts
-        .room_start(&rk, &user.user_id, store.member_timeout_ms);
+    op.mark_due_first(&live_id).await?;
+    let call = store.scripts.room_start(
+        &rk,
+        &user.user_id,
+        store.member_timeout_ms,
+        store.marks_arg(),
+    );
     let (raw, started_ms, created_ms) = op.script(call).await?;
     op.mark_active(&live_id).await?;
     op.index(IndexChange::Live, &live_id, None, created_ms, started_ms)

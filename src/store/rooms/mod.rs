@@ -62,6 +62,7 @@ impl Store {
                 .command(command("INCR").arg(store.keys.chat_id_seq()))
                 .await?;
             let rk = store.keys.room(&live_id);
+            op.mark_due_first(&live_id).await?;
             let call = store.scripts.create_room(
                 &rk,
                 &live_id,
@@ -69,6 +70,7 @@ impl Store {
                 &room,
                 chat_id,
                 store.member_timeout_ms,
+                store.marks_arg(),
             );
             let raw = op.script(call).await?;
             let listing = Some((anchor.user_id.as_str(), room.title.as_str()));
@@ -77,12 +79,15 @@ impl Store {
                 .index(IndexChange::Create, &live_id, listing, created_ms, 0)
                 .await
             {
-                // Best effort: take the room away again rather than leave it unlisted.
+                // Best effort: take the room away again rather than leave it unlisted
+                // (its `room_deleted` marked first, like every recorded event).
+                let _ = op.mark_due_first(&live_id).await;
                 let _ = op
                     .script(store.scripts.delete_room(
                         &rk,
                         &anchor.user_id,
                         store.member_timeout_ms,
+                        store.marks_arg(),
                     ))
                     .await;
                 let _ = op.index(IndexChange::Delete, &live_id, listing, 0, 0).await;
@@ -133,9 +138,14 @@ impl Store {
             // The whole start in one script (`lua/start_room.lua`).
             Topology::Single => {
                 let timeout_ms = self.member_timeout_ms;
-                let call =
-                    self.scripts
-                        .move_in(MoveIn::Start, &self.keys, live_id, user, timeout_ms);
+                let call = self.scripts.move_in(
+                    MoveIn::Start,
+                    &self.keys,
+                    live_id,
+                    user,
+                    timeout_ms,
+                    self.marks_arg(),
+                );
                 self.op("start.single").script(call).await
             }
             Topology::Cluster => {
@@ -170,9 +180,11 @@ impl Store {
             let created = created.unwrap_or(0);
             op.index(IndexChange::Ended, &live_id, None, created, 0)
                 .await?;
-            let stop = store
-                .scripts
-                .stop_room(&rk, &user_id, store.member_timeout_ms);
+            op.mark_due_first(&live_id).await?;
+            let stop =
+                store
+                    .scripts
+                    .stop_room(&rk, &user_id, store.member_timeout_ms, store.marks_arg());
             op.script(stop).await?;
             // Again, after the room ended: a start racing this stop may have listed it
             // in between (start re-checks too; both orders end unlisted).
@@ -202,9 +214,13 @@ impl Store {
             };
             let all = Some((user_id.as_str(), title.as_str()));
             op.index(IndexChange::Delete, &live_id, all, 0, 0).await?;
-            let delete = store
-                .scripts
-                .delete_room(&rk, &user_id, store.member_timeout_ms);
+            op.mark_due_first(&live_id).await?;
+            let delete = store.scripts.delete_room(
+                &rk,
+                &user_id,
+                store.member_timeout_ms,
+                store.marks_arg(),
+            );
             op.script(delete).await?;
             op.index(IndexChange::Delete, &live_id, all, 0, 0).await
         })
@@ -227,8 +243,11 @@ impl Store {
             &patch,
             super::MAX_EXTENDS_KEYS,
             self.member_timeout_ms,
+            self.marks_arg(),
         );
-        self.op("extends").script(call).await
+        let op = self.op("extends");
+        op.mark_due_first(live_id).await?;
+        op.script(call).await
     }
 }
 

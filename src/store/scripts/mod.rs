@@ -6,7 +6,8 @@
 //! with the body ([`Invocation`]), so the scripts survive `SCRIPT FLUSH`, restarts
 //! and failovers. Calls go through `Op::script` (src/store/mod.rs).
 //! The wrappers: `room.rs` (a room's slot, and the one-Redis scripts),
-//! `user_and_global.rs` (a user's slot, the `{global}` indexes and the lease).
+//! `user_and_global.rs` (a user's slot, the `{global}` indexes and the lease),
+//! `webhooks.rs` (a webhook shard's slot, `{webhooks:n}`, and `{webhooks}`).
 
 use std::marker::PhantomData;
 
@@ -16,6 +17,7 @@ mod room;
 
 pub(crate) use room::{LeaveReason, MoveIn};
 mod user_and_global;
+mod webhooks;
 
 use super::error::Action;
 use super::index::{PageFrom, PageRequest};
@@ -122,6 +124,11 @@ scripts! {
     sweep_room: "lib.lua" "sweep_room.lua";
     lease_renew: "lib.lua" "lease_renew.lua";
     lease_release: "lib.lua" "lease_release.lua";
+    webhook_mark: "lib.lua" "webhook_mark.lua";
+    webhook_due: "lib.lua" "webhook_due.lua";
+    webhook_progress: "lib.lua" "webhook_progress.lua";
+    webhook_unmark: "lib.lua" "webhook_unmark.lua";
+    webhook_presence: "lib.lua" "webhook_presence.lua";
 }
 
 fn call<'a, R>(

@@ -40,6 +40,7 @@ pub(crate) enum MoveIn {
 
 impl Scripts {
     /// `create_room.lua`: the room hash of a new room.
+    #[allow(clippy::too_many_arguments)] // the script's ARGV, in its header's order
     pub(crate) fn create_room(
         &self,
         rk: &RoomKeys,
@@ -48,6 +49,7 @@ impl Scripts {
         room: &NewRoom,
         chat_id: i64,
         timeout_ms: u64,
+        marks: &str,
     ) -> ScriptCall<'_, Outcome<RawRoom>> {
         let mut c = call("create_room", None, &self.create_room);
         room_keys(&mut c.invocation, rk)
@@ -63,6 +65,7 @@ impl Scripts {
             .arg(room.publish_expire_at)
             .arg(chat_id)
             .arg(timeout_ms);
+        c.invocation.arg(marks);
         c
     }
 
@@ -83,6 +86,7 @@ impl Scripts {
         rk: &RoomKeys,
         user_id: &str,
         timeout_ms: u64,
+        marks: &str,
     ) -> ScriptCall<'_, Outcome<()>> {
         let mut c = call("stop_room", Some(Action::Stop), &self.stop_room);
         c.invocation
@@ -91,6 +95,7 @@ impl Scripts {
             .key(&rk.events)
             .arg(user_id)
             .arg(timeout_ms);
+        c.invocation.arg(marks);
         c
     }
 
@@ -101,12 +106,14 @@ impl Scripts {
         rk: &RoomKeys,
         anchor: &str,
         timeout_ms: u64,
+        marks: &str,
     ) -> ScriptCall<'_, Outcome<()>> {
         let mut c = call("delete_room", Some(Action::Delete), &self.delete_room);
         room_keys(&mut c.invocation, rk)
             .key(&rk.events)
             .arg(anchor)
             .arg(timeout_ms);
+        c.invocation.arg(marks);
         c
     }
 
@@ -118,6 +125,7 @@ impl Scripts {
         patch_json: &str,
         max_keys: usize,
         timeout_ms: u64,
+        marks: &str,
     ) -> ScriptCall<'_, Outcome<()>> {
         let mut c = call(
             "update_extends",
@@ -132,6 +140,7 @@ impl Scripts {
             .arg(patch_json)
             .arg(max_keys)
             .arg(timeout_ms);
+        c.invocation.arg(marks);
         c
     }
 
@@ -163,6 +172,7 @@ impl Scripts {
         live_id: &str,
         user: &UserRef,
         timeout_ms: u64,
+        marks: &str,
     ) -> ScriptCall<'_, Outcome<RawRoom>> {
         let mut c = match kind {
             MoveIn::Join => call("join_room", Some(Action::Join), &self.join_room),
@@ -183,6 +193,7 @@ impl Scripts {
         if kind == MoveIn::Start {
             c.invocation.key(keys.live_index()).key(keys.search_index());
         }
+        c.invocation.arg(marks);
         c
     }
 
@@ -193,6 +204,7 @@ impl Scripts {
         live_id: &str,
         user_id: &str,
         timeout_ms: u64,
+        marks: &str,
     ) -> ScriptCall<'_, Outcome<()>> {
         let rk = keys.room(live_id);
         let mut c = call("leave_room", None, &self.leave_room);
@@ -205,6 +217,7 @@ impl Scripts {
             .arg(user_id)
             .arg(timeout_ms)
             .arg(live_id);
+        c.invocation.arg(marks);
         c
     }
 
@@ -215,6 +228,7 @@ impl Scripts {
         user_id: &str,
         timeout_ms: u64,
         count_view: bool,
+        marks: &str,
     ) -> ScriptCall<'_, Outcome<RawRoom>> {
         let mut c = call("room_add_member", Some(Action::Join), &self.room_add_member);
         room_keys(&mut c.invocation, rk)
@@ -222,6 +236,7 @@ impl Scripts {
             .arg(user_id)
             .arg(timeout_ms)
             .arg(flag(count_view));
+        c.invocation.arg(marks);
         c
     }
 
@@ -233,6 +248,7 @@ impl Scripts {
         user_id: &str,
         timeout_ms: u64,
         reason: LeaveReason,
+        marks: &str,
     ) -> ScriptCall<'_, Outcome<()>> {
         let mut c = call("room_remove_member", None, &self.room_remove_member);
         c.invocation
@@ -243,6 +259,7 @@ impl Scripts {
             .arg(user_id)
             .arg(timeout_ms)
             .arg(reason.as_str());
+        c.invocation.arg(marks);
         c
     }
 
@@ -252,12 +269,14 @@ impl Scripts {
         rk: &RoomKeys,
         user_id: &str,
         timeout_ms: u64,
+        marks: &str,
     ) -> ScriptCall<'_, Outcome<(RawRoom, i64, i64)>> {
         let mut c = call("room_start", Some(Action::Start), &self.room_start);
         room_keys(&mut c.invocation, rk)
             .key(&rk.events)
             .arg(user_id)
             .arg(timeout_ms);
+        c.invocation.arg(marks);
         c
     }
 
@@ -285,6 +304,7 @@ impl Scripts {
         timeout_ms: u64,
         close_after_ms: u64,
         batch: u64,
+        marks: &str,
     ) -> ScriptCall<'_, SweepReply> {
         let mut c = call("sweep_room", None, &self.sweep_room);
         c.invocation
@@ -295,6 +315,7 @@ impl Scripts {
             .arg(timeout_ms)
             .arg(close_after_ms)
             .arg(batch);
+        c.invocation.arg(marks);
         c
     }
 }

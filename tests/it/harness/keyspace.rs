@@ -22,7 +22,15 @@ pub fn key_problem(key: &str, prefix: &str, users: &[&str]) -> Option<String> {
                 .bytes()
                 .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     };
-    let ok = if let Some(global) = rest.strip_prefix("{global}:") {
+    let ok = if let Some(name) = rest.strip_prefix("{webhooks}:") {
+        ["dead", "replicas"].contains(&name)
+    } else if let Some(sharded) = rest.strip_prefix("{webhooks:") {
+        // lr:{webhooks:N}:due | lease | cursor | retry, N in 0..16
+        sharded.split_once("}:").is_some_and(|(n, kind)| {
+            let shard = n.parse::<u16>().is_ok_and(|v| v < 16 && v.to_string() == n);
+            shard && ["due", "lease", "cursor", "retry"].contains(&kind)
+        })
+    } else if let Some(global) = rest.strip_prefix("{global}:") {
         if let Some(user) = global.strip_prefix("idx:anchor:") {
             users.contains(&user)
         } else if let Some(hex) = global.strip_prefix("idx:term:") {
@@ -113,6 +121,9 @@ mod tests {
             "lr:{global}:idx:anchor:alice",
             "lr:{global}:idx:term:e995bf",
             "lr:{global}:seq:chat_id",
+            "lr:{webhooks}:dead",
+            "lr:{webhooks:15}:due",
+            "lr:{webhooks:0}:cursor",
         ] {
             assert_eq!(key_problem(good, "lr", &users), None, "{good}");
         }
@@ -129,6 +140,10 @@ mod tests {
             "lr:idx:live",
             "lrx:{global}:idx:live",
             "lr:{live_0123456789abcdef0123}:room\0",
+            "lr:{webhooks:16}:due",
+            "lr:{webhooks:01}:due",
+            "lr:{webhooks:1}:other",
+            "lr:{webhooks}:other",
         ] {
             assert!(key_problem(bad, "lr", &users).is_some(), "{bad}");
         }

@@ -190,6 +190,11 @@ pub struct TestApp {
     pub config: ServeConfig,
     client: reqwest::Client,
     server: tokio::task::JoinHandle<()>,
+    /// The webhook delivery loop, when receivers are configured (its stop signal).
+    deliverer: Option<(
+        tokio::sync::watch::Sender<bool>,
+        tokio::task::JoinHandle<()>,
+    )>,
 }
 
 /// A response: HTTP status and the parsed JSON body.
@@ -311,7 +316,11 @@ impl<'a> TestAppBuilder<'a> {
         for tweak in self.tweaks {
             tweak(&mut config);
         }
-        let store = redis.store(&config).await;
+        // With webhook receivers configured, writes mark rooms due as `serve` does.
+        let store = redis
+            .store(&config)
+            .await
+            .with_webhook_marks(!config.webhooks.urls.is_empty());
         let state = AppState::new(store.clone(), &config, SECRET).expect("state");
         (redis, config, store, state)
     }
@@ -342,6 +351,21 @@ impl<'a> TestAppBuilder<'a> {
             .timeout(Duration::from_secs(30))
             .build()
             .unwrap();
+        // Webhook delivery as `serve` runs it, when receivers are configured.
+        let deliverer = liveroom::webhooks::WebhookSettings::from_config(&config.webhooks)
+            .expect("webhook settings")
+            .map(|settings| {
+                let options =
+                    liveroom::webhooks::deliver::DeliverOptions::from_config(&config, "test");
+                let (stop, stopped) = tokio::sync::watch::channel(false);
+                let task = tokio::spawn(liveroom::webhooks::deliver::run(
+                    store.clone(),
+                    settings,
+                    options,
+                    stopped,
+                ));
+                (stop, task)
+            });
         TestApp {
             base,
             redis,
@@ -349,6 +373,7 @@ impl<'a> TestAppBuilder<'a> {
             config,
             client,
             server,
+            deliverer,
         }
     }
 }
@@ -549,6 +574,9 @@ impl InProcess {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.server.abort();
+        if let Some((_, task)) = &self.deliverer {
+            task.abort();
+        }
     }
 }
 
