@@ -335,7 +335,8 @@ pub struct WebhookConfig {
     #[arg(long = "webhook-max-age", env = "LIVEROOM_WEBHOOK_MAX_AGE", default_value = "1h", value_parser = parse_duration)]
     pub max_age: Duration,
 
-    /// Most deliveries in flight at once from this replica.
+    /// Most rooms whose events this replica delivers at once; each has at most one
+    /// request in flight per receiver.
     #[arg(long = "webhook-concurrency", env = "LIVEROOM_WEBHOOK_CONCURRENCY", default_value = "16", value_parser = clap::value_parser!(u32).range(1..))]
     pub concurrency: u32,
 

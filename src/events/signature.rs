@@ -1,7 +1,6 @@
 //! Webhook signatures for the delivery of room events (docs/SPEC.md §10): Stripe's
 //! scheme, a header `Liveroom-Signature: t=<unix s>,v1=<hex HMAC-SHA256(secret,
-//! "<t>.<body>")>` over the exact body bytes sent. Not sent by anything yet: the
-//! deliverer that will use it is still to come.
+//! "<t>.<body>")>` over the exact body bytes sent (every webhook delivery, src/webhooks/).
 //!
 //! Chosen over LiveKit's (a JWT in `Authorization` whose `sha256` claim is the
 //! base64 SHA-256 of the body, signed with the API secret) because a receiver checks

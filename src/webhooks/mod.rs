@@ -55,7 +55,8 @@ pub struct WebhookSettings {
     /// Age (from the event's `created_at`) past which an undelivered event is
     /// dead-lettered.
     pub max_age: Duration,
-    /// Most deliveries in flight at once from this replica.
+    /// Most rooms delivered at once by this replica (each with at most one request
+    /// in flight per receiver).
     pub concurrency: usize,
     /// Pause between looks for rooms with undelivered events.
     pub poll_interval: Duration,
