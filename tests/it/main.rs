@@ -17,6 +17,8 @@
 //! - `cluster`: Cluster and Sentinel failovers;
 //! - `deploy`: the local multi-replica topology behind nginx;
 //! - `smoke`: the shortest life cycle;
+//! - `webhooks_tools`: `liveroom webhooks listen` and `redeliver` as processes, and
+//!   the verification snippets of docs/webhooks-verify.md run for real;
 //! - `first_use`: `scripts/setup` on a fresh Debian, `scripts/run`'s build, the
 //!   README's walk-through.
 //!
@@ -44,3 +46,4 @@ mod properties;
 mod reaper;
 mod replicas;
 mod smoke;
+mod webhooks_tools;
