@@ -111,6 +111,10 @@ pub enum Scenario {
     JoinChurn(ChurnArgs),
     /// GET /livez as fast as possible (or at --rate): the service's HTTP baseline.
     LivezMax(LivezArgs),
+    /// Webhook delivery throughput: room life cycles (create, start, joins, leaves,
+    /// stop, delete) on each connection, delivered by the service to the tool's own
+    /// receiver; events/s and Redis CPU per event.
+    Webhooks(crate::webhooks::WebhooksArgs),
 }
 
 impl Scenario {
@@ -121,6 +125,7 @@ impl Scenario {
             Scenario::HeartbeatMax(_) => "heartbeat-max",
             Scenario::JoinChurn(_) => "join-churn",
             Scenario::LivezMax(_) => "livez-max",
+            Scenario::Webhooks(_) => "webhooks",
         }
     }
 }
@@ -270,6 +275,7 @@ impl Scenario {
                 rate_ok(&a.pace)
             }
             Scenario::LivezMax(a) => rate_ok(&a.pace),
+            Scenario::Webhooks(a) => a.check(),
         }
     }
 }

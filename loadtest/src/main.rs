@@ -18,6 +18,7 @@ mod run;
 mod scenarios;
 mod stats;
 mod tokens;
+mod webhooks;
 
 use std::process::ExitCode;
 

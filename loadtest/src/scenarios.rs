@@ -73,6 +73,9 @@ pub async fn run(common: Common, scenario: Scenario) -> Result<Report, String> {
         Scenario::HeartbeatMax(a) => heartbeat_max(&ctx, a).await?,
         Scenario::JoinChurn(a) => join_churn(&ctx, a).await?,
         Scenario::LivezMax(a) => livez_max(&ctx, a).await?,
+        Scenario::Webhooks(a) => {
+            crate::webhooks::run(&ctx.common, &ctx.targets, &ctx.minter, a).await?
+        }
     };
     Ok(Report::build(
         scenario.name(),

@@ -96,12 +96,12 @@ impl Listener {
         }
     }
 
-    /// SIGTERM (as Ctrl-C), then the exit code, stdout and the rest of stderr.
+    /// SIGINT (Ctrl-C), then the exit code, stdout and the rest of stderr.
     async fn stop(mut self) -> (Option<i32>, String, String) {
         let pid = self.child.id().unwrap() as i32;
         // SAFETY: signals a child process this test started and still owns.
         unsafe {
-            libc::kill(pid, libc::SIGTERM);
+            libc::kill(pid, libc::SIGINT);
         }
         let mut stdout = String::new();
         self.child
@@ -118,7 +118,7 @@ impl Listener {
         }
         let status = tokio::time::timeout(Duration::from_secs(10), self.child.wait())
             .await
-            .expect("listen stops on SIGTERM")
+            .expect("listen stops on Ctrl-C")
             .unwrap();
         (status.code(), stdout, rest)
     }
