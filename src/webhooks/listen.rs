@@ -52,7 +52,7 @@ pub struct ListenArgs {
 
     /// Full listen address instead of `127.0.0.1:<port>`, e.g. `0.0.0.0:9090` for a
     /// service in a container or on another machine.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "port")]
     pub listen: Option<SocketAddr>,
 
     /// The secret the service signs with: its `LIVEROOM_WEBHOOK_SECRET`.

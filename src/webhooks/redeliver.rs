@@ -184,7 +184,11 @@ pub async fn run(args: RedeliverArgs) -> Result<(), String> {
         }
     }
     let sent = total - failed;
-    println!("{sent} of {total} re-sent and removed, {failed} failed (kept)");
+    if failed == 0 {
+        println!("{sent} of {total} re-sent and removed");
+    } else {
+        println!("{sent} of {total} re-sent and removed; {failed} failed and kept");
+    }
     if failed > 0 {
         return Err(format!(
             "{failed} of {total} deliveries failed; their dead letters are kept"

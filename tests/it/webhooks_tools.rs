@@ -462,6 +462,10 @@ async fn redeliver_keeps_what_a_receiver_refuses_and_exits_non_zero() {
         stdout.contains("failed  1/2") && stdout.contains("500") && stdout.contains("(kept)"),
         "{stdout}"
     );
+    assert!(
+        stdout.contains("0 of 2 re-sent and removed; 2 failed and kept"),
+        "{stdout}"
+    );
     assert!(stderr.contains("2 of 2 deliveries failed"), "{stderr}");
     assert_eq!(failing.got().len(), 2, "both were tried");
     assert_eq!(dead_letter_count(&redis).await, 2);
