@@ -30,8 +30,9 @@ const PAGE: usize = 500;
 #[derive(Debug, Clone, Args)]
 pub struct RedisArgs {
     /// Redis URL (`redis://…`, `rediss://…`); in cluster mode one or more seed nodes
-    /// and in sentinel mode the sentinels, comma-separated: the service's.
-    #[arg(long, env = "LIVEROOM_REDIS_URL")]
+    /// and in sentinel mode the sentinels, comma-separated: the service's. (Its value
+    /// is not shown in `--help`: it may hold a password.)
+    #[arg(long, env = "LIVEROOM_REDIS_URL", hide_env_values = true)]
     pub redis_url: String,
 
     /// What `LIVEROOM_REDIS_URL` names: `standalone`, `cluster` or `sentinel`.
