@@ -6,7 +6,8 @@
 //! - [`error`]: the response envelope and the one error enum (SPEC §1).
 //! - [`request_id`]: request ids and the per-request log line.
 //! - [`logging`]: the log subscriber (JSON or pretty) and heartbeat log sampling.
-//! - [`auth`]: JWT verification and minting (SPEC §2).
+//! - [`auth`]: user tokens (HS256, RS256 / ES256) and server tokens: verification and
+//!   minting (SPEC §2, §11).
 //! - [`extract`]: JSON bodies, path ids and pagination with our errors (SPEC §5, §7).
 //! - [`model`]: the seed's wire shapes and input validation (SPEC §4, §7).
 //! - [`events`]: room events as recorded in each room's stream (SPEC §10).
@@ -88,6 +89,11 @@ pub struct AppShared {
     pub store: Store,
     /// Verifies client tokens.
     pub verifier: TokenVerifier,
+    /// Verifies server tokens (`LIVEROOM_SERVER_KEYS`).
+    pub server_keys: auth::ServerKeys,
+    /// Mints client tokens for `POST /server/auth/token`; `None` when HS256 user
+    /// tokens are not accepted (a public key and no `LIVEROOM_JWT_SECRET`).
+    pub minter: Option<auth::TokenMinter>,
     /// Push / pull URL builder.
     pub urls: StreamUrls,
     /// Zone of `YYYY-MM-DD HH:MM:SS` inputs.
@@ -104,19 +110,28 @@ pub struct AppShared {
 
 impl AppState {
     /// Builds the state from a connected store and the configuration; fails on an
-    /// unusable JWT secret.
+    /// unusable JWT secret, public key or server key (naming the setting).
     pub fn new(
         store: Store,
         config: &config::ServeConfig,
         jwt_secret: &str,
     ) -> Result<Self, String> {
+        let (issuer, audience) = (config.jwt_issuer.as_deref(), config.jwt_audience.as_deref());
+        // HS256 only when a secret is set or no public key is (SPEC §2).
+        let secret = config.accepts_hs256().then_some(jwt_secret);
+        let minter = secret
+            .map(|secret| auth::TokenMinter::hs256(secret, issuer, audience))
+            .transpose()?;
         Ok(Self(Arc::new(AppShared {
             store,
-            verifier: TokenVerifier::hs256(
-                jwt_secret,
-                config.jwt_issuer.as_deref(),
-                config.jwt_audience.as_deref(),
+            verifier: TokenVerifier::new(
+                secret,
+                config.jwt_public_key()?.as_ref(),
+                issuer,
+                audience,
             )?,
+            server_keys: config.server_keys()?,
+            minter,
             urls: StreamUrls {
                 publish_url: config.publish_url.clone(),
                 publish_key: config.publish_key.clone(),
@@ -221,6 +236,7 @@ pub fn router(max_in_flight: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(members::user_list))
         .routes(routes!(users::profile))
         .routes(routes!(users::update))
+        .merge(server_router())
         .route_layer(
             tower::ServiceBuilder::new()
                 .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
@@ -237,6 +253,20 @@ pub fn router(max_in_flight: usize) -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(api)
         .merge(ops)
+}
+
+/// The server API (SPEC §11): `/server/…`, authenticated with server tokens.
+fn server_router() -> OpenApiRouter<AppState> {
+    use routes::server::{members, rooms, tokens};
+    OpenApiRouter::new()
+        .routes(routes!(rooms::list))
+        .routes(routes!(rooms::info))
+        .routes(routes!(rooms::create))
+        .routes(routes!(rooms::stop))
+        .routes(routes!(rooms::delete))
+        .routes(routes!(rooms::update_extends))
+        .routes(routes!(members::user_list))
+        .routes(routes!(tokens::mint))
 }
 
 #[cfg(test)]

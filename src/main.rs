@@ -33,6 +33,7 @@ async fn main() -> std::process::ExitCode {
             })
             .map(|token| println!("{token}"))
         }
+        Command::ServerToken(args) => args.mint().map(|token| println!("{token}")),
         Command::Webhooks(command) => liveroom::webhooks::cli::run(command).await,
     };
     match result {

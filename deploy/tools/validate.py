@@ -911,6 +911,14 @@ METRICS: dict[str, tuple[str, set[str]]] = {
     "liveroom_reaper_rooms_ended_total": ("counter", set()),
     "liveroom_live_rooms": ("gauge", set()),
     "liveroom_present_members": ("gauge", set()),
+    "liveroom_webhook_deliveries_total": ("counter", {"outcome"}),
+    "liveroom_webhook_delivery_duration_seconds": ("histogram", set()),
+    "liveroom_webhook_dead_letters_total": ("counter", set()),
+    "liveroom_webhook_events_trimmed_total": ("counter", set()),
+    "liveroom_webhook_rooms_due": ("gauge", set()),
+    "liveroom_webhook_shards_held": ("gauge", set()),
+    "liveroom_sse_subscribers": ("gauge", set()),
+    "liveroom_sse_polls_total": ("counter", set()),
 }
 
 

@@ -28,6 +28,9 @@ pub enum Command {
     /// Print a JWT the service accepts: signed with the configured secret, carrying the
     /// configured issuer and audience (development and tests).
     Token(TokenArgs),
+    /// Print a server token for the `/server/…` API: HS256, signed with one key of
+    /// `LIVEROOM_SERVER_KEYS` (or `--secret`), valid at most 10 minutes.
+    ServerToken(ServerTokenArgs),
     /// Webhook tools: a development receiver that verifies and prints events
     /// (`listen`), and re-sending dead-lettered deliveries (`redeliver`).
     #[command(subcommand)]
@@ -61,6 +64,47 @@ pub struct TokenArgs {
     /// requires when set.
     #[arg(long, env = "LIVEROOM_JWT_AUDIENCE")]
     pub audience: Option<String>,
+}
+
+/// Arguments of `liveroom server-token`.
+#[derive(Debug, Args)]
+pub struct ServerTokenArgs {
+    /// Server key id, the token's `iss` (1-64 chars of `[A-Za-z0-9_.-]`).
+    #[arg(long)]
+    pub key: String,
+    /// The key's secret; without it, the secret of `--key` in `LIVEROOM_SERVER_KEYS`.
+    #[arg(long, hide_env_values = true)]
+    pub secret: Option<String>,
+    /// The service's server keys (`key_id:secret` pairs separated by commas), where
+    /// the secret of `--key` is looked up.
+    #[arg(long, env = "LIVEROOM_SERVER_KEYS", hide_env_values = true)]
+    pub server_keys: Option<String>,
+    /// Lifetime of the token, at most 10m.
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub ttl: Duration,
+}
+
+impl ServerTokenArgs {
+    /// The token these arguments ask for. Errors: no secret for the key, a bad
+    /// `LIVEROOM_SERVER_KEYS`, a lifetime over 10 minutes.
+    pub fn mint(&self) -> Result<String, String> {
+        let secret = match self.secret.as_deref() {
+            Some(secret) if !secret.is_empty() => secret.to_owned(),
+            _ => {
+                let keys =
+                    crate::auth::ServerKeys::parse(self.server_keys.as_deref().unwrap_or(""))?;
+                keys.secret(&self.key)
+                    .ok_or_else(|| {
+                        format!(
+                            "no secret for key {}: it is not in LIVEROOM_SERVER_KEYS (or pass --secret)",
+                            self.key
+                        )
+                    })?
+                    .to_owned()
+            }
+        };
+        crate::auth::server::mint_server_token(&self.key, &secret, self.ttl)
+    }
 }
 
 /// Configuration of `liveroom serve` (SPEC §9). Durations are written `15s`, `500ms`, `10m`.
@@ -234,6 +278,20 @@ pub struct ServeConfig {
     /// Webhook delivery of room events (SPEC §10): receivers, secret, events, retries.
     #[command(flatten)]
     pub webhooks: WebhookConfig,
+
+    /// Server keys of the `/server/…` API (SPEC §11): `key_id:secret` pairs separated
+    /// by commas; several at once while a key is rotated. Key ids are 1-64 chars of
+    /// `[A-Za-z0-9_.-]`, secrets at least 16 visible ASCII characters. Unset: the server
+    /// API answers 401 to everything.
+    #[arg(long, env = "LIVEROOM_SERVER_KEYS", hide_env_values = true)]
+    pub server_keys: Option<String>,
+
+    /// Public key of RS256 / ES256 user tokens (SPEC §2): the PEM text or the path of
+    /// a PEM file; an RSA key verifies RS256 tokens, an EC P-256 key ES256 tokens.
+    /// HS256 tokens are still accepted when `LIVEROOM_JWT_SECRET` is set too; without
+    /// it, only tokens signed with the private key (no development secret).
+    #[arg(long, env = "LIVEROOM_JWT_PUBLIC_KEY")]
+    pub jwt_public_key: Option<String>,
 }
 
 /// Webhook settings of `liveroom serve` (SPEC §10 "Webhooks"). Unset URLs: no
@@ -330,7 +388,24 @@ impl ServeConfig {
                 self.header_read_timeout
             ));
         }
+        self.server_keys()?;
+        self.jwt_public_key()?;
         Ok(())
+    }
+
+    /// The server keys of `LIVEROOM_SERVER_KEYS` (none when unset). Errors name the
+    /// setting and the entry.
+    pub fn server_keys(&self) -> Result<crate::auth::ServerKeys, String> {
+        crate::auth::ServerKeys::parse(self.server_keys.as_deref().unwrap_or(""))
+    }
+
+    /// The public key of `LIVEROOM_JWT_PUBLIC_KEY`, read (from its file) and parsed;
+    /// `None` when unset or empty. Errors name the setting.
+    pub fn jwt_public_key(&self) -> Result<Option<crate::auth::PublicKey>, String> {
+        match self.jwt_public_key.as_deref().map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(value) => crate::auth::PublicKey::load(value).map(Some),
+        }
     }
 
     /// Where Redis is: `LIVEROOM_REDIS_URL` (or `private_url`, the private server
@@ -392,9 +467,22 @@ impl ServeConfig {
         }
     }
 
-    /// Whether the development secret is in use (see [`Self::jwt_secret`]).
+    /// Whether the development secret is in use (see [`Self::jwt_secret`]): it is
+    /// unset and HS256 user tokens are accepted ([`Self::accepts_hs256`]).
     pub fn uses_dev_secret(&self) -> bool {
-        self.jwt_secret() == DEV_JWT_SECRET
+        self.jwt_secret() == DEV_JWT_SECRET && self.accepts_hs256()
+    }
+
+    /// Whether HS256 user tokens are accepted (SPEC §2): when `LIVEROOM_JWT_SECRET` is
+    /// set, or when no `LIVEROOM_JWT_PUBLIC_KEY` is (then with the development secret).
+    /// A service given only a public key takes only tokens signed with its private
+    /// key: the public development secret must not open it.
+    pub fn accepts_hs256(&self) -> bool {
+        self.jwt_secret.as_deref().is_some_and(|s| !s.is_empty())
+            || self
+                .jwt_public_key
+                .as_deref()
+                .is_none_or(|k| k.trim().is_empty())
     }
 
     /// The heartbeat interval told to clients: `LIVEROOM_HEARTBEAT_INTERVAL` when set,

@@ -46,6 +46,20 @@ fn development_secret_listens_on_loopback_unless_told() {
 }
 
 #[test]
+fn a_public_key_alone_turns_the_development_secret_off() {
+    let pem = "--jwt-public-key=-----BEGIN PUBLIC KEY-----\n…\n-----END PUBLIC KEY-----";
+    let key_only = serve(&["--jwt-secret", "", pem]);
+    assert!(!key_only.accepts_hs256());
+    assert!(!key_only.uses_dev_secret());
+    assert!(!key_only.prints_dev_tokens());
+    assert_eq!(key_only.listen_addr(), "0.0.0.0:8080".parse().unwrap());
+    let both = serve(&["--jwt-secret", "a-real-secret", pem]);
+    assert!(both.accepts_hs256() && !both.uses_dev_secret());
+    let neither = serve(&["--jwt-secret", "", "--jwt-public-key", " "]);
+    assert!(neither.accepts_hs256() && neither.uses_dev_secret());
+}
+
+#[test]
 fn token_command_defaults_to_the_start_up_tokens_lifetime() {
     let cli = Cli::try_parse_from([
         "liveroom",

@@ -102,9 +102,13 @@ method it does not serve answers 405 with code 40000 (`method not allowed`).
 ## Authentication
 
 `Authorization: Bearer <jwt>` or `Authorization: <jwt>` (the raw token, as the original SDKs
-send it). HS256 JWT with `sub` (user id, 1-64 chars of `[A-Za-z0-9_.:@-]`) and `exp`; optional
-`nick` / `avatar` seed the profile on first sight. A missing or invalid token is 401 / 40100, an
-expired one 401 / 40101.
+send it). A JWT with `sub` (user id, 1-64 chars of `[A-Za-z0-9_.:@-]`) and `exp`, HS256 with the
+shared secret or RS256 / ES256 with the configured public key; optional `nick` / `avatar` seed the
+profile on first sight. A missing or invalid token is 401 / 40100, an expired one 401 / 40101.
+
+The `/server/…` routes (tag `server`) take a server token instead (`serverAuth`): HS256 signed
+with a `LIVEROOM_SERVER_KEYS` secret, `iss` = its key id, `token_use` = `server`, `exp` at most 10
+minutes after `iat`. A user token is refused there and a server token on `/client/…` (401).
 
 ## Pagination
 
@@ -124,6 +128,7 @@ is `\"\"` on the last page.
         (name = "rooms", description = "Rooms: create, info, start, stop, delete, search, live list, extends (SPEC §5 #1-7, #11)."),
         (name = "members", description = "Presence: join, leave, heartbeat, user list (SPEC §5 #8-10, #12)."),
         (name = "users", description = "The caller's profile (SPEC §3)."),
+        (name = "server", description = "The server API for the application's backend, with server tokens (SPEC §11): rooms of any anchor, members, user tokens."),
         (name = "probes", description = "Liveness and readiness for orchestrators."),
         (name = "meta", description = "This document and metrics."),
     ),
@@ -153,6 +158,16 @@ impl Modify for SecuritySchemes {
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
                     .description(Some("`Authorization: Bearer <jwt>`."))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "serverAuth",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some("`Authorization: Bearer <server token>`: HS256 signed with a `LIVEROOM_SERVER_KEYS` secret, `iss` = its key id, `token_use` = `server`, `exp` at most 10 minutes after `iat` (`liveroom server-token`). The `/server/…` routes only."))
                     .build(),
             ),
         );
@@ -205,7 +220,7 @@ const METHODS: [&str; 8] = [
 /// documentation). Rules, by operation:
 ///
 /// - every one: the `X-Request-Id` parameter, 405, and 500 unless it is this document;
-/// - authenticated (no `security` of its own): 401, and 429 (the shed layer);
+/// - authenticated (no `security(())`): 401, and 429 (the shed layer);
 /// - everything but this document and `/metrics`: 503.
 fn finish(doc: &mut Value) {
     let components = doc["components"].as_object_mut().expect("components");
@@ -267,7 +282,9 @@ fn finish(doc: &mut Value) {
             }
             let params = op["parameters"].as_array_mut().expect("parameters");
             params.push(json!({"$ref": "#/components/parameters/X-Request-Id"}));
-            let authenticated = !op.contains_key("security");
+            // Authenticated unless `security(())` (an empty requirement): user or
+            // server tokens.
+            let authenticated = op.get("security") != Some(&json!([{}]));
             let responses = op["responses"].as_object_mut().expect("responses");
             let mut shared = vec![("405", "MethodNotAllowed")];
             if path != "/openapi.json" {

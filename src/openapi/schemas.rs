@@ -256,6 +256,10 @@ ok_envelope! {
     UserProfileEnvelope(UserProfile)
 }
 ok_envelope! {
+    /// Success with a minted user token (server API).
+    TokenEnvelope(crate::routes::server::tokens::MintedToken)
+}
+ok_envelope! {
     /// A passing probe.
     ProbeEnvelope(ProbeStatus)
 }

@@ -1,9 +1,11 @@
 //! HTTP routes: the twelve room endpoints of SPEC §5, the stop alias, the profile
-//! endpoints of SPEC §3, and the probes. One handler per endpoint, each with its
-//! OpenAPI operation (`#[utoipa::path]`, collected by [`crate::router`]).
+//! endpoints of SPEC §3, the server API of SPEC §11 (`server/`), and the probes. One
+//! handler per endpoint, each with its OpenAPI operation (`#[utoipa::path]`, collected
+//! by [`crate::router`]).
 
 pub mod members;
 pub mod probes;
 pub mod rooms;
+pub mod server;
 pub mod users;
 pub mod views;

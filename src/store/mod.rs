@@ -36,6 +36,7 @@ mod profiles;
 mod replies;
 mod rooms;
 mod scripts;
+mod server;
 mod timer;
 
 use std::sync::Arc;
@@ -52,6 +53,7 @@ pub use lease::RoomSweep;
 pub use profiles::{MAX_EXTENDS_KEYS, Profile, ProfileUpdate, UserRef, parse_extends};
 pub use replies::{RawRoom, ScoredPage};
 pub use rooms::NewRoom;
+pub use server::ListedRoom;
 
 use replies::ScriptReply;
 use scripts::{ScriptCall, Scripts};

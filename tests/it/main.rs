@@ -31,6 +31,7 @@ mod harness;
 mod envelope;
 mod members;
 mod rooms;
+mod server;
 mod users;
 
 mod cluster;

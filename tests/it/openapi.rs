@@ -324,6 +324,14 @@ async fn the_document_names_exactly_the_served_operations() {
         ("get", "/client/live/room/user_list"),
         ("get", "/client/user/profile"),
         ("put", "/client/user/user"),
+        ("get", "/server/live/room/list"),
+        ("get", "/server/live/room/info/{live_id}"),
+        ("post", "/server/live/room/instance"),
+        ("post", "/server/live/room/stop/{live_id}"),
+        ("delete", "/server/live/room/instance/{live_id}"),
+        ("put", "/server/live/room/extends"),
+        ("get", "/server/live/room/user_list"),
+        ("post", "/server/auth/token"),
         ("get", "/livez"),
         ("get", "/readyz"),
         ("get", "/openapi.json"),
@@ -524,7 +532,7 @@ async fn drifted_responses_fail_with_the_pointer_of_the_mismatch() {
 
 #[tokio::test]
 async fn a_whole_life_cycle_matches_the_document() {
-    let app = TestApp::start().await;
+    let app = TestApp::start_with(|c| c.server_keys = Some(crate::server::both_keys())).await;
     let (spec, served) = served_spec(&app).await;
     let mut c = Checker {
         spec: &spec,
@@ -699,6 +707,68 @@ async fn a_whole_life_cycle_matches_the_document() {
         .delete("alice", &format!("/client/live/room/instance/{id}"))
         .await;
     c.ok("DELETE", "/client/live/room/instance/{live_id}", deleted);
+
+    // The server API: a room made for dora, read, listed, changed, stopped with a
+    // reason and deleted; its members; a user token.
+    let server = crate::server::server_token(crate::server::KEY1);
+    let as_server = |method: &'static str, path: String, body: Option<Value>| {
+        let (app, server) = (&app, &server);
+        async move { app.call(method, &path, Some(server), body).await }
+    };
+    let made = as_server(
+        "POST",
+        "/server/live/room/instance".into(),
+        Some(json!({"anchor_id": "dora", "anchor_nick": "Dora", "title": "backend room"})),
+    )
+    .await;
+    let made = c.ok("POST", "/server/live/room/instance", made);
+    let sid = made.data()["live_id"].as_str().unwrap().to_owned();
+    app.put("dora", &format!("/client/live/room/{sid}"), None)
+        .await
+        .ok();
+    let read = as_server("GET", format!("/server/live/room/info/{sid}"), None).await;
+    let read = c.ok("GET", "/server/live/room/info/{live_id}", read);
+    assert!(!read.data()["push_url"].as_str().unwrap().is_empty());
+    for query in [
+        "",
+        "?live_status=1&page_size=1",
+        "?live_status=2",
+        "?anchor_id=dora",
+    ] {
+        let listed = as_server("GET", format!("/server/live/room/list{query}"), None).await;
+        c.ok("GET", "/server/live/room/list", listed);
+    }
+    let members = as_server(
+        "GET",
+        format!("/server/live/room/user_list?live_id={sid}"),
+        None,
+    )
+    .await;
+    let members = c.ok("GET", "/server/live/room/user_list", members);
+    assert_eq!(members.data()["list"][0]["user_id"], "dora");
+    let patched = as_server(
+        "PUT",
+        "/server/live/room/extends".into(),
+        Some(json!({"live_id": sid, "extends": {"flag": "review"}})),
+    )
+    .await;
+    c.ok("PUT", "/server/live/room/extends", patched);
+    let stopped = as_server(
+        "POST",
+        format!("/server/live/room/stop/{sid}"),
+        Some(json!({"reason": "terms of service"})),
+    )
+    .await;
+    c.ok("POST", "/server/live/room/stop/{live_id}", stopped);
+    let deleted = as_server("DELETE", format!("/server/live/room/instance/{sid}"), None).await;
+    c.ok("DELETE", "/server/live/room/instance/{live_id}", deleted);
+    let minted = as_server(
+        "POST",
+        "/server/auth/token".into(),
+        Some(json!({"user_id": "erin", "nick": "Erin"})),
+    )
+    .await;
+    c.ok("POST", "/server/auth/token", minted);
 
     // Every served operation's success was checked above.
     let missing: Vec<_> = spec

@@ -74,6 +74,13 @@ extern "C" fn remove_shared_dir() {
     }
 }
 
+/// Installs rustls's ring provider for the process (a no-op when installed): the
+/// tests' own reqwest clients need it, and only connecting a store installs it
+/// otherwise, so a test that talks to replica processes alone would panic.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// The Redis a test runs on: a private server, or the shared cluster under a key
 /// prefix of its own.
 pub struct TestRedis {
@@ -91,6 +98,7 @@ impl TestRedis {
     /// The suite's Redis: private standalone, or the shared cluster when
     /// `LIVEROOM_TEST_REDIS=cluster`.
     pub fn new() -> Self {
+        install_crypto_provider();
         if !on_cluster() {
             return Self::private();
         }
@@ -110,6 +118,7 @@ impl TestRedis {
 
     /// A private `redis-server` for this test alone (in both modes).
     pub fn private() -> Self {
+        install_crypto_provider();
         let child = RedisChild::start(&[]).expect("start redis-server");
         Self {
             target: RedisTarget::standalone(child.url()),

@@ -1,8 +1,23 @@
-//! Authentication (SPEC §2): `Authorization: <jwt>` or `Authorization: Bearer <jwt>`,
-//! HS256 with a shared secret, `sub` and `exp` required, `iss` / `aud` checked when
-//! configured, leeway 30 s. Any token failure is 401: 40101 when expired, else 40100;
-//! a missing header, a scheme other than `Bearer` and an empty token each have their
-//! own message.
+//! Authentication (SPEC §2): `Authorization: <jwt>` or `Authorization: Bearer <jwt>`.
+//!
+//! - User tokens (`/client/…`): HS256 with a shared secret, or RS256 / ES256 verified
+//!   with a configured public key ([`PublicKey`], `LIVEROOM_JWT_PUBLIC_KEY`); the
+//!   algorithm follows the key, never the token's header alone. `sub` and `exp`
+//!   required, `iss` / `aud` checked when configured, leeway 30 s. A token carrying
+//!   `token_use: server` is refused.
+//! - Server tokens (`/server/…`, [`server`]): HS256 signed with one of the
+//!   `LIVEROOM_SERVER_KEYS` secrets, `iss` = its key id, `token_use: server`, at most
+//!   10 minutes long.
+//!
+//! Any token failure is 401: 40101 when expired, else 40100 with a message naming the
+//! reason; a missing header, a scheme other than `Bearer` and an empty token each have
+//! their own message.
+
+mod public_key;
+pub mod server;
+
+pub use public_key::PublicKey;
+pub use server::{ServerCaller, ServerKeys};
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -51,7 +66,17 @@ pub struct Claims {
     /// Avatar URL used when the profile is first created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub avatar: Option<String>,
+    /// `server` marks a server token ([`server`]): refused where a user token is expected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_use: Option<String>,
 }
+
+/// The `token_use` claim of a server token; a user token must not carry it.
+pub const SERVER_TOKEN_USE: &str = "server";
+
+/// 401 message: a server token sent where a user token is expected.
+pub const SERVER_TOKEN_ON_CLIENT: &str =
+    "a server token is not accepted here: /client routes take a user token";
 
 /// Whether `id` is a valid user id (SPEC §2); defined with the key layout, since user
 /// ids become parts of Redis keys.
@@ -68,10 +93,49 @@ impl From<&Claims> for crate::store::UserRef {
     }
 }
 
-/// Verifies tokens with the configured key and rules.
-pub struct TokenVerifier {
+/// One key a [`TokenVerifier`] checks tokens with, and the rules for them.
+struct VerifyKey {
+    algorithm: Algorithm,
     key: DecodingKey,
     validation: Validation,
+}
+
+/// Verifies user tokens (SPEC §2): HS256 with the shared secret (unless only a public
+/// key is configured), and RS256 or ES256 with the configured public key when there
+/// is one. The token's `alg` header only
+/// picks among these keys; each key verifies its own algorithm alone, so an HS256
+/// token signed with the public key's bytes (algorithm confusion) is checked against
+/// the secret and refused.
+pub struct TokenVerifier {
+    keys: Vec<VerifyKey>,
+}
+
+/// The validation rules of user tokens for `algorithm`: leeway, `exp` and `sub`
+/// required, `iss` / `aud` required and checked when given.
+fn user_validation(
+    algorithm: Algorithm,
+    issuer: Option<&str>,
+    audience: Option<&str>,
+) -> Validation {
+    let mut validation = Validation::new(algorithm);
+    validation.leeway = LEEWAY_SECS;
+    validation.validate_nbf = true;
+    // jsonwebtoken checks iss / aud only when the token has them: a configured
+    // one must also be required, or a token without it would pass.
+    let mut required = vec!["exp", "sub"];
+    if let Some(iss) = issuer {
+        validation.set_issuer(&[iss]);
+        required.push("iss");
+    }
+    match audience {
+        Some(aud) => {
+            validation.set_audience(&[aud]);
+            required.push("aud");
+        }
+        None => validation.validate_aud = false,
+    }
+    validation.set_required_spec_claims(&required);
+    validation
 }
 
 impl TokenVerifier {
@@ -81,62 +145,111 @@ impl TokenVerifier {
         issuer: Option<&str>,
         audience: Option<&str>,
     ) -> Result<Self, String> {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = LEEWAY_SECS;
-        validation.validate_nbf = true;
-        // jsonwebtoken checks iss / aud only when the token has them: a configured
-        // one must also be required, or a token without it would pass.
-        let mut required = vec!["exp", "sub"];
-        if let Some(iss) = issuer {
-            validation.set_issuer(&[iss]);
-            required.push("iss");
+        Self::new(Some(secret), None, issuer, audience)
+    }
+
+    /// A verifier of HS256 tokens signed with `secret` when given and, when
+    /// `public_key` is given, of tokens signed with its private key (RS256 for RSA,
+    /// ES256 for EC P-256); `issuer` / `audience` are checked when given. Fails on an
+    /// unusable secret, or when there is neither a secret nor a public key.
+    pub fn new(
+        secret: Option<&str>,
+        public_key: Option<&PublicKey>,
+        issuer: Option<&str>,
+        audience: Option<&str>,
+    ) -> Result<Self, String> {
+        let mut keys = Vec::new();
+        if let Some(secret) = secret {
+            let key = DecodingKey::from_secret(secret.as_bytes())
+                .map_err(|e| format!("unusable JWT secret: {e}"))?;
+            keys.push(VerifyKey {
+                algorithm: Algorithm::HS256,
+                key,
+                validation: user_validation(Algorithm::HS256, issuer, audience),
+            });
         }
-        match audience {
-            Some(aud) => {
-                validation.set_audience(&[aud]);
-                required.push("aud");
-            }
-            None => validation.validate_aud = false,
+        if let Some(public) = public_key {
+            keys.push(VerifyKey {
+                algorithm: public.algorithm(),
+                key: public.decoding_key().clone(),
+                validation: user_validation(public.algorithm(), issuer, audience),
+            });
         }
-        validation.set_required_spec_claims(&required);
-        let key = DecodingKey::from_secret(secret.as_bytes())
-            .map_err(|e| format!("unusable JWT secret: {e}"))?;
-        Ok(Self { key, validation })
+        if keys.is_empty() {
+            return Err(
+                "no key verifies user tokens: set LIVEROOM_JWT_SECRET or LIVEROOM_JWT_PUBLIC_KEY"
+                    .into(),
+            );
+        }
+        Ok(Self { keys })
+    }
+
+    /// The algorithms accepted, in order: HS256 (when a secret is used), then the
+    /// public key's.
+    pub fn algorithms(&self) -> Vec<Algorithm> {
+        self.keys.iter().map(|k| k.algorithm).collect()
     }
 
     /// Checks a token; returns its claims or the 401 error to send.
     pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
+        // With HS256 alone, jsonwebtoken refuses another `alg` itself: the header is
+        // read only to choose among several keys (the heartbeat path stays one parse).
+        let key = match self.keys.as_slice() {
+            [only] => only,
+            keys => {
+                let header = jsonwebtoken::decode_header(token)
+                    .map_err(|_| ApiError::Unauthorized("token is invalid"))?;
+                keys.iter()
+                    .find(|k| k.algorithm == header.alg)
+                    .ok_or(ApiError::Unauthorized("token algorithm not accepted"))?
+            }
+        };
         let data =
-            jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(|err| {
-                match err.kind() {
-                    ErrorKind::ExpiredSignature => ApiError::TokenExpired,
-                    ErrorKind::ImmatureSignature => ApiError::Unauthorized("token not valid yet"),
-                    ErrorKind::InvalidIssuer => ApiError::Unauthorized("token issuer not accepted"),
-                    ErrorKind::InvalidAudience => {
-                        ApiError::Unauthorized("token audience not accepted")
-                    }
-                    ErrorKind::InvalidSignature => {
-                        ApiError::Unauthorized("token signature is invalid")
-                    }
-                    ErrorKind::InvalidAlgorithm => {
-                        ApiError::Unauthorized("token algorithm not accepted")
-                    }
-                    ErrorKind::MissingRequiredClaim(claim) => match claim.as_str() {
-                        "iss" => ApiError::Unauthorized("token issuer not accepted"),
-                        "aud" => ApiError::Unauthorized("token audience not accepted"),
-                        "exp" => ApiError::Unauthorized("token has no exp"),
-                        "sub" => ApiError::Unauthorized("token has no sub"),
-                        _ => ApiError::Unauthorized("token is invalid"),
-                    },
-                    _ => ApiError::Unauthorized("token is invalid"),
+            jsonwebtoken::decode::<Claims>(token, &key.key, &key.validation).map_err(|err| {
+                // A server token (no `sub`, another secret) fails here: say so rather
+                // than what failed. Only on this error path, so a valid token costs no
+                // second parse.
+                if is_server_token(token) {
+                    ApiError::Unauthorized(SERVER_TOKEN_ON_CLIENT)
+                } else {
+                    token_error(&err)
                 }
             })?;
+        if data.claims.token_use.as_deref() == Some(SERVER_TOKEN_USE) {
+            return Err(ApiError::Unauthorized(SERVER_TOKEN_ON_CLIENT));
+        }
         if !is_valid_user_id(&data.claims.sub) {
             return Err(ApiError::Unauthorized(
                 "token sub must be 1-64 chars of [A-Za-z0-9_.:@-]",
             ));
         }
         Ok(data.claims)
+    }
+}
+
+/// Whether a token's (unverified) claims say it is a server token.
+fn is_server_token(token: &str) -> bool {
+    jsonwebtoken::dangerous::insecure_decode_claims::<serde_json::Value>(token)
+        .is_ok_and(|claims| claims["token_use"] == SERVER_TOKEN_USE)
+}
+
+/// The 401 of a token jsonwebtoken refused, naming the reason.
+pub(crate) fn token_error(err: &jsonwebtoken::errors::Error) -> ApiError {
+    match err.kind() {
+        ErrorKind::ExpiredSignature => ApiError::TokenExpired,
+        ErrorKind::ImmatureSignature => ApiError::Unauthorized("token not valid yet"),
+        ErrorKind::InvalidIssuer => ApiError::Unauthorized("token issuer not accepted"),
+        ErrorKind::InvalidAudience => ApiError::Unauthorized("token audience not accepted"),
+        ErrorKind::InvalidSignature => ApiError::Unauthorized("token signature is invalid"),
+        ErrorKind::InvalidAlgorithm => ApiError::Unauthorized("token algorithm not accepted"),
+        ErrorKind::MissingRequiredClaim(claim) => match claim.as_str() {
+            "iss" => ApiError::Unauthorized("token issuer not accepted"),
+            "aud" => ApiError::Unauthorized("token audience not accepted"),
+            "exp" => ApiError::Unauthorized("token has no exp"),
+            "sub" => ApiError::Unauthorized("token has no sub"),
+            _ => ApiError::Unauthorized("token is invalid"),
+        },
+        _ => ApiError::Unauthorized("token is invalid"),
     }
 }
 
@@ -245,15 +358,21 @@ impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .ok_or(ApiError::Unauthorized(MISSING_HEADER))?
-            .to_str()
-            .map_err(|_| ApiError::Unauthorized("Authorization header is not valid text"))?;
-        let token = bearer_token(header)?;
+        let token = header_token(parts)?;
         state.verifier.verify(token).map(|c| AuthUser(Arc::new(c)))
     }
+}
+
+/// The token of a request's `Authorization` header ([`bearer_token`]); 401 when the
+/// header is missing or not text.
+pub(crate) fn header_token(parts: &Parts) -> Result<&str, ApiError> {
+    let header = parts
+        .headers
+        .get(AUTHORIZATION)
+        .ok_or(ApiError::Unauthorized(MISSING_HEADER))?
+        .to_str()
+        .map_err(|_| ApiError::Unauthorized("Authorization header is not valid text"))?;
+    bearer_token(header)
 }
 
 /// The token of an `Authorization` header value: `Bearer <jwt>` (scheme in any case)

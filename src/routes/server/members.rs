@@ -1,0 +1,57 @@
+//! Server member routes (SPEC §11): the present members of any room.
+
+use axum::extract::State;
+
+use crate::AppState;
+use crate::auth::ServerCaller;
+use crate::error::{ApiError, ApiOk, ApiResult};
+use crate::extract::{Page, QueryParams, check_live_id};
+use crate::model::{MemberInfo, PageOf, UserProfile};
+use crate::openapi::{BadRequest, MemberPageEnvelope, PageParams, RoomNotFound, RoomParam};
+
+/// `GET /server/live/room/user_list?live_id&page_num&page_size&cursor`: present
+/// members of a room, oldest join first (as `GET /client/live/room/user_list`).
+#[utoipa::path(
+    get,
+    path = "/server/live/room/user_list",
+    operation_id = "serverListRoomMembers",
+    tag = "server",
+    summary = "Present users of a room (server)",
+    description = "Users present now, in a stable order: join time, oldest first (the same list as `GET /client/live/room/user_list`).\n\nErrors: 400: 40000: `live_id` missing or malformed, or bad pagination. 404: 40400: no such room.",
+    params(RoomParam, PageParams),
+    security(("serverAuth" = [])),
+    responses(
+        (status = 200, description = "A page of present members.", body = MemberPageEnvelope),
+        (status = 400, response = BadRequest),
+        (status = 404, response = RoomNotFound),
+    ),
+)]
+pub async fn user_list(
+    State(state): State<AppState>,
+    _caller: ServerCaller,
+    query: QueryParams,
+) -> ApiResult<PageOf<MemberInfo>> {
+    let live_id = query
+        .get("live_id")
+        .ok_or_else(|| ApiError::InvalidArgument("live_id is required".into()))?;
+    check_live_id(live_id)?;
+    let page = Page::parse(&query)?;
+    let members = state
+        .store
+        .page_members(live_id, &page.probe().into())
+        .await?;
+    let (total, mut entries) = (members.total, members.entries);
+    if total == 0 && !state.store.room_exists(live_id).await? {
+        return Err(ApiError::RoomNotFound);
+    }
+    let next = page.next_cursor(&mut entries);
+    let ids: Vec<String> = entries.into_iter().map(|(id, _)| id).collect();
+    let list = state
+        .store
+        .profiles(&ids)
+        .await?
+        .into_iter()
+        .map(|p| MemberInfo::from(UserProfile::from(p)))
+        .collect();
+    Ok(ApiOk::data(PageOf::new(total, &page, list, next)))
+}
