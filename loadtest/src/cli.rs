@@ -115,6 +115,10 @@ pub enum Scenario {
     /// rooms while users join rooms at --rate; reports change-to-delivery latency, the
     /// replicas' Redis reads for the streams and (with --pid) memory per stream.
     Sse(SseArgs),
+    /// Webhook delivery throughput: room life cycles (create, start, joins, leaves,
+    /// stop, delete) on each connection, delivered by the service to the tool's own
+    /// receiver; events/s and Redis CPU per event.
+    Webhooks(crate::webhooks::WebhooksArgs),
 }
 
 impl Scenario {
@@ -126,6 +130,7 @@ impl Scenario {
             Scenario::JoinChurn(_) => "join-churn",
             Scenario::LivezMax(_) => "livez-max",
             Scenario::Sse(_) => "sse",
+            Scenario::Webhooks(_) => "webhooks",
         }
     }
 }
@@ -320,6 +325,7 @@ impl Scenario {
                 }
                 Ok(())
             }
+            Scenario::Webhooks(a) => a.check(),
         }
     }
 }

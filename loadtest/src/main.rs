@@ -20,6 +20,7 @@ mod scenarios;
 mod sse;
 mod stats;
 mod tokens;
+mod webhooks;
 
 use std::process::ExitCode;
 

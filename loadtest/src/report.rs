@@ -180,6 +180,8 @@ impl Report {
         let params = match &self.params {
             serde_json::Value::Object(m) => m
                 .iter()
+                // Nested figures (e.g. `webhooks`) are the scenario's notes in text.
+                .filter(|(_, v)| !v.is_object())
                 .map(|(k, v)| format!("{k} {v}"))
                 .collect::<Vec<_>>()
                 .join(", "),

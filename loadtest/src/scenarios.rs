@@ -74,6 +74,9 @@ pub async fn run(common: Common, scenario: Scenario) -> Result<Report, String> {
         Scenario::JoinChurn(a) => join_churn(&ctx, a).await?,
         Scenario::LivezMax(a) => livez_max(&ctx, a).await?,
         Scenario::Sse(_) => return Err("the sse scenario runs through crate::sse".into()),
+        Scenario::Webhooks(a) => {
+            crate::webhooks::run(&ctx.common, &ctx.targets, &ctx.minter, a).await?
+        }
     };
     Ok(Report::build(
         scenario.name(),

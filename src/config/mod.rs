@@ -546,7 +546,8 @@ fn parse_offset(text: &str) -> Result<FixedOffset, String> {
     FixedOffset::east_opt(sign * (h * 3600 + m * 60)).ok_or_else(bad)
 }
 
-fn parse_key_prefix(text: &str) -> Result<String, String> {
+/// Parses `LIVEROOM_KEY_PREFIX`: 1-32 chars of `[A-Za-z0-9_.:-]`.
+pub fn parse_key_prefix(text: &str) -> Result<String, String> {
     let ok = !text.is_empty()
         && text.len() <= 32
         && text

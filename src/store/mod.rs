@@ -25,6 +25,7 @@
 //! own ([`Store::to_completion`]): a request dropped halfway (client gone) still
 //! runs every step.
 
+pub mod dead_letters;
 pub mod error;
 mod events;
 mod index;

@@ -11,6 +11,8 @@
 
 pub mod cli;
 pub mod deliver;
+pub mod listen;
+pub mod redeliver;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

@@ -19,6 +19,8 @@
 //! - `webhooks/`: delivery of room events to real receivers, across replicas;
 //! - `smoke`: the shortest life cycle;
 //! - `sse/`: the client event stream (Server-Sent Events) and its fan-out;
+//! - `webhooks_tools`: `liveroom webhooks listen` and `redeliver` as processes, and
+//!   the verification snippets of docs/webhooks-verify.md run for real;
 //! - `first_use`: `scripts/setup` on a fresh Debian, `scripts/run`'s build, the
 //!   README's walk-through.
 //!
@@ -49,3 +51,4 @@ mod replicas;
 mod smoke;
 mod sse;
 mod webhooks;
+mod webhooks_tools;
