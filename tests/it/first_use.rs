@@ -95,6 +95,72 @@ async fn walkthrough_runs_the_readme_block_as_written() {
     );
 }
 
+/// The README's walk-through with `liveroom webhooks listen` beside it, as the README
+/// shows: the listener verifies and prints every event of the room's life, once each,
+/// in order — from creation to deletion.
+#[tokio::test]
+async fn the_walkthrough_with_webhooks_listen_prints_the_rooms_whole_life() {
+    use crate::webhooks_tools::{Listener, SECRET as WEBHOOK_SECRET};
+    let mut listener = Listener::start(&[]).await;
+    let url = format!("{}/webhooks", listener.base);
+    let app = TestApp::init()
+        .with_config(|c| {
+            c.webhooks.urls = vec![url];
+            c.webhooks.secret = Some(WEBHOOK_SECRET.into());
+            c.webhooks.events = "all".into();
+            c.webhooks.poll_interval = std::time::Duration::from_millis(50);
+        })
+        .spawn()
+        .await;
+    let out = tokio::process::Command::new(repo().join("scripts/walkthrough"))
+        .env("B", &app.base)
+        .env("LIVEROOM_BIN", env!("CARGO_BIN_EXE_liveroom"))
+        .env("LIVEROOM_JWT_SECRET", SECRET)
+        .env_remove("LIVEROOM_JWT_ISSUER")
+        .env_remove("LIVEROOM_JWT_AUDIENCE")
+        .output()
+        .await
+        .expect("scripts/walkthrough");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut printed = Vec::new();
+    while let Some(line) = listener.next_line(std::time::Duration::from_secs(20)).await {
+        let done = line.contains("room_deleted");
+        printed.push(line);
+        if done {
+            break;
+        }
+    }
+    let names: Vec<&str> = printed
+        .iter()
+        .map(|l| l.split_whitespace().nth(1).unwrap_or(""))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "room_created",
+            "room_started",
+            "member_joined", // alice, present as she starts
+            "member_joined", // bob
+            "member_joined", // carol
+            "member_joined", // dave
+            "member_left",   // dave leaves
+            "room_stopped",
+            "room_deleted",
+        ],
+        "{printed:#?}"
+    );
+    assert!(printed[6].contains("user=dave") && printed[6].contains("reason=leave"));
+    assert!(printed[7].contains("reason=anchor"), "{}", printed[7]);
+    assert!(!printed.iter().any(|l| l.contains("(duplicate)")));
+    drop(app);
+    let (_, _, stderr) = listener.stop().await;
+    assert!(stderr.contains("deliveries refused: 0"), "{stderr}");
+}
+
 /// A directory of stand-ins for a fresh Debian: only the tools the scripts use
 /// before they install anything, plus `apt-get`, `cargo` and `redis-server` stubs
 /// that record how they were called.

@@ -19,7 +19,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt};
 use crate::harness::TestRedis;
 use crate::harness::replicas::{cmd, store_for};
 
-const SECRET: &str = "whsec_tools_test";
+pub(crate) const SECRET: &str = "whsec_tools_test";
 
 fn now_s() -> i64 {
     std::time::SystemTime::now()
@@ -53,15 +53,20 @@ fn event_body(live_id: &str, stream_id: &str, event: &str, user: Option<&str>) -
 // ---------------------------------------------------------------- listen
 
 /// A running `liveroom webhooks listen`, killed on drop.
-struct Listener {
+pub(crate) struct Listener {
     child: tokio::process::Child,
-    base: String,
+    /// `http://127.0.0.1:<port>`.
+    pub(crate) base: String,
     stderr: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStderr>>,
+    /// Stdout, once [`Listener::next_line`] has read from it.
+    stdout: Option<tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>>,
     startup: Vec<String>,
 }
 
 impl Listener {
-    async fn start(extra: &[&str]) -> Self {
+    /// Starts `liveroom webhooks listen --port 0` with the tests' webhook secret
+    /// ([`SECRET`]) and `extra` arguments; returns once it says where it listens.
+    pub(crate) async fn start(extra: &[&str]) -> Self {
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_liveroom"))
             .args(["webhooks", "listen", "--port", "0"])
             .args(extra)
@@ -92,25 +97,47 @@ impl Listener {
             child,
             base,
             stderr,
+            stdout: None,
             startup,
         }
     }
 
+    /// The next line it prints on stdout (one per event), or `None` when none comes
+    /// within `wait`.
+    pub(crate) async fn next_line(&mut self, wait: Duration) -> Option<String> {
+        if self.stdout.is_none() {
+            let out = self.child.stdout.take()?;
+            self.stdout = Some(tokio::io::BufReader::new(out).lines());
+        }
+        let lines = self.stdout.as_mut()?;
+        tokio::time::timeout(wait, lines.next_line())
+            .await
+            .ok()?
+            .ok()?
+    }
+
     /// SIGINT (Ctrl-C), then the exit code, stdout and the rest of stderr.
-    async fn stop(mut self) -> (Option<i32>, String, String) {
+    pub(crate) async fn stop(mut self) -> (Option<i32>, String, String) {
         let pid = self.child.id().unwrap() as i32;
         // SAFETY: signals a child process this test started and still owns.
         unsafe {
             libc::kill(pid, libc::SIGINT);
         }
         let mut stdout = String::new();
-        self.child
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut stdout)
-            .await
-            .unwrap();
+        if let Some(mut lines) = self.stdout.take() {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                stdout.push_str(&line);
+                stdout.push('\n');
+            }
+        } else {
+            self.child
+                .stdout
+                .take()
+                .unwrap()
+                .read_to_string(&mut stdout)
+                .await
+                .unwrap();
+        }
         let mut rest = String::new();
         while let Some(line) = self.stderr.next_line().await.unwrap() {
             rest.push_str(&line);
