@@ -926,6 +926,7 @@ METRICS: dict[str, tuple[str, set[str]]] = {
     "liveroom_webhook_rooms_due": ("gauge", set()),
     "liveroom_webhook_shards_held": ("gauge", set()),
     "liveroom_sse_subscribers": ("gauge", set()),
+    "liveroom_sse_rooms": ("gauge", set()),
     "liveroom_sse_polls_total": ("counter", set()),
 }
 
