@@ -14,7 +14,9 @@ async fn overload_is_shed_quickly_and_memory_stays_bounded() {
         &redis,
         &[
             ("LIVEROOM_MAX_IN_FLIGHT", "4"),
-            ("LIVEROOM_REDIS_TIMEOUT", "1s"),
+            // Long enough that "shed at once" and "waited for Redis" stay apart even
+            // on a machine busy with other builds.
+            ("LIVEROOM_REDIS_TIMEOUT", "4s"),
         ],
     )
     .await;
@@ -32,7 +34,8 @@ async fn overload_is_shed_quickly_and_memory_stays_bounded() {
             .parse::<u64>()
             .unwrap()
     };
-    // Stall Redis: the 4 admitted requests wait for the 1 s timeout; the rest must be shed.
+    // Stall Redis: the 4 admitted requests wait for the 4 s timeout; the rest must be
+    // shed without waiting for it.
     redis.child().signal(libc::SIGSTOP);
     let path = format!("/client/live/room/heartbeat/{id}");
     let started = Instant::now();
@@ -60,16 +63,19 @@ async fn overload_is_shed_quickly_and_memory_stays_bounded() {
     for (r, took) in &shed {
         r.expect(429, 42900);
         assert!(r.headers.contains_key("retry-after"));
-        assert!(*took < Duration::from_millis(900), "shedding took {took:?}");
+        assert!(
+            *took < Duration::from_secs(3),
+            "shedding took {took:?}: it waited for Redis"
+        );
     }
     for (r, took) in &admitted {
         r.expect(503, 50300);
         assert!(
-            *took < Duration::from_secs(3),
+            *took < Duration::from_secs(7),
             "admitted request took {took:?}"
         );
     }
-    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(started.elapsed() < Duration::from_secs(8));
 
     // A sustained flood far past the limit: memory stays bounded.
     let before = rss();
