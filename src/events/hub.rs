@@ -188,22 +188,9 @@ pub async fn read_after(
     after: StreamId,
     count: usize,
 ) -> Result<Vec<RoomEvent>, StoreError> {
-    let key = store.keys().room(live_id).events;
-    let entries: Vec<(String, Vec<(String, String)>)> = store
-        .op(operation)
-        .command(
-            command("XRANGE")
-                .arg(key)
-                .arg(format!("({after}"))
-                .arg("+")
-                .arg("COUNT")
-                .arg(count),
-        )
-        .await?;
-    Ok(entries
-        .iter()
-        .map(|(id, fields)| RoomEvent::from_entry(id, fields))
-        .collect())
+    store
+        .room_events_for(operation, live_id, Some(&after.to_string()), count)
+        .await
 }
 
 /// What a room's poll task broadcasts.

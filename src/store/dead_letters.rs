@@ -61,17 +61,9 @@ impl Store {
         after: Option<&str>,
         count: usize,
     ) -> Result<Vec<DeadLetter>, StoreError> {
-        let start = after.map_or_else(|| "-".to_owned(), |id| format!("({id}"));
-        let entries: Vec<(String, Vec<(String, String)>)> = self
+        let entries = self
             .op("dead_letters.read")
-            .command(
-                command("XRANGE")
-                    .arg(self.keys.webhook_dead_letters())
-                    .arg(start)
-                    .arg("+")
-                    .arg("COUNT")
-                    .arg(count),
-            )
+            .stream_range(self.keys.webhook_dead_letters(), after, count)
             .await?;
         Ok(entries
             .iter()

@@ -229,22 +229,8 @@ impl Store {
         after: Option<&str>,
         count: usize,
     ) -> Result<Vec<RoomEvent>, StoreError> {
-        let start = after.map_or_else(|| "-".to_owned(), |id| format!("({id}"));
-        let entries: Vec<(String, Vec<(String, String)>)> = self
-            .webhooks_op()
-            .command(
-                command("XRANGE")
-                    .arg(self.keys.room(live_id).events)
-                    .arg(start)
-                    .arg("+")
-                    .arg("COUNT")
-                    .arg(count),
-            )
-            .await?;
-        Ok(entries
-            .iter()
-            .map(|(id, fields)| RoomEvent::from_entry(id, fields))
-            .collect())
+        self.room_events_for("webhooks", live_id, after, count)
+            .await
     }
 
     /// The newest event of room `live_id`'s stream (`XREVRANGE … COUNT 1`), `None`

@@ -356,7 +356,11 @@ async fn cluster_master_failover_during_traffic_resumes_and_reloads_scripts() {
     assert_eq!(info["online_count"], 9, "{info}");
     assert_eq!(info["live_status"], 1);
     assert_eq!(info["pv"], 8 + joins, "{info}");
-    let ready = reqwest::get(format!("{}/readyz", app.base)).await.unwrap();
+    let ready = crate::harness::http()
+        .get(format!("{}/readyz", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ready.status(), 200);
 }
 

@@ -92,7 +92,7 @@ impl Drop for Topology {
 }
 
 async fn call(base: &str, method: &str, path: &str, user: &str, body: Option<&str>) -> Reply {
-    let client = reqwest::Client::new();
+    let client = crate::harness::http();
     let mut req = client
         .request(
             reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
@@ -115,7 +115,9 @@ async fn call(base: &str, method: &str, path: &str, user: &str, body: Option<&st
 
 /// Sum of `liveroom_http_requests_total` over the client API routes of one replica.
 async fn api_requests_served(port: u16) -> f64 {
-    let text = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+    let text = crate::harness::http()
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
         .await
         .unwrap()
         .text()

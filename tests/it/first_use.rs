@@ -332,7 +332,7 @@ async fn start_up_tokens_carry_the_configured_issuer_and_audience() {
         assert!(label.ends_with("(24h)"), "{line}");
         tokens.push((label.to_owned(), token.to_owned()));
     }
-    let client = reqwest::Client::new();
+    let client = crate::harness::http();
     for (label, token) in &tokens {
         let r: serde_json::Value = client
             .get(format!("http://{listen}/client/user/profile"))

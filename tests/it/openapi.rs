@@ -550,7 +550,9 @@ async fn a_whole_life_cycle_matches_the_document() {
     c.ok("GET", "/readyz", readyz);
 
     // Prometheus text, not JSON: checked by content type and schema (a string).
-    let metrics = reqwest::get(format!("{}/metrics", app.base))
+    let metrics = crate::harness::http()
+        .get(format!("{}/metrics", app.base))
+        .send()
         .await
         .expect("GET /metrics");
     assert_eq!(metrics.status(), 200);
@@ -709,7 +711,7 @@ async fn a_whole_life_cycle_matches_the_document() {
     assert_eq!(ended.data()["live_status"], 2);
     // The event stream of an ended room: its snapshot, then the end (text, checked
     // by content type and schema, a string).
-    let events = reqwest::Client::new()
+    let events = crate::harness::http()
         .get(format!("{}/client/live/room/events/{id}", app.base))
         .header("Authorization", format!("Bearer {}", app.token("alice")))
         .send()

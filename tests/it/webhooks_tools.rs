@@ -152,7 +152,7 @@ impl Listener {
 }
 
 async fn post(url: &str, content_type: &str, signature: &str, body: &str) -> (u16, String) {
-    let resp = reqwest::Client::new()
+    let resp = crate::harness::http()
         .post(url)
         .header("Content-Type", content_type)
         .header(SIGNATURE_HEADER, signature)

@@ -49,7 +49,9 @@ async fn overload_is_shed_quickly_and_memory_stays_bounded() {
     }));
     let livez = async {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        reqwest::get(format!("{}/livez", replica.base))
+        crate::harness::http()
+            .get(format!("{}/livez", replica.base))
+            .send()
             .await
             .unwrap()
             .status()

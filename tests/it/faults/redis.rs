@@ -40,7 +40,11 @@ async fn stalled_redis_gives_bounded_503s_then_resumes() {
             "{path} took {took:?} while Redis was stalled"
         );
     }
-    let ready = reqwest::get(format!("{}/readyz", app.base)).await.unwrap();
+    let ready = crate::harness::http()
+        .get(format!("{}/readyz", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ready.status(), 503);
     app.redis.child().signal(libc::SIGCONT);
     let resumed = Instant::now();
@@ -57,7 +61,9 @@ async fn stalled_redis_gives_bounded_503s_then_resumes() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(
-        reqwest::get(format!("{}/readyz", app.base))
+        crate::harness::http()
+            .get(format!("{}/readyz", app.base))
+            .send()
             .await
             .unwrap()
             .status(),
@@ -93,7 +99,9 @@ async fn redis_restart_with_aof_keeps_every_room_and_the_service_resumes() {
     let _aof_redis = RedisChild::start_on_port(port, &aof).unwrap();
     // Wait until the app reconnects to the new server.
     let reconnected = Instant::now();
-    while reqwest::get(format!("{}/readyz", app.base))
+    while crate::harness::http()
+        .get(format!("{}/readyz", app.base))
+        .send()
         .await
         .unwrap()
         .status()

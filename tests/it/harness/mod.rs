@@ -81,6 +81,24 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// The tests' one HTTP client. Building a reqwest client loads the TLS trust store,
+/// which costs tens of ms in a debug build, so a client per request made bursts of
+/// requests (the overload test's 60 at once) wait on that rather than on the service.
+/// No idle connections are pooled: each test runs its own runtime, and a pooled
+/// connection must not outlive the runtime that opened it.
+pub fn http() -> reqwest::Client {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            install_crypto_provider();
+            reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
+                .build()
+                .expect("the tests' HTTP client")
+        })
+        .clone()
+}
+
 /// The Redis a test runs on: a private server, or the shared cluster under a key
 /// prefix of its own.
 pub struct TestRedis {
@@ -616,7 +634,7 @@ impl Replica {
             id: id.to_owned(),
             child: Some(cmd.spawn().expect("spawn liveroom")),
         };
-        let client = reqwest::Client::new();
+        let client = crate::harness::http();
         for _ in 0..200 {
             if client
                 .get(format!("{}/livez", replica.base))
@@ -664,7 +682,7 @@ impl Drop for Replica {
 
 /// A plain HTTP client bound to one replica, for tests with several processes.
 pub async fn call_at(base: &str, method: &str, path: &str, token: &str) -> Reply {
-    let client = reqwest::Client::new();
+    let client = crate::harness::http();
     let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
     let resp = client
         .request(method, format!("{base}{path}"))
@@ -679,7 +697,7 @@ pub async fn call_at(base: &str, method: &str, path: &str, token: &str) -> Reply
 /// returns its live_id. Panics unless both succeed.
 pub async fn live_room_at(base: &str, anchor: &str, title: &str) -> String {
     let token = token_for(anchor);
-    let resp = reqwest::Client::new()
+    let resp = crate::harness::http()
         .post(format!("{base}/client/live/room/instance"))
         .header("Authorization", &token)
         .body(serde_json::json!({ "title": title }).to_string())

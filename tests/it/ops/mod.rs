@@ -5,7 +5,9 @@ mod request_id;
 use crate::harness::{TestApp, on_cluster};
 
 async fn metrics_text(app: &TestApp) -> String {
-    reqwest::get(format!("{}/metrics", app.base))
+    crate::harness::http()
+        .get(format!("{}/metrics", app.base))
+        .send()
         .await
         .unwrap()
         .text()
@@ -91,10 +93,18 @@ async fn unmatched_paths_share_one_label() {
 #[tokio::test]
 async fn probes_answer_and_readyz_reloads_flushed_scripts() {
     let app = TestApp::start().await;
-    let live = reqwest::get(format!("{}/livez", app.base)).await.unwrap();
+    let live = crate::harness::http()
+        .get(format!("{}/livez", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(live.status(), 200);
     app.flush_scripts().await;
-    let ready = reqwest::get(format!("{}/readyz", app.base)).await.unwrap();
+    let ready = crate::harness::http()
+        .get(format!("{}/readyz", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ready.status(), 200);
     let shas: Vec<i64> = app
         .redis_cmd(&["SCRIPT", "EXISTS", liveroom_heartbeat_sha()])
@@ -112,12 +122,20 @@ async fn readyz_fails_when_redis_is_gone_and_livez_does_not() {
     // Replace the app's Redis by an unrelated one: the old one is dropped (killed),
     // so the app's Redis address has nothing listening any more.
     app.redis = crate::harness::TestRedis::private();
-    let ready = reqwest::get(format!("{}/readyz", app.base)).await.unwrap();
+    let ready = crate::harness::http()
+        .get(format!("{}/readyz", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ready.status(), 503);
     assert!(ready.headers().contains_key("retry-after"));
     let body: serde_json::Value = ready.json().await.unwrap();
     assert_eq!(body["code"], 50300);
-    let live = reqwest::get(format!("{}/livez", app.base)).await.unwrap();
+    let live = crate::harness::http()
+        .get(format!("{}/livez", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(live.status(), 200);
 }
 
@@ -179,7 +197,9 @@ async fn serves_over_a_tls_redis() {
         masters: Vec::new(),
     };
     let replica = crate::harness::Replica::start("tls", &target, &[]).await;
-    let ready = reqwest::get(format!("{}/readyz", replica.base))
+    let ready = crate::harness::http()
+        .get(format!("{}/readyz", replica.base))
+        .send()
         .await
         .unwrap();
     assert_eq!(ready.status(), 200);
@@ -237,7 +257,11 @@ async fn shutdown_finishes_requests_in_flight_and_closes_idle_connections() {
     let mut buf = [0u8; 1024];
     let n = idle.read(&mut buf).await.unwrap();
     assert!(buf[..n].starts_with(b"HTTP/1.1 404"));
-    let slow = tokio::spawn(reqwest::get(format!("http://{addr}/slow")));
+    let slow = tokio::spawn(
+        crate::harness::http()
+            .get(format!("http://{addr}/slow"))
+            .send(),
+    );
     entered.notified().await;
 
     let signalled = Instant::now();

@@ -42,7 +42,7 @@ pub const WAIT: Duration = Duration::from_secs(10);
 impl SseClient {
     /// `GET {base}{path}` with `headers`; the body is read as it arrives.
     pub async fn open(base: &str, path: &str, headers: &[(&str, &str)]) -> Self {
-        Self::open_with(&reqwest::Client::new(), base, path, headers).await
+        Self::open_with(&crate::harness::http(), base, path, headers).await
     }
 
     /// [`open`](Self::open) on a given client (many streams share its pool).
@@ -203,7 +203,9 @@ pub fn metric(text: &str, name: &str) -> f64 {
 
 /// The replica's `/metrics`.
 pub async fn metrics_of(base: &str) -> String {
-    reqwest::get(format!("{base}/metrics"))
+    crate::harness::http()
+        .get(format!("{base}/metrics"))
+        .send()
         .await
         .unwrap()
         .text()

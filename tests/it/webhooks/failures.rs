@@ -81,7 +81,9 @@ async fn a_receiver_down_past_max_age_gets_dead_letters_counted_in_metrics() {
         assert!(get("error").contains("connect"), "{fields:?}");
         assert_eq!(get("created_at"), event.created_at.to_string());
     }
-    let metrics = reqwest::get(format!("{}/metrics", replica.base))
+    let metrics = crate::harness::http()
+        .get(format!("{}/metrics", replica.base))
+        .send()
         .await
         .unwrap()
         .text()
@@ -197,7 +199,9 @@ async fn events_trimmed_before_delivery_are_counted_and_delivery_resumes_at_the_
     tokio::time::sleep(Duration::from_millis(300)).await;
     let got = accepted_for(&receiver, &id);
     assert_in_order(&got[2..], &kept);
-    let metrics = reqwest::get(format!("{}/metrics", replica.base))
+    let metrics = crate::harness::http()
+        .get(format!("{}/metrics", replica.base))
+        .send()
         .await
         .unwrap()
         .text()
