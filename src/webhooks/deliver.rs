@@ -228,15 +228,26 @@ pub async fn run(
     let mut held: HashMap<u16, HeldShard> = HashMap::new();
     let mut in_flight: HashMap<String, u16> = HashMap::new();
     let mut visits = Visits::new();
+    // Set when a poll ran out of permits with rooms left to visit: once a quarter of
+    // the permits are free again, poll at once instead of leaving them idle until the
+    // next tick.
+    let mut starved = false;
+    let mut round = 0usize;
     while !*shutdown.borrow() {
         tokio::select! {
             _ = lease_tick.tick() => upkeep(&shared, &mut held, &in_flight).await,
             _ = poll_tick.tick() => {
-                poll(&shared, &mut held, &mut in_flight, &mut visits, &permits).await;
+                round = round.wrapping_add(1);
+                starved = poll(&shared, &mut held, &mut in_flight, &mut visits, &permits, round).await;
             }
             Some(done) = visits.set.join_next_with_id() => {
                 let done = visits.ended(done);
                 finish(done, &shared, &mut held, &mut in_flight);
+                // A quarter of the permits free: worth a listing (one call per shard).
+                if starved && permits.available_permits() * 4 >= shared.settings.concurrency {
+                    round = round.wrapping_add(1);
+                    starved = poll(&shared, &mut held, &mut in_flight, &mut visits, &permits, round).await;
+                }
             }
             changed = shutdown.changed() => {
                 if changed.is_err() {
@@ -489,22 +500,32 @@ async fn upkeep(
 }
 
 /// One poll: lists a page of due rooms in every held shard and starts a visit for
-/// each room not under way nor quiet, while permits last.
+/// each room not under way nor quiet, while permits last. The shards take turns at
+/// going first (`round`), and a shard's next page starts at the first room this
+/// poll did not get to, so no room waits for the listing to wrap around. Returns
+/// whether it ran out of permits with rooms left (then the next visit to end polls
+/// again).
 async fn poll(
     shared: &Arc<Shared>,
     held: &mut HashMap<u16, HeldShard>,
     in_flight: &mut HashMap<String, u16>,
     visits: &mut Visits,
     permits: &Arc<Semaphore>,
-) {
+    round: usize,
+) -> bool {
     if permits.available_permits() == 0 {
-        return;
+        return true;
     }
-    let shards: Vec<(u16, usize)> = held
+    let mut shards: Vec<(u16, usize)> = held
         .iter()
         .filter(|(_, s)| !s.releasing)
         .map(|(n, s)| (*n, s.offset))
         .collect();
+    shards.sort_unstable();
+    if !shards.is_empty() {
+        let turn = round % shards.len();
+        shards.rotate_left(turn);
+    }
     let pages = futures::future::join_all(
         shards
             .iter()
@@ -527,12 +548,13 @@ async fn poll(
         let Some(state) = held.get_mut(&shard) else {
             continue;
         };
+        let page_start = state.offset;
         state.offset = if rooms.len() < ROOMS_PER_PAGE {
             0
         } else {
-            state.offset + ROOMS_PER_PAGE
+            page_start + ROOMS_PER_PAGE
         };
-        for room in rooms {
+        for (rank, room) in rooms.into_iter().enumerate() {
             if in_flight.contains_key(&room.live_id) {
                 continue;
             }
@@ -546,7 +568,9 @@ async fn poll(
                 continue; // not ours to handle (written by something else)
             }
             let Ok(permit) = permits.clone().try_acquire_owned() else {
-                return;
+                // Out of permits: this shard's next page starts at this room.
+                state.offset = page_start + rank;
+                return true;
             };
             in_flight.insert(room.live_id.clone(), shard);
             let shared = shared.clone();
@@ -571,6 +595,7 @@ async fn poll(
             visits.rooms.insert(handle.id(), room_id);
         }
     }
+    false
 }
 
 /// Visits one due room (see the module docs).
