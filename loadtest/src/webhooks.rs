@@ -57,9 +57,13 @@ pub struct WebhooksArgs {
     #[arg(long, value_delimiter = ',')]
     pub redis_info: Vec<String>,
     /// After the traffic stops, wait at most this long for the deliveries still
-    /// queued (the drain ends earlier once no event came for 2 s).
-    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    /// queued (the drain ends earlier once no event came for `--drain-quiet`).
+    #[arg(long, default_value = "180s", value_parser = parse_duration)]
     pub drain: Duration,
+    /// The drain ends once no event came for this long (delivery may pause for
+    /// tens of seconds with rooms still due, so keep it long).
+    #[arg(long, default_value = "40s", value_parser = parse_duration)]
+    pub drain_quiet: Duration,
 }
 
 impl WebhooksArgs {
@@ -416,17 +420,31 @@ pub async fn run(
         window_end
     };
 
-    // Drain: until no event for 2 s, or --drain.
+    // Drain: until no event for --drain-quiet, or --drain.
     say("traffic stopped; waiting for the last deliveries".into());
     let drain_until = Instant::now() + args.drain;
     let mut last = received.unique.load(Relaxed);
     let mut last_change = Instant::now();
-    while Instant::now() < drain_until && last_change.elapsed() < Duration::from_secs(2) {
+    let drain_start = Instant::now();
+    let mut next_say = drain_start + Duration::from_secs(1);
+    let mut said = last;
+    let mut longest_pause = Duration::ZERO;
+    while Instant::now() < drain_until && last_change.elapsed() < args.drain_quiet {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let now = received.unique.load(Relaxed);
         if now != last {
+            longest_pause = longest_pause.max(last_change.elapsed());
             last = now;
             last_change = Instant::now();
+        }
+        if Instant::now() >= next_say {
+            next_say += Duration::from_secs(1);
+            say(format!(
+                "  drain {:>5.1}s  events received {now:>9}  last 1s {:>7}/s",
+                drain_start.elapsed().as_secs_f64(),
+                now - said
+            ));
+            said = now;
         }
     }
     let drained = sample(&received, &args.redis_info).await?;
@@ -470,6 +488,7 @@ pub async fn run(
         "drain_events": drain_events,
         "drain_events_per_sec": (per_s(drain_events, drain_s) * 10.0).round() / 10.0,
         "drain_redis_cpu_us_per_event": cpu_us_per_event(&window_end, &drained, drain_events),
+        "drain_longest_pause_s": (longest_pause.as_secs_f64() * 10.0).round() / 10.0,
         "delay_ms": delay,
         "duplicates": received.duplicates.load(Relaxed),
         "refused": received.refused.load(Relaxed),
@@ -499,8 +518,9 @@ pub async fn run(
     }
     if drain_events > 0 {
         notes.push(format!(
-            "webhooks: after the traffic, {drain_events} more events delivered at {} /s{}",
+            "webhooks: after the traffic, {drain_events} more events delivered at {} /s (longest pause between two {} s){}",
             figures["drain_events_per_sec"],
+            figures["drain_longest_pause_s"],
             figures["drain_redis_cpu_us_per_event"]
                 .as_f64()
                 .map_or(String::new(), |c| format!(

@@ -521,6 +521,61 @@ async fn redeliver_keeps_what_a_receiver_refuses_and_exits_non_zero() {
     let _ = b;
 }
 
+/// The whole path: a real replica's deliveries to a receiver that is down are
+/// dead-lettered past `LIVEROOM_WEBHOOK_MAX_AGE`; `redeliver --to` sends them to a
+/// running `liveroom webhooks listen`, which verifies and prints them, and removes
+/// them.
+#[tokio::test]
+async fn dead_letters_of_a_real_replica_are_redelivered_to_listen() {
+    let redis = TestRedis::new();
+    let down = format!(
+        "http://127.0.0.1:{}/hook",
+        liveroom::redis_child::free_port().unwrap()
+    );
+    let replica = crate::harness::Replica::start(
+        "tools-dead-letters",
+        &redis,
+        &[
+            ("LIVEROOM_WEBHOOK_URLS", down.as_str()),
+            ("LIVEROOM_WEBHOOK_SECRET", SECRET),
+            ("LIVEROOM_WEBHOOK_EVENTS", "room"),
+            ("LIVEROOM_WEBHOOK_MAX_AGE", "1s"),
+            ("LIVEROOM_WEBHOOK_POLL_INTERVAL", "50ms"),
+            ("LIVEROOM_LEASE_TTL", "1s"),
+            ("LIVEROOM_REAPER_INTERVAL", "200ms"),
+        ],
+    )
+    .await;
+    let live_id = crate::harness::live_room_at(&replica.base, "alice", "nobody listens").await;
+    let lettered = crate::harness::replicas::wait_until(Duration::from_secs(20), || async {
+        dead_letter_count(&redis).await >= 2
+    })
+    .await;
+    assert!(
+        lettered,
+        "room_created and room_started were not dead-lettered"
+    );
+
+    let listener = Listener::start(&[]).await;
+    let to = format!("{}/webhooks", listener.base);
+    let (code, stdout, stderr) = redeliver(&redis, &["--to", &to]).await;
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("re-sent 2/2"), "{stdout}");
+    assert_eq!(dead_letter_count(&redis).await, 0);
+    let (code, printed, _) = listener.stop().await;
+    assert_eq!(code, Some(0));
+    let lines: Vec<&str> = printed.lines().collect();
+    assert_eq!(lines.len(), 2, "{printed}");
+    assert!(
+        lines[0].contains("room_created") && lines[0].contains(&live_id),
+        "{printed}"
+    );
+    assert!(
+        lines[1].contains("room_started") && !lines[1].contains("(duplicate)"),
+        "{printed}"
+    );
+}
+
 #[tokio::test]
 async fn redeliver_requires_the_redis_url() {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_liveroom"))
