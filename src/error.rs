@@ -123,7 +123,8 @@ impl From<StoreError> for ApiError {
             StoreError::Kicked => Self::Removed,
             StoreError::Banned { until_ms } => Self::Banned(format!(
                 "banned from this room until {}",
-                chrono::DateTime::from_timestamp_millis(until_ms)
+                // Rounded up to the second, as `banned_until` / `until` are.
+                chrono::DateTime::from_timestamp((until_ms + 999).div_euclid(1000), 0)
                     .unwrap_or_default()
                     .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
             )),

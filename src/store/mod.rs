@@ -3,7 +3,7 @@
 //! `replies.rs`), and the operations, one concern a file: rooms (`rooms/`),
 //! presence (`presence/`), lists and search (`index.rs`), profiles
 //! (`profiles.rs`), the reaper's lease and sweep steps (`lease.rs`), reading a
-//! room's event stream (`events.rs`).
+//! room's event stream (`events.rs`), kick and ban (`moderation.rs`).
 //!
 //! **One way to Redis.** Every script call and every plain command goes through
 //! [`Op::send`], which times it by name (`liveroom_redis_command_duration_seconds`,
