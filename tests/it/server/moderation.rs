@@ -121,6 +121,9 @@ async fn a_ban_refuses_the_rejoin_until_it_ends_then_allows_it() {
     let until = r.data()["banned_until"].as_i64().unwrap();
     let now = crate::harness::api::now_secs();
     assert!((now + 1..=now + 4).contains(&until), "{until} vs {now}");
+    // Bob is in another room meanwhile: the refused join leaves him there.
+    let other = app.live_room("carol", "elsewhere").await;
+    app.join("bob", &other).await;
     let before = writes(&app).await;
     let refused = app.user("bob").join(&id).await;
     refused.expect(403, 40301);
@@ -130,7 +133,8 @@ async fn a_ban_refuses_the_rejoin_until_it_ends_then_allows_it() {
         "{message}"
     );
     assert_eq!(writes(&app).await, before, "a refused join wrote");
-    assert_eq!(pointer(&app, "bob").await, "");
+    assert_eq!(pointer(&app, "bob").await, other);
+    assert_eq!(user_list(&app, &other).await, ["carol", "bob"]);
     assert_eq!(app.info("alice", &id).await["pv"], pv);
     // A fresh token (a re-login) changes nothing: the ban is the room's.
     let again = app
@@ -149,6 +153,11 @@ async fn a_ban_refuses_the_rejoin_until_it_ends_then_allows_it() {
     assert!(allowed, "the join stayed refused after the ban ended");
     assert_eq!(user_list(&app, &id).await, ["alice", "bob"]);
     assert_eq!(pointer(&app, "bob").await, id);
+    assert_eq!(
+        user_list(&app, &other).await,
+        ["carol"],
+        "one room per user"
+    );
 }
 
 #[tokio::test]
@@ -278,7 +287,13 @@ async fn a_kick_racing_a_join_never_leaves_a_banned_user_present() {
         let racer = app.user(&user);
         let join = racer.join(&id);
         let ban = kick(&app, &id, json!({"user_id": user, "ban_seconds": 600}));
-        let (joined, banned) = tokio::join!(join, ban);
+        // Either request sent first, in turn.
+        let (joined, banned) = if round % 2 == 0 {
+            tokio::join!(join, ban)
+        } else {
+            let (banned, joined) = tokio::join!(ban, join);
+            (joined, banned)
+        };
         let banned = banned.ok();
         assert!(
             joined.status == 200 || joined.code() == 40301,
