@@ -32,7 +32,8 @@ end
 -- 1, live_status moved), so each change is recorded exactly once; its stream id, unique
 -- and increasing within the room, makes the event's `id` (`<live_id>:<stream id>`).
 -- Fields: event, created_at (ms, Redis TIME), live_id, title, anchor, live_status,
--- online_count (after the change), then user, reason, extends where the event has them.
+-- online_count (after the change), then user, reason, extends, by (the server key id
+-- of a server stop or kick), note (the server's reason text) where the event has them.
 -- The stream keeps about EVENTS_MAXLEN entries (MAXLEN ~ trims whole nodes: between
 -- 1000 and about 1100); a deleted room's stream is kept EVENTS_RETAIN_MS (24 h) more.
 local EVENTS_MAXLEN = 1000
@@ -63,8 +64,9 @@ end
 
 -- Appends event `kind` about the room at `room` (hash) to `events` (and marks the
 -- room due for webhooks, see WEBHOOK_MARKS). `opts` (optional):
--- user (the member concerned), reason, extends (JSON), online (the count to report
--- instead of the presence set's). O(log N) for the count.
+-- user (the member concerned), reason, extends (JSON), by (server key id), note (the
+-- server's reason text), online (the count to report instead of the presence set's).
+-- O(log N) for the count.
 local function record_event(room, presence, events, now, timeout_ms, kind, opts)
   opts = opts or {}
   local r = redis.call('HMGET', room, 'live_id', 'title', 'anchor', 'live_status')
@@ -75,8 +77,8 @@ local function record_event(room, presence, events, now, timeout_ms, kind, opts)
   local fields = { 'event', kind, 'created_at', now, 'live_id', r[1] or '',
     'title', r[2] or '', 'anchor', r[3] or '', 'live_status', r[4] or 0,
     'online_count', online }
-  for _, name in ipairs({ 'user', 'reason', 'extends' }) do
-    if opts[name] then
+  for _, name in ipairs({ 'user', 'reason', 'extends', 'by', 'note' }) do
+    if opts[name] and opts[name] ~= '' then
       fields[#fields + 1] = name
       fields[#fields + 1] = opts[name]
     end
@@ -116,6 +118,23 @@ local function make_present(room, presence, joined, events, user_id, now, timeou
   return 1
 end
 
+-- Bans and kick marks (SPEC §11). A room's `bans` zset maps a banned user to the end
+-- of its ban (ms, Redis TIME); its `kicked` zset maps a kicked user to the kick time,
+-- so the user's next heartbeat can say it was removed, kept KICKED_RETAIN_MS and at
+-- most KICKED_MAX entries (pruned by each kick; a join of the user removes its mark).
+local KICKED_RETAIN_MS = 600000
+local KICKED_MAX = 1000
+
+-- The end (ms) of `user_id`'s active ban in `bans`, or nil. An expired entry is
+-- removed (a ban ends by Redis's clock). O(log N).
+local function active_ban(bans, user_id, now)
+  local until_ms = redis.call('ZSCORE', bans, user_id)
+  if not until_ms then return nil end
+  if tonumber(until_ms) > now then return tonumber(until_ms) end
+  redis.call('ZREM', bans, user_id)
+  return nil
+end
+
 -- Snapshot of a room: { {hash field, value, ...}, online_count, anchor_present, uv, now_ms }.
 -- `online_count` counts members whose last heartbeat is within the timeout, so it
 -- is exact without any background task. O(log N).
@@ -131,16 +150,19 @@ local function room_view(room, presence, uv, now, timeout_ms)
 end
 
 -- Removes `user_id` from a room (presence and join order), recording member_left
--- once: with `reason` ('leave' or 'switched') when it was present, 'expired' for a
--- stale entry. An anchor leaving its live room starts its absence now
--- (anchor_offline, once). Returns whether the user was present.
-local function remove_member(room, presence, joined, events, user_id, now, timeout_ms, reason)
+-- once: with `reason` ('leave', 'switched' or 'kicked') when it was present, 'expired'
+-- for a stale entry; `extra` (optional) adds by / note to that event. An anchor leaving
+-- its live room starts its absence now (anchor_offline, once). Returns whether the
+-- user was present.
+local function remove_member(room, presence, joined, events, user_id, now, timeout_ms, reason,
+                             extra)
   local last = redis.call('ZSCORE', presence, user_id)
   local present = last and tonumber(last) > now - timeout_ms
   redis.call('ZREM', joined, user_id)
   if redis.call('ZREM', presence, user_id) == 1 then
-    record_event(room, presence, events, now, timeout_ms, 'member_left',
-      { user = user_id, reason = present and reason or 'expired' })
+    local opts = { user = user_id, reason = present and reason or 'expired' }
+    if present and extra then opts.by, opts.note = extra.by, extra.note end
+    record_event(room, presence, events, now, timeout_ms, 'member_left', opts)
   end
   local state = redis.call('HMGET', room, 'anchor', 'live_status')
   if present and state[1] == user_id and tonumber(state[2]) == 1

@@ -3,11 +3,13 @@
 -- once: join_room.lua, start_room.lua (src/store/presence/single.rs,
 -- src/store/rooms/single.rs). Prepended after lib.lua.
 
--- The keys of room `live_id` under `prefix`: room, presence, joined, uv, events. The
--- Lua twin of `Keys::room` in src/store/keys.rs; a unit test there holds them equal.
+-- The keys of room `live_id` under `prefix`: room, presence, joined, uv, events, bans,
+-- kicked. The Lua twin of `Keys::room` in src/store/keys.rs; a unit test there holds
+-- them equal.
 local function room_keys(prefix, live_id)
   local tag = prefix .. ':{' .. live_id .. '}:'
-  return tag .. 'room', tag .. 'presence', tag .. 'joined', tag .. 'uv', tag .. 'events'
+  return tag .. 'room', tag .. 'presence', tag .. 'joined', tag .. 'uv', tag .. 'events',
+    tag .. 'bans', tag .. 'kicked'
 end
 
 -- Creates the caller's profile on first sight (SPEC §3) with a fresh im_userid.

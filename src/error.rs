@@ -33,6 +33,10 @@ pub enum ApiError {
     /// 40300 / 403: the caller may not do this (e.g. not the room's anchor).
     #[error("{0}")]
     Forbidden(&'static str),
+    /// 40301 / 403: the user is banned from the room (SPEC §11); the message gives the
+    /// ban's end as RFC 3339 UTC time.
+    #[error("{0}")]
+    Banned(String),
     /// 40400 / 404: the room does not exist (or was deleted).
     #[error("room not found")]
     RoomNotFound,
@@ -42,6 +46,10 @@ pub enum ApiError {
     /// 40401 / 404: the caller is not present in the room (never joined, left or expired).
     #[error("user is not in this room")]
     NotInRoom,
+    /// 40401 / 404: the caller was removed from the room by the server API (a kick,
+    /// SPEC §11), answered to its heartbeat.
+    #[error("user was removed from this room (kicked)")]
+    Removed,
     /// 40000 / 405: the path matches a route, but not with this method; names the
     /// route template and the methods it takes (also the `Allow` header).
     #[error("method not allowed: {route} takes {allowed}")]
@@ -75,8 +83,9 @@ impl ApiError {
             Self::Unauthorized(_) => 40100,
             Self::TokenExpired => 40101,
             Self::Forbidden(_) => 40300,
+            Self::Banned(_) => 40301,
             Self::RoomNotFound | Self::RouteNotFound => 40400,
-            Self::NotInRoom => 40401,
+            Self::NotInRoom | Self::Removed => 40401,
             Self::Conflict(_) => 40900,
             Self::Overloaded => 42900,
             Self::Internal(_) => 50000,
@@ -91,8 +100,10 @@ impl ApiError {
             Self::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Unauthorized(_) | Self::TokenExpired => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
-            Self::RoomNotFound | Self::RouteNotFound | Self::NotInRoom => StatusCode::NOT_FOUND,
+            Self::Forbidden(_) | Self::Banned(_) => StatusCode::FORBIDDEN,
+            Self::RoomNotFound | Self::RouteNotFound | Self::NotInRoom | Self::Removed => {
+                StatusCode::NOT_FOUND
+            }
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Overloaded => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -109,6 +120,14 @@ impl From<StoreError> for ApiError {
         match err {
             StoreError::RoomNotFound => Self::RoomNotFound,
             StoreError::NotPresent => Self::NotInRoom,
+            StoreError::Kicked => Self::Removed,
+            StoreError::Banned { until_ms } => Self::Banned(format!(
+                "banned from this room until {}",
+                // Rounded up to the second, as `banned_until` / `until` are.
+                chrono::DateTime::from_timestamp((until_ms + 999).div_euclid(1000), 0)
+                    .unwrap_or_default()
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            )),
             StoreError::NotAnchor(action) => Self::Forbidden(match action {
                 Action::Start => "only the room's anchor may start it",
                 Action::Stop => "only the room's anchor may stop it",

@@ -264,7 +264,7 @@ pub fn router(max_in_flight: usize) -> OpenApiRouter<AppState> {
 
 /// The server API (SPEC §11): `/server/…`, authenticated with server tokens.
 fn server_router() -> OpenApiRouter<AppState> {
-    use routes::server::{members, rooms, tokens};
+    use routes::server::{members, moderation, rooms, tokens};
     OpenApiRouter::new()
         .routes(routes!(rooms::list))
         .routes(routes!(rooms::info))
@@ -273,6 +273,9 @@ fn server_router() -> OpenApiRouter<AppState> {
         .routes(routes!(rooms::delete))
         .routes(routes!(rooms::update_extends))
         .routes(routes!(members::user_list))
+        .routes(routes!(moderation::kick))
+        .routes(routes!(moderation::unban))
+        .routes(routes!(moderation::bans))
         .routes(routes!(tokens::mint))
 }
 

@@ -3,8 +3,8 @@
 //! back as [`RoomEvent`]s, the one shape every consumer gets.
 //!
 //! A stream entry is flat (`event`, `created_at`, `live_id`, `title`, `anchor`,
-//! `live_status`, `online_count`, then `user`, `reason`, `extends` when the event has
-//! them); [`RoomEvent::from_entry`] turns it into the JSON object of SPEC §10.
+//! `live_status`, `online_count`, then `user`, `reason`, `extends`, `by`, `note` when
+//! the event has them); [`RoomEvent::from_entry`] turns it into the JSON object of SPEC §10.
 //! [`signature`] signs and verifies the body of a webhook carrying one; [`hub`] fans
 //! them out to the replica's client event streams (one Redis read per room).
 
@@ -45,13 +45,21 @@ pub struct RoomEvent {
     /// The user concerned (members and anchor events), absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<EventUser>,
-    /// `room_stopped`: `anchor` | `anchor_timeout`; `member_left`: `leave` |
-    /// `switched` | `expired`. Absent on other events.
+    /// `room_stopped`: `anchor` | `anchor_timeout` | `server`; `member_left`: `leave` |
+    /// `switched` | `expired` | `kicked`. Absent on other events.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// `room_extends_updated`: the room's extends after the change.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub extends: Option<BTreeMap<String, String>>,
+    /// `room_stopped` (reason `server`) and `member_left` (reason `kicked`): the id of
+    /// the server key that acted (SPEC §11). Absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    /// With `by`: the reason text the server gave (up to 256 characters), absent when
+    /// it gave none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// The room as an event carries it.
@@ -107,6 +115,8 @@ impl RoomEvent {
             }),
             reason: get("reason").map(str::to_owned),
             extends: get("extends").and_then(|e| serde_json::from_str(e).ok()),
+            by: get("by").map(str::to_owned),
+            note: get("note").map(str::to_owned),
         }
     }
 
@@ -140,6 +150,7 @@ mod tests {
             include_str!("../../lua/stop_room.lua"),
             include_str!("../../lua/sweep_room.lua"),
             include_str!("../../lua/update_extends.lua"),
+            include_str!("../../lua/kick_member.lua"),
         ]
         .concat();
         let mut recorded = std::collections::BTreeSet::new();

@@ -47,6 +47,11 @@ pub const ERROR_CODES: &[(u32, u16, &str)] = &[
         "not allowed (e.g. the caller is not the room's anchor)",
     ),
     (
+        40301,
+        403,
+        "banned from this room until the time the message gives (server API kick with a ban)",
+    ),
+    (
         40400,
         404,
         "room not found (or deleted); also an unknown path",
@@ -136,7 +141,7 @@ is `\"\"` on the last page.
     components(
         schemas(Envelope, ErrorEnvelope, Code, ErrorCode),
         responses(
-            BadRequest, Unauthorized, Forbidden, RoomNotFound, MemberNotFound,
+            BadRequest, Unauthorized, Forbidden, Banned, RoomNotFound, MemberNotFound,
             MethodNotAllowed, Conflict, PayloadTooLarge, TooManyRequests, InternalError,
             ServiceUnavailable
         ),
@@ -372,9 +377,11 @@ mod tests {
             ApiError::Unauthorized("x"),
             ApiError::TokenExpired,
             ApiError::Forbidden("x"),
+            ApiError::Banned("x".into()),
             ApiError::RoomNotFound,
             ApiError::RouteNotFound,
             ApiError::NotInRoom,
+            ApiError::Removed,
             ApiError::MethodNotAllowed {
                 route: "x".into(),
                 allowed: "GET".into(),

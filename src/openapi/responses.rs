@@ -67,6 +67,12 @@ error_response!(
     [40300]
 );
 error_response!(
+    /// 403 / 40301.
+    Banned,
+    "40301: the user is banned from this room (a server API kick with a ban); the message gives the ban's end as RFC 3339 UTC time. Retry after it, or once the ban is lifted.",
+    [40301]
+);
+error_response!(
     /// 404 / 40400.
     RoomNotFound,
     "40400: the room does not exist (or was deleted).",

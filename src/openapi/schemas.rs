@@ -260,6 +260,18 @@ ok_envelope! {
     TokenEnvelope(crate::routes::server::tokens::MintedToken)
 }
 ok_envelope! {
+    /// Success of a kick (server API).
+    KickEnvelope(crate::routes::server::moderation::KickResult)
+}
+ok_envelope! {
+    /// Success of lifting a ban (server API).
+    UnbanEnvelope(crate::routes::server::moderation::UnbanResult)
+}
+ok_envelope! {
+    /// Success with a page of active bans (server API).
+    BanPageEnvelope(PageOf<crate::routes::server::moderation::BanInfo>)
+}
+ok_envelope! {
     /// A passing probe.
     ProbeEnvelope(ProbeStatus)
 }

@@ -8,8 +8,8 @@ use crate::error::{ApiError, ApiOk, ApiResult};
 use crate::extract::{LiveIdPath, Page, QueryParams, check_live_id};
 use crate::model::{HeartbeatData, MemberInfo, PageOf, RoomView, UserProfile};
 use crate::openapi::{
-    BadRequest, Conflict, HeartbeatEnvelope, MemberNotFound, MemberPageEnvelope, OkEnvelope,
-    PageParams, RoomEnvelope, RoomNotFound, RoomParam,
+    BadRequest, Banned, Conflict, HeartbeatEnvelope, MemberNotFound, MemberPageEnvelope,
+    OkEnvelope, PageParams, RoomEnvelope, RoomNotFound, RoomParam,
 };
 use crate::routes::views::room_view;
 
@@ -20,11 +20,12 @@ use crate::routes::views::room_view;
     operation_id = "joinRoom",
     tag = "members",
     summary = "Join a room",
-    description = "Joins the room, leaving any other room first (one room per user). Rejoining the same room is idempotent for presence but counts a PV.\n\nErrors: 400: 40000: `live_id` is not 1-64 characters of `[A-Za-z0-9_-]`. 409: 40900: the room has ended.",
+    description = "Joins the room, leaving any other room first (one room per user). Rejoining the same room is idempotent for presence but counts a PV.\n\nErrors: 400: 40000: `live_id` is not 1-64 characters of `[A-Za-z0-9_-]`. 403: 40301: the user is banned from this room until the time the message gives (nothing is written). 409: 40900: the room has ended.",
     params(LiveIdPath),
     responses(
         (status = 200, description = "The room, as the joined member sees it.", body = RoomEnvelope),
         (status = 400, response = BadRequest),
+        (status = 403, response = Banned),
         (status = 404, response = RoomNotFound),
         (status = 409, response = Conflict),
     ),
@@ -69,7 +70,7 @@ pub async fn leave(
     operation_id = "heartbeat",
     tag = "members",
     summary = "Heartbeat",
-    description = "Refreshes the caller's presence (every 5 s by default; gone after 15 s without one).\n\nErrors: 400: 40000: `live_id` is not 1-64 characters of `[A-Za-z0-9_-]`.",
+    description = "Refreshes the caller's presence (every 5 s by default; gone after 15 s without one).\n\nErrors: 400: 40000: `live_id` is not 1-64 characters of `[A-Za-z0-9_-]`. 404: 40401: not present (join again), with the message `user was removed from this room (kicked)` when the server API removed the caller in the last 10 minutes.",
     params(LiveIdPath),
     responses(
         (status = 200, description = "Presence refreshed.", body = HeartbeatEnvelope),

@@ -35,6 +35,17 @@ pub enum StoreError {
     /// The caller is not present in the room (never joined, left or expired).
     #[error("user is not in this room")]
     NotPresent,
+    /// The user is banned from the room until `until_ms` (ms since the epoch, Redis's
+    /// clock), SPEC §11: its join is refused.
+    #[error("banned from this room")]
+    Banned {
+        /// When the ban ends, ms since the Unix epoch.
+        until_ms: i64,
+    },
+    /// The member was removed from the room by the server API (SPEC §11): its
+    /// heartbeat says so instead of [`StoreError::NotPresent`].
+    #[error("removed from this room")]
+    Kicked,
     /// Stop of a room that is not live.
     #[error("room is not live")]
     NotLive,

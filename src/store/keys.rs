@@ -8,6 +8,8 @@
 //! | `{p}:{live_id}:joined` | zset | member → join time (ms): stable member order |
 //! | `{p}:{live_id}:uv` | HyperLogLog | distinct joining users |
 //! | `{p}:{live_id}:events` | stream | room events, SPEC §10 (about 1,000 kept; 24 h after a delete) |
+//! | `{p}:{live_id}:bans` | zset | banned user → ban end (ms, Redis `TIME`), SPEC §11; expired entries pruned |
+//! | `{p}:{live_id}:kicked` | zset | kicked user → kick time (ms), for the heartbeat's answer; at most 1,000, 10 min |
 //! | `{p}:user:{user_id}` | hash | profile (`im_userid`, `nick`, `avatar`, `extends`) and current `room` |
 //! | `{p}:{global}:seq:im_userid`, `…:seq:chat_id` | string | id sequences |
 //! | `{p}:{global}:idx:live` | zset | live rooms → start time (ms) |
@@ -108,6 +110,10 @@ pub struct RoomKeys {
     pub uv: String,
     /// Event stream.
     pub events: String,
+    /// Ban zset: user → ban end (ms).
+    pub bans: String,
+    /// Kicked zset: user → kick time (ms).
+    pub kicked: String,
 }
 
 impl Keys {
@@ -132,13 +138,20 @@ impl Keys {
             joined: format!("{tag}joined"),
             uv: format!("{tag}uv"),
             events: format!("{tag}events"),
+            bans: format!("{tag}bans"),
+            kicked: format!("{tag}kicked"),
         }
     }
 
-    /// Just the room hash and presence keys of `live_id` (the heartbeat's two keys).
-    pub fn room_and_presence(&self, live_id: &str) -> (String, String) {
+    /// Just the room hash, presence and kicked keys of `live_id` (the heartbeat's
+    /// three keys).
+    pub fn room_and_presence(&self, live_id: &str) -> (String, String, String) {
         let tag = self.room_tag(live_id);
-        (format!("{tag}room"), format!("{tag}presence"))
+        (
+            format!("{tag}room"),
+            format!("{tag}presence"),
+            format!("{tag}kicked"),
+        )
     }
 
     /// `{prefix}:{live_id}:`, the start of every key of the room.
@@ -233,7 +246,18 @@ mod tests {
                 .query(&mut conn)
                 .expect("EVAL room_keys");
             let rk = Keys::new(prefix).room(live_id);
-            assert_eq!(lua, [rk.room, rk.presence, rk.joined, rk.uv, rk.events]);
+            assert_eq!(
+                lua,
+                [
+                    rk.room,
+                    rk.presence,
+                    rk.joined,
+                    rk.uv,
+                    rk.events,
+                    rk.bans,
+                    rk.kicked
+                ]
+            );
         }
     }
 

@@ -27,11 +27,22 @@ pub enum Refusal {
     TooManyKeys,
     /// `needs_im_userid`: a new profile needs an im_userid first (ensure_profile.lua).
     NeedsImUserid,
+    /// `banned`, end ms: the user is banned from the room until then (SPEC §11).
+    Banned(i64),
+    /// `kicked`: the member was removed by the server API (heartbeat.lua).
+    Kicked,
 }
 
 impl Refusal {
-    fn parse(status: &str) -> Option<Self> {
+    fn parse(status: &str, payload: &[Value]) -> Option<Self> {
         Some(match status {
+            "banned" => Self::Banned(
+                payload
+                    .first()
+                    .and_then(|v| i64::from_redis_value(v.clone()).ok())
+                    .unwrap_or(0),
+            ),
+            "kicked" => Self::Kicked,
             "not_found" => Self::NotFound,
             "ended" => Self::Ended,
             "not_anchor" => Self::NotAnchor,
@@ -53,6 +64,8 @@ impl Refusal {
             (Self::NotLive, _) => StoreError::NotLive,
             (Self::Taken, _) => StoreError::IdTaken,
             (Self::TooManyKeys, _) => StoreError::TooManyExtendsKeys,
+            (Self::Banned(until_ms), _) => StoreError::Banned { until_ms },
+            (Self::Kicked, _) => StoreError::Kicked,
             (Self::Ended, Some(action)) => StoreError::Ended(action),
             (Self::NotAnchor, Some(action)) => StoreError::NotAnchor(action),
             (other, _) => StoreError::Internal(format!("{script}.lua: unexpected {other:?}")),
@@ -75,7 +88,7 @@ impl<T: FromRedisValue> FromRedisValue for Outcome<T> {
         }
         let status = String::from_redis_value(items.remove(0))?;
         if status != "ok" {
-            let refusal = Refusal::parse(&status)
+            let refusal = Refusal::parse(&status, &items)
                 .ok_or_else(|| format!("script reply: unknown status {status:?}"))?;
             return Ok(Self(Err(refusal)));
         }

@@ -331,6 +331,9 @@ async fn the_document_names_exactly_the_served_operations() {
         ("delete", "/server/live/room/instance/{live_id}"),
         ("put", "/server/live/room/extends"),
         ("get", "/server/live/room/user_list"),
+        ("post", "/server/live/room/kick/{live_id}"),
+        ("delete", "/server/live/room/ban/{live_id}/{user_id}"),
+        ("get", "/server/live/room/bans"),
         ("post", "/server/auth/token"),
         ("get", "/client/live/room/events/{live_id}"),
         ("get", "/livez"),
@@ -458,7 +461,7 @@ fn every_operation_is_fully_described() {
         .map(|e| e["code"].as_u64().unwrap())
         .collect();
     let spec_codes: BTreeSet<u64> = [
-        0, 40000, 40100, 40101, 40300, 40400, 40401, 40900, 42900, 50000, 50300,
+        0, 40000, 40100, 40101, 40300, 40301, 40400, 40401, 40900, 42900, 50000, 50300,
     ]
     .into_iter()
     .collect();
@@ -767,6 +770,25 @@ async fn a_whole_life_cycle_matches_the_document() {
     .await;
     let members = c.ok("GET", "/server/live/room/user_list", members);
     assert_eq!(members.data()["list"][0]["user_id"], "dora");
+    // Kick and ban a viewer, list the bans, lift the ban.
+    app.join("fred", &sid).await;
+    let kicked = as_server(
+        "POST",
+        format!("/server/live/room/kick/{sid}"),
+        Some(json!({"user_id": "fred", "ban_seconds": 60, "reason": "spam"})),
+    )
+    .await;
+    let kicked = c.ok("POST", "/server/live/room/kick/{live_id}", kicked);
+    assert_eq!(kicked.data()["kicked"], true);
+    let bans = as_server("GET", format!("/server/live/room/bans?live_id={sid}"), None).await;
+    let bans = c.ok("GET", "/server/live/room/bans", bans);
+    assert_eq!(bans.data()["list"][0]["user_id"], "fred");
+    let unbanned = as_server("DELETE", format!("/server/live/room/ban/{sid}/fred"), None).await;
+    c.ok(
+        "DELETE",
+        "/server/live/room/ban/{live_id}/{user_id}",
+        unbanned,
+    );
     let patched = as_server(
         "PUT",
         "/server/live/room/extends".into(),

@@ -1,12 +1,14 @@
 //! The server API (SPEC §11): `/server/…` routes for the application's backend,
 //! authenticated with a server token ([`crate::auth::ServerCaller`]) instead of a user
 //! token, with the same envelope and error codes as the client routes. One file per
-//! area: rooms (`rooms.rs`), members (`members.rs`), client tokens (`tokens.rs`).
+//! area: rooms (`rooms.rs`), members (`members.rs`), kick and ban (`moderation.rs`),
+//! client tokens (`tokens.rs`).
 //!
 //! The server acts on any room: where a store operation checks the anchor, the
 //! handler reads the room's anchor first and acts as it (a room's anchor never changes).
 
 pub mod members;
+pub mod moderation;
 pub mod rooms;
 pub mod tokens;
 

@@ -1,6 +1,6 @@
 //! Server room routes (SPEC §11): list rooms of any status with filters, read, create
-//! for an anchor, stop with a reason, delete, update extends. Kick and ban will sit
-//! beside these (`/server/live/room/kick/{live_id}`, …).
+//! for an anchor, stop with a reason, delete, update extends. Kick and ban are in
+//! `moderation.rs`.
 
 use std::cmp::Ordering;
 
@@ -24,7 +24,7 @@ use crate::openapi::{
 use crate::routes::rooms::new_live_id;
 use crate::routes::server::{check_free_text, check_user_id};
 use crate::routes::views::{room_view, room_views};
-use crate::store::{LIVE_BIT, PageFrom, PageRequest, RoomIndex, UserRef};
+use crate::store::{LIVE_BIT, PageFrom, PageRequest, RoomIndex, ServerNote, UserRef};
 
 /// Longest stop `reason`, in characters.
 pub const REASON_MAX: usize = 256;
@@ -351,8 +351,9 @@ async fn anchor_of(state: &AppState, live_id: &str) -> Result<String, ApiError> 
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(as = ServerStopRoomRequest)]
 pub struct StopRoomBody {
-    /// Why the room is ended (kept in the log with the server key id): 1-256
-    /// characters, no control characters other than tab and newline.
+    /// Why the room is ended: 1-256 characters, no control characters other than tab
+    /// and newline. Logged with the server key id and recorded in the `room_stopped`
+    /// event (SPEC §10: `reason: server`, `by` = key id, `note` = this text).
     #[schema(required = true, nullable = false, min_length = 1, max_length = 256)]
     pub reason: Option<String>,
 }
@@ -364,7 +365,7 @@ pub struct StopRoomBody {
     operation_id = "serverStopRoom",
     tag = "server",
     summary = "Stop a live room (server)",
-    description = "Ends a live room (`live_status` 1 → 2, `end_time` set), whoever its anchor. The `reason` is logged with the server key id. No `data`.\n\nErrors: 400: 40000: `live_id` malformed, the body not a JSON object, `reason` missing, empty, longer than 256 characters or holding control characters. 404: 40400: no such room. 409: 40900: the room is not live.",
+    description = "Ends a live room (`live_status` 1 → 2, `end_time` set), whoever its anchor. The `reason` is logged with the server key id; the `room_stopped` event records `reason: server`, `by` (the key id) and `note` (this reason). No `data`.\n\nErrors: 400: 40000: `live_id` malformed, the body not a JSON object, `reason` missing, empty, longer than 256 characters or holding control characters. 404: 40400: no such room. 409: 40900: the room is not live.",
     params(LiveIdPath),
     request_body = StopRoomBody,
     security(("serverAuth" = [])),
@@ -388,7 +389,14 @@ pub async fn stop(
         .ok_or_else(|| ApiError::InvalidArgument("reason is required (1-256 characters)".into()))?;
     check_free_text("reason", &reason, REASON_MAX)?;
     let anchor = anchor_of(&state, &live_id).await?;
-    state.store.stop_room(&live_id, &anchor).await?;
+    let by = ServerNote {
+        key_id: caller.key_id.to_string(),
+        note: reason.clone(),
+    };
+    state
+        .store
+        .stop_room_as(&live_id, &anchor, Some(by))
+        .await?;
     tracing::info!(
         live_id,
         key = caller.key_id,

@@ -131,8 +131,21 @@ impl Op<'_> {
 
     /// Brings the user's presence in `live_id`, its pointer's room, in line with
     /// the pointer: restores it, then [confirms](Op::confirm) against the pointer.
+    /// A user banned meanwhile (a kick with a ban racing this join, SPEC §11) is
+    /// refused by the restore: its pointer is cleared again (compare-and-clear) and
+    /// the join answers [`StoreError::Banned`].
     async fn settle_in(&self, user_id: &str, live_id: &str) -> Result<(), StoreError> {
-        self.act(user_id, live_id, Act::Restore).await?;
+        match self.add_member(live_id, user_id, false).await {
+            Ok(_) => self.mark_active(live_id).await?,
+            Err(banned @ StoreError::Banned { .. }) => {
+                let user_key = self.store.keys.user(user_id);
+                self.script(self.store.scripts.user_clear_room(&user_key, live_id))
+                    .await?;
+                return Err(banned);
+            }
+            Err(StoreError::RoomNotFound | StoreError::Ended(_) | StoreError::NotPresent) => {}
+            Err(e) => return Err(e),
+        }
         self.confirm(user_id, live_id, true).await
     }
 
@@ -166,7 +179,7 @@ impl Op<'_> {
     }
 
     /// Restores (and lists for the reaper) or removes the user's presence in a room;
-    /// a room gone, ended, or already without the user needs nothing.
+    /// a room gone, ended, already without the user, or banning it needs nothing.
     async fn act(&self, user_id: &str, live_id: &str, action: Act) -> Result<(), StoreError> {
         let done = match action {
             Act::Restore => match self.add_member(live_id, user_id, false).await {
@@ -176,7 +189,12 @@ impl Op<'_> {
             Act::Remove(reason) => self.remove_member(live_id, user_id, reason).await,
         };
         match done {
-            Err(StoreError::RoomNotFound | StoreError::Ended(_) | StoreError::NotPresent) => Ok(()),
+            Err(
+                StoreError::RoomNotFound
+                | StoreError::Ended(_)
+                | StoreError::NotPresent
+                | StoreError::Banned { .. },
+            ) => Ok(()),
             other => other,
         }
     }

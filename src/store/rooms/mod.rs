@@ -13,6 +13,7 @@ mod cluster;
 use std::collections::BTreeMap;
 
 use super::index::IndexChange;
+use super::moderation::ServerNote;
 use super::profiles::{ProfileUpdate, UserRef};
 use super::replies::RawRoom;
 use super::scripts::MoveIn;
@@ -155,11 +156,25 @@ impl Store {
         }
     }
 
+    /// The anchor stops its live room (event `room_stopped`, reason `anchor`); see
+    /// [`Store::stop_room_as`].
+    pub async fn stop_room(&self, live_id: &str, user_id: &str) -> Result<(), StoreError> {
+        self.stop_room_as(live_id, user_id, None).await
+    }
+
     /// Stops a live room: checks it, takes it out of the live index (and ranks it as
     /// ended in search), then ends it (`lua/stop_room.lua`). In that order a retried
-    /// stop finishes what a failed one started. Run to completion. Errors: not found,
-    /// [`StoreError::NotAnchor`], [`StoreError::NotLive`].
-    pub async fn stop_room(&self, live_id: &str, user_id: &str) -> Result<(), StoreError> {
+    /// stop finishes what a failed one started. Run to completion. `by`: the server
+    /// API's key id and reason text (SPEC §11), recorded in `room_stopped` as
+    /// `reason: server`, `by`, `note` (SPEC §10); `None` = the anchor's stop
+    /// (`reason: anchor`). Errors: not found, [`StoreError::NotAnchor`] (`user_id` is
+    /// not the anchor), [`StoreError::NotLive`].
+    pub async fn stop_room_as(
+        &self,
+        live_id: &str,
+        user_id: &str,
+        by: Option<ServerNote>,
+    ) -> Result<(), StoreError> {
         let (store, live_id, user_id) = (self.clone(), live_id.to_owned(), user_id.to_owned());
         Self::to_completion(async move {
             let op = store.op("stop");
@@ -181,10 +196,13 @@ impl Store {
             op.index(IndexChange::Ended, &live_id, None, created, 0)
                 .await?;
             op.mark_due_first(&live_id).await?;
-            let stop =
-                store
-                    .scripts
-                    .stop_room(&rk, &user_id, store.member_timeout_ms, store.marks_arg());
+            let stop = store.scripts.stop_room(
+                &rk,
+                &user_id,
+                store.member_timeout_ms,
+                by.as_ref(),
+                store.marks_arg(),
+            );
             op.script(stop).await?;
             // Again, after the room ended: a start racing this stop may have listed it
             // in between (start re-checks too; both orders end unlisted).

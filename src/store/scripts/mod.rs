@@ -7,12 +7,14 @@
 //! and failovers. Calls go through `Op::script` (src/store/mod.rs).
 //! The wrappers: `room.rs` (a room's slot, and the one-Redis scripts),
 //! `user_and_global.rs` (a user's slot, the `{global}` indexes and the lease),
-//! `webhooks.rs` (a webhook shard's slot, `{webhooks:n}`, and `{webhooks}`).
+//! `webhooks.rs` (a webhook shard's slot, `{webhooks:n}`, and `{webhooks}`),
+//! `moderation.rs` (kick, unban, the ban list: a room's slot).
 
 use std::marker::PhantomData;
 
 use redis::{Script, ToRedisArgs};
 
+mod moderation;
 mod room;
 
 pub(crate) use room::{LeaveReason, MoveIn};
@@ -129,6 +131,9 @@ scripts! {
     webhook_progress: "lib.lua" "webhook_progress.lua";
     webhook_unmark: "lib.lua" "webhook_unmark.lua";
     webhook_presence: "lib.lua" "webhook_presence.lua";
+    kick_member: "lib.lua" "kick_member.lua";
+    unban_member: "lib.lua" "unban_member.lua";
+    page_bans: "lib.lua" "page_bans.lua";
 }
 
 fn call<'a, R>(

@@ -6,6 +6,7 @@ use super::{ScriptCall, Scripts, call, extends_json, flag, page_start, room_keys
 use crate::store::error::Action;
 use crate::store::index::PageRequest;
 use crate::store::keys::{Keys, RoomKeys};
+use crate::store::moderation::ServerNote;
 use crate::store::profiles::UserRef;
 use crate::store::replies::{Outcome, RawRoom, ScoredPage, SweepReply};
 use crate::store::rooms::NewRoom;
@@ -80,12 +81,14 @@ impl Scripts {
         c
     }
 
-    /// `stop_room.lua`: ends a live room.
+    /// `stop_room.lua`: ends a live room; `by` is the server's key id and reason text
+    /// for a server stop (event reason `server`), `None` for the anchor's (`anchor`).
     pub(crate) fn stop_room(
         &self,
         rk: &RoomKeys,
         user_id: &str,
         timeout_ms: u64,
+        by: Option<&ServerNote>,
         marks: &str,
     ) -> ScriptCall<'_, Outcome<()>> {
         let mut c = call("stop_room", Some(Action::Stop), &self.stop_room);
@@ -95,6 +98,10 @@ impl Scripts {
             .key(&rk.events)
             .arg(user_id)
             .arg(timeout_ms);
+        match by {
+            Some(by) => c.invocation.arg("server").arg(&by.key_id).arg(&by.note),
+            None => c.invocation.arg("anchor").arg("").arg(""),
+        };
         c.invocation.arg(marks);
         c
     }
@@ -111,6 +118,8 @@ impl Scripts {
         let mut c = call("delete_room", Some(Action::Delete), &self.delete_room);
         room_keys(&mut c.invocation, rk)
             .key(&rk.events)
+            .key(&rk.bans)
+            .key(&rk.kicked)
             .arg(anchor)
             .arg(timeout_ms);
         c.invocation.arg(marks);
@@ -147,7 +156,7 @@ impl Scripts {
     /// `heartbeat.lua`: refreshes a presence; yields the room's `live_status`.
     pub(crate) fn heartbeat(
         &self,
-        (room, presence): &(String, String),
+        (room, presence, kicked): &(String, String, String),
         user_id: &str,
         timeout_ms: u64,
     ) -> ScriptCall<'_, Outcome<i64>> {
@@ -155,6 +164,7 @@ impl Scripts {
         c.invocation
             .key(room)
             .key(presence)
+            .key(kicked)
             .arg(user_id)
             .arg(timeout_ms);
         c
@@ -190,9 +200,10 @@ impl Scripts {
             .arg(timeout_ms)
             .arg(keys.prefix())
             .arg(live_id);
-        if kind == MoveIn::Start {
-            c.invocation.key(keys.live_index()).key(keys.search_index());
-        }
+        match kind {
+            MoveIn::Start => c.invocation.key(keys.live_index()).key(keys.search_index()),
+            MoveIn::Join => c.invocation.key(&rk.bans).key(&rk.kicked),
+        };
         c.invocation.arg(marks);
         c
     }
@@ -233,6 +244,8 @@ impl Scripts {
         let mut c = call("room_add_member", Some(Action::Join), &self.room_add_member);
         room_keys(&mut c.invocation, rk)
             .key(&rk.events)
+            .key(&rk.bans)
+            .key(&rk.kicked)
             .arg(user_id)
             .arg(timeout_ms)
             .arg(flag(count_view));

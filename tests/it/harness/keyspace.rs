@@ -51,10 +51,14 @@ pub fn key_problem(key: &str, prefix: &str, users: &[&str]) -> Option<String> {
             .contains(&global)
         }
     } else if let Some(tagged) = rest.strip_prefix('{') {
-        // lr:{live_…}:room | presence | joined | uv | events
+        // lr:{live_…}:room | presence | joined | uv | events | bans | kicked
         match tagged.split_once("}:") {
             Some((id, kind)) => {
-                is_live_id(id) && ["room", "presence", "joined", "uv", "events"].contains(&kind)
+                is_live_id(id)
+                    && [
+                        "room", "presence", "joined", "uv", "events", "bans", "kicked",
+                    ]
+                    .contains(&kind)
             }
             None => false,
         }

@@ -477,7 +477,7 @@ impl TestApp {
         Self::reply(req.send().await.expect("request")).await
     }
 
-    async fn reply(resp: reqwest::Response) -> Reply {
+    pub(crate) async fn reply(resp: reqwest::Response) -> Reply {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let bytes = resp.bytes().await.unwrap();

@@ -1,9 +1,10 @@
 //! The server API (`src/routes/server/`, SPEC §11): server tokens and their keys
 //! (`auth`), user tokens signed with a public key (`public_key`), and the routes
-//! (`rooms`, `members`, `tokens`).
+//! (`rooms`, `members`, `moderation`, `tokens`).
 
 mod auth;
 mod members;
+mod moderation;
 mod public_key;
 mod rooms;
 mod tokens;
