@@ -257,3 +257,32 @@ async fn an_update_marks_the_room_due_for_webhooks_and_is_delivered() {
         receiver.accepted_bodies()
     );
 }
+
+/// Concurrent title changes end with every term of the title the room has then in the
+/// index (each update puts the current title's terms back after removing its old
+/// ones), so search finds the room by it.
+#[tokio::test]
+async fn concurrent_title_changes_leave_the_final_title_findable() {
+    let app = server_app().await;
+    let id = app.create_room("alice", "start title").await;
+    let titles: Vec<String> = (0..8).map(|i| format!("title{i} word{i}x")).collect();
+    let calls = titles
+        .iter()
+        .map(|t| update(&app, &id, json!({ "title": t })));
+    for r in futures::future::join_all(calls).await {
+        r.ok();
+    }
+    let last = app.info("bob", &id).await["title"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(titles.contains(&last), "{last}");
+    for term in liveroom::search::title_terms(&last) {
+        let key = app.store.keys().term_index(&term);
+        let n: i64 = app.redis_cmd(&["SISMEMBER", &key, &id]).await;
+        assert_eq!(n, 1, "term {term:?} of {last:?} missing");
+    }
+    assert_eq!(search(&app, "bob", &last).await, [id.as_str()]);
+    // Each update changed the title once: one event each.
+    assert_eq!(updates(&app, &id).await.len(), titles.len());
+}
