@@ -286,3 +286,29 @@ async fn concurrent_title_changes_leave_the_final_title_findable() {
     // Each update changed the title once: one event each.
     assert_eq!(updates(&app, &id).await.len(), titles.len());
 }
+
+/// A viewer's event stream (default selection: `room,anchor,online`) carries the
+/// update, with its changes and the new title.
+#[tokio::test]
+async fn a_viewers_event_stream_gets_room_updated() {
+    use crate::sse::{SseClient, bearer, events_path};
+    let app = server_app().await;
+    let id = app.live_room("alice", "before").await;
+    let mut s = SseClient::open(
+        &app.base,
+        &events_path(&id, ""),
+        &[("Authorization", &bearer("viewer"))],
+    )
+    .await;
+    assert_eq!(s.next().await.event, "room", "the snapshot comes first");
+    update(&app, &id, json!({"title": "after", "notice": "hello"}))
+        .await
+        .ok();
+    let e = s.next_not_online().await;
+    assert_eq!(e.event, "room_updated");
+    assert_eq!(
+        e.data["changes"],
+        json!({"title": "after", "notice": "hello"})
+    );
+    assert_eq!(e.data["room"]["title"], "after");
+}
