@@ -33,7 +33,8 @@ end
 -- and increasing within the room, makes the event's `id` (`<live_id>:<stream id>`).
 -- Fields: event, created_at (ms, Redis TIME), live_id, title, anchor, live_status,
 -- online_count (after the change), then user, reason, extends, by (the server key id
--- of a server stop or kick), note (the server's reason text) where the event has them.
+-- of a server stop or kick), note (the server's reason text), changes (room_updated:
+-- JSON of the changed fields) where the event has them.
 -- The stream keeps about EVENTS_MAXLEN entries (MAXLEN ~ trims whole nodes: between
 -- 1000 and about 1100); a deleted room's stream is kept EVENTS_RETAIN_MS (24 h) more.
 local EVENTS_MAXLEN = 1000
@@ -65,7 +66,8 @@ end
 -- Appends event `kind` about the room at `room` (hash) to `events` (and marks the
 -- room due for webhooks, see WEBHOOK_MARKS). `opts` (optional):
 -- user (the member concerned), reason, extends (JSON), by (server key id), note (the
--- server's reason text), online (the count to report instead of the presence set's).
+-- server's reason text), changes (JSON, room_updated), online (the count to report
+-- instead of the presence set's).
 -- O(log N) for the count.
 local function record_event(room, presence, events, now, timeout_ms, kind, opts)
   opts = opts or {}
@@ -77,7 +79,7 @@ local function record_event(room, presence, events, now, timeout_ms, kind, opts)
   local fields = { 'event', kind, 'created_at', now, 'live_id', r[1] or '',
     'title', r[2] or '', 'anchor', r[3] or '', 'live_status', r[4] or 0,
     'online_count', online }
-  for _, name in ipairs({ 'user', 'reason', 'extends', 'by', 'note' }) do
+  for _, name in ipairs({ 'user', 'reason', 'extends', 'by', 'note', 'changes' }) do
     if opts[name] and opts[name] ~= '' then
       fields[#fields + 1] = name
       fields[#fields + 1] = opts[name]

@@ -270,7 +270,7 @@ fn server_router() -> OpenApiRouter<AppState> {
         .routes(routes!(rooms::info))
         .routes(routes!(rooms::create))
         .routes(routes!(rooms::stop))
-        .routes(routes!(rooms::delete))
+        .routes(routes!(rooms::delete, rooms::update))
         .routes(routes!(rooms::update_extends))
         .routes(routes!(members::user_list))
         .routes(routes!(moderation::kick))

@@ -3,8 +3,8 @@
 //! back as [`RoomEvent`]s, the one shape every consumer gets.
 //!
 //! A stream entry is flat (`event`, `created_at`, `live_id`, `title`, `anchor`,
-//! `live_status`, `online_count`, then `user`, `reason`, `extends`, `by`, `note` when
-//! the event has them); [`RoomEvent::from_entry`] turns it into the JSON object of SPEC §10.
+//! `live_status`, `online_count`, then `user`, `reason`, `extends`, `by`, `note`,
+//! `changes` when the event has them); [`RoomEvent::from_entry`] turns it into the JSON object of SPEC §10.
 //! [`signature`] signs and verifies the body of a webhook carrying one; [`hub`] fans
 //! them out to the replica's client event streams (one Redis read per room).
 
@@ -16,12 +16,13 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 /// Every event name of the catalogue (docs/SPEC.md §10), in its table's order.
-pub const EVENT_NAMES: [&str; 9] = [
+pub const EVENT_NAMES: [&str; 10] = [
     "room_created",
     "room_started",
     "room_stopped",
     "room_deleted",
     "room_extends_updated",
+    "room_updated",
     "anchor_offline",
     "anchor_online",
     "member_joined",
@@ -35,7 +36,8 @@ pub struct RoomEvent {
     /// within the room); the same on every delivery of the event.
     pub id: String,
     /// The event's name: `room_created`, `room_started`, `room_stopped`,
-    /// `room_deleted`, `room_extends_updated`, `anchor_offline`, `anchor_online`,
+    /// `room_deleted`, `room_extends_updated`, `room_updated`, `anchor_offline`,
+    /// `anchor_online`,
     /// `member_joined`, `member_left`.
     pub event: String,
     /// When the change was made, ms since the Unix epoch, Redis's clock (`TIME`).
@@ -60,6 +62,10 @@ pub struct RoomEvent {
     /// it gave none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// `room_updated`: each changed field (`title`, `notice`, `cover_url`) with its
+    /// new value (SPEC §10, §11). Absent on other events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changes: Option<BTreeMap<String, String>>,
 }
 
 /// The room as an event carries it.
@@ -117,6 +123,7 @@ impl RoomEvent {
             extends: get("extends").and_then(|e| serde_json::from_str(e).ok()),
             by: get("by").map(str::to_owned),
             note: get("note").map(str::to_owned),
+            changes: get("changes").and_then(|c| serde_json::from_str(c).ok()),
         }
     }
 
@@ -150,6 +157,7 @@ mod tests {
             include_str!("../../lua/stop_room.lua"),
             include_str!("../../lua/sweep_room.lua"),
             include_str!("../../lua/update_extends.lua"),
+            include_str!("../../lua/update_room.lua"),
             include_str!("../../lua/kick_member.lua"),
         ]
         .concat();
@@ -223,5 +231,18 @@ mod tests {
             ]),
         );
         assert_eq!(e.extends.unwrap()["k"], "v");
+        let e = RoomEvent::from_entry(
+            "1-2",
+            &pairs(&[
+                ("event", "room_updated"),
+                ("changes", r#"{"title":"new","cover_url":""}"#),
+            ]),
+        );
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(
+            v["changes"],
+            serde_json::json!({"title": "new", "cover_url": ""})
+        );
+        assert!(v.get("extends").is_none());
     }
 }

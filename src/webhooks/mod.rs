@@ -29,12 +29,13 @@ pub const CONTENT_TYPE: &str = "application/webhook+json";
 pub const EVENT_ID_HEADER: &str = "Liveroom-Event-Id";
 
 /// The room events of SPEC §10 (`room_*`).
-const ROOM_EVENTS: [&str; 5] = [
+const ROOM_EVENTS: [&str; 6] = [
     "room_created",
     "room_started",
     "room_stopped",
     "room_deleted",
     "room_extends_updated",
+    "room_updated",
 ];
 /// The anchor events (`anchor_*`).
 const ANCHOR_EVENTS: [&str; 2] = ["anchor_offline", "anchor_online"];

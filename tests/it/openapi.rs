@@ -329,6 +329,7 @@ async fn the_document_names_exactly_the_served_operations() {
         ("post", "/server/live/room/instance"),
         ("post", "/server/live/room/stop/{live_id}"),
         ("delete", "/server/live/room/instance/{live_id}"),
+        ("put", "/server/live/room/instance/{live_id}"),
         ("put", "/server/live/room/extends"),
         ("get", "/server/live/room/user_list"),
         ("post", "/server/live/room/kick/{live_id}"),
@@ -796,6 +797,14 @@ async fn a_whole_life_cycle_matches_the_document() {
     )
     .await;
     c.ok("PUT", "/server/live/room/extends", patched);
+    let updated = as_server(
+        "PUT",
+        format!("/server/live/room/instance/{sid}"),
+        Some(json!({"title": "backend room, renamed", "notice": "hi", "cover_url": ""})),
+    )
+    .await;
+    let updated = c.ok("PUT", "/server/live/room/instance/{live_id}", updated);
+    assert_eq!(updated.data()["title"], "backend room, renamed");
     let stopped = as_server(
         "POST",
         format!("/server/live/room/stop/{sid}"),

@@ -1,5 +1,6 @@
 //! Server room routes (SPEC §11): list rooms of any status with filters, read, create
-//! for an anchor, stop with a reason, delete, update extends. Kick and ban are in
+//! for an anchor, stop with a reason, delete, update title / notice / cover, update
+//! extends. Kick and ban are in
 //! `moderation.rs`.
 
 use std::cmp::Ordering;
@@ -24,7 +25,7 @@ use crate::openapi::{
 use crate::routes::rooms::new_live_id;
 use crate::routes::server::{check_free_text, check_user_id};
 use crate::routes::views::{room_view, room_views};
-use crate::store::{LIVE_BIT, PageFrom, PageRequest, RoomIndex, ServerNote, UserRef};
+use crate::store::{LIVE_BIT, PageFrom, PageRequest, RoomIndex, RoomPatch, ServerNote, UserRef};
 
 /// Longest stop `reason`, in characters.
 pub const REASON_MAX: usize = 256;
@@ -478,4 +479,108 @@ pub async fn update_extends(
         "room extends updated by the server API"
     );
     Ok(ApiOk::empty())
+}
+
+/// Body of `PUT /server/live/room/instance/{live_id}`: the fields to change, at least
+/// one; each with the limits of `POST /client/live/room/instance` (SPEC §7). A field
+/// that is absent or `null` is left as it is; unknown fields are ignored.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[schema(as = ServerUpdateRoomRequest)]
+pub struct UpdateRoomBody {
+    /// New title: 1-128 characters, not only whitespace, no control characters other
+    /// than tab and newline.
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
+    )]
+    pub title: Option<String>,
+    /// New notice: at most 1024 characters, no control characters other than tab and
+    /// newline (empty clears it).
+    #[schema(
+        max_length = 1024,
+        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
+    )]
+    pub notice: Option<String>,
+    /// New cover: empty (none) or an http(s) URL; at most 1024 characters.
+    #[schema(
+        max_length = 1024,
+        pattern = r"^$|^[Hh][Tt][Tt][Pp][Ss]?://[^/\s\u0000-\u001F\u007F-\u009F][^\s\u0000-\u001F\u007F-\u009F]*$"
+    )]
+    pub cover_url: Option<String>,
+}
+
+impl UpdateRoomBody {
+    /// Validates the body (SPEC §7); every error names its field.
+    fn validate(self) -> Result<RoomPatch, ApiError> {
+        if self.title.is_none() && self.notice.is_none() && self.cover_url.is_none() {
+            return Err(ApiError::InvalidArgument(
+                "title, notice or cover_url is required".into(),
+            ));
+        }
+        if let Some(title) = &self.title {
+            if title.trim().is_empty() || title.chars().count() > limits::TITLE_MAX {
+                return Err(ApiError::InvalidArgument(format!(
+                    "title must be 1-{} characters",
+                    limits::TITLE_MAX
+                )));
+            }
+            check_free_text("title", title, limits::TITLE_MAX)?;
+        }
+        if let Some(notice) = &self.notice {
+            check_free_text("notice", notice, limits::NOTICE_MAX)?;
+        }
+        if let Some(cover_url) = &self.cover_url {
+            check_url("cover_url", cover_url)?;
+        }
+        Ok(RoomPatch {
+            title: self.title,
+            notice: self.notice,
+            cover_url: self.cover_url,
+        })
+    }
+}
+
+/// `PUT /server/live/room/instance/{live_id}`: changes a room's title, notice, cover.
+#[utoipa::path(
+    put,
+    path = "/server/live/room/instance/{live_id}",
+    operation_id = "serverUpdateRoom",
+    tag = "server",
+    summary = "Update a room's title, notice, cover (server)",
+    description = "Changes the room's `title`, `notice` and / or `cover_url` (at least one; an absent or `null` field is left as it is), in any `live_status` (an ended room may be renamed), whoever its anchor; the room's search terms follow its title. Records `room_updated` (SPEC §10) with `changes`, the changed fields and their new values; a body that changes nothing records nothing. `data`: the room after the change, with its `push_url`.\n\nErrors: 400: 40000: `live_id` malformed, the body not a JSON object, none of the three fields given, or a field violating its limit (SPEC §7: `title` 1-128 characters and not only whitespace, `notice` at most 1024, `cover_url` empty or an http(s) URL of at most 1024; no control characters but tab / newline). 404: 40400: no such room.",
+    params(LiveIdPath),
+    request_body = UpdateRoomBody,
+    security(("serverAuth" = [])),
+    responses(
+        (status = 200, description = "The room after the change.", body = RoomEnvelope),
+        (status = 400, response = BadRequest),
+        (status = 404, response = RoomNotFound),
+        (status = 413, response = PayloadTooLarge),
+    ),
+)]
+pub async fn update(
+    State(state): State<AppState>,
+    caller: ServerCaller,
+    LiveIdPath(live_id): LiveIdPath,
+    JsonBody(body): JsonBody<UpdateRoomBody>,
+) -> ApiResult<RoomView> {
+    let patch = body.validate()?;
+    let raw = state.store.update_room(&live_id, &patch).await?;
+    let fields: Vec<&str> = [
+        ("title", patch.title.is_some()),
+        ("notice", patch.notice.is_some()),
+        ("cover_url", patch.cover_url.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(name, given)| given.then_some(name))
+    .collect();
+    tracing::info!(
+        live_id,
+        key = caller.key_id,
+        fields = fields.join(","),
+        "room updated by the server API"
+    );
+    let anchor = raw.field("anchor").to_owned();
+    room_view(&state, raw, &anchor).await
 }

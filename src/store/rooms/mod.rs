@@ -1,4 +1,5 @@
-//! Rooms (SPEC §5 #1-5, #11): create, read, start, stop, delete, extends. Create,
+//! Rooms (SPEC §5 #1-5, #11): create, read, start, stop, delete, extends; changing
+//! title, notice and cover is in `update.rs` (SPEC §11). Create,
 //! stop and delete are ordered single-slot steps on every deployment; start is one
 //! script on one Redis (`lua/start_room.lua`, in [`Store::start_room`]) and steps on
 //! Cluster (`cluster.rs`).
@@ -9,6 +10,9 @@
 //!   indexes again (a start racing them may have listed the room in between).
 
 mod cluster;
+mod update;
+
+pub use update::RoomPatch;
 
 use std::collections::BTreeMap;
 

@@ -110,6 +110,7 @@ scripts! {
     stop_room: "lib.lua" "stop_room.lua";
     delete_room: "lib.lua" "delete_room.lua";
     update_extends: "lib.lua" "update_extends.lua";
+    update_room: "lib.lua" "update_room.lua";
     // The hot path runs without the lib.lua prefix (see its header).
     heartbeat: "heartbeat.lua";
     join_room: "lib.lua" "lib_single.lua" "join_room.lua";
@@ -121,6 +122,7 @@ scripts! {
     user_clear_room: "lib.lua" "user_clear_room.lua";
     ensure_profile: "lib.lua" "ensure_profile.lua";
     index_room: "lib.lua" "index_room.lua";
+    index_terms: "lib.lua" "index_terms.lua";
     page_index: "lib.lua" "page_index.lua";
     page_members: "lib.lua" "page_members.lua";
     sweep_room: "lib.lua" "sweep_room.lua";

@@ -153,6 +153,28 @@ impl Scripts {
         c
     }
 
+    /// `update_room.lua`: sets the fields of `patch_json` (a JSON object with any of
+    /// `title`, `notice`, `cover_url`); yields the title before the change and the
+    /// room after it.
+    pub(crate) fn update_room(
+        &self,
+        rk: &RoomKeys,
+        patch_json: &str,
+        timeout_ms: u64,
+        marks: &str,
+    ) -> ScriptCall<'_, Outcome<(String, RawRoom)>> {
+        let mut c = call("update_room", None, &self.update_room);
+        c.invocation
+            .key(&rk.room)
+            .key(&rk.presence)
+            .key(&rk.uv)
+            .key(&rk.events)
+            .arg(patch_json)
+            .arg(timeout_ms)
+            .arg(marks);
+        c
+    }
+
     /// `heartbeat.lua`: refreshes a presence; yields the room's `live_status`.
     pub(crate) fn heartbeat(
         &self,

@@ -1,6 +1,6 @@
 //! Wrappers of the scripts on a user's slot (`ensure_profile.lua`,
-//! `user_clear_room.lua`) and on `{global}` (`index_room.lua`, `page_index.lua`, the
-//! lease).
+//! `user_clear_room.lua`) and on `{global}` (`index_room.lua`, `index_terms.lua`,
+//! `page_index.lua`, the lease).
 
 use super::{ScriptCall, Scripts, call, flag, page_start};
 use crate::store::index::{IndexChange, PageRequest};
@@ -70,6 +70,26 @@ impl Scripts {
             .arg(live_id)
             .arg(created_ms)
             .arg(started_ms);
+        c
+    }
+
+    /// `index_terms.lua`: adds room `live_id` to (`add`) or removes it from the term
+    /// sets of `terms` (title terms, `crate::search::title_terms`). `terms` must not be
+    /// empty.
+    pub(crate) fn index_terms<'t>(
+        &self,
+        keys: &Keys,
+        add: bool,
+        live_id: &str,
+        terms: impl IntoIterator<Item = &'t String>,
+    ) -> ScriptCall<'_, ()> {
+        let mut c = call("index_terms", None, &self.index_terms);
+        for term in terms {
+            c.invocation.key(keys.term_index(term));
+        }
+        c.invocation
+            .arg(if add { "add" } else { "remove" })
+            .arg(live_id);
         c
     }
 

@@ -1,6 +1,6 @@
 //! The server API (`src/routes/server/`, SPEC §11): server tokens and their keys
 //! (`auth`), user tokens signed with a public key (`public_key`), and the routes
-//! (`rooms`, `members`, `moderation`, `tokens`).
+//! (`rooms`, `members`, `moderation`, `tokens`, `update`).
 
 mod auth;
 mod members;
@@ -8,6 +8,7 @@ mod moderation;
 mod public_key;
 mod rooms;
 mod tokens;
+mod update;
 
 use std::time::Duration;
 

@@ -19,6 +19,12 @@ async fn life_cycle(app: &TestApp, id: &str) {
     app.user("alice").start(id).await.ok();
     let extends = json!({"live_id": id, "extends": {"k": "v"}});
     app.user("alice").update_extends(extends).await.ok();
+    // room_updated: through the store (this app has no server keys for the route).
+    let retitle = liveroom::store::RoomPatch {
+        title: Some("hooked again".into()),
+        ..Default::default()
+    };
+    app.store.update_room(id, &retitle).await.unwrap();
     app.join("carol", id).await;
     app.user("bob").leave(id).await.ok();
     app.user("alice").leave(id).await.ok();
