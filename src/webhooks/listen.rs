@@ -322,7 +322,8 @@ async fn handle(
 }
 
 /// The readable line of one event (SPEC §10 shape): time, name, room, anchor, then
-/// user, reason and extends when the event has them, the id, and `(duplicate)`.
+/// user, reason, by, note, changes and extends when the event has them, the online
+/// count, the id, and `(duplicate)`.
 pub fn summary_line(time: &str, event: &serde_json::Value, duplicate: bool) -> String {
     let text = |v: &serde_json::Value| v.as_str().unwrap_or("?").to_owned();
     let mut line = format!(
@@ -336,6 +337,15 @@ pub fn summary_line(time: &str, event: &serde_json::Value, duplicate: bool) -> S
     }
     if let Some(reason) = event["reason"].as_str() {
         line.push_str(&format!("  reason={reason}"));
+    }
+    if let Some(by) = event["by"].as_str() {
+        line.push_str(&format!("  by={by}"));
+    }
+    if let Some(note) = event["note"].as_str() {
+        line.push_str(&format!("  note={note:?}"));
+    }
+    if let Some(changes) = event.get("changes").filter(|c| c.is_object()) {
+        line.push_str(&format!("  changes={changes}"));
     }
     if let Some(extends) = event.get("extends").filter(|e| e.is_object()) {
         line.push_str(&format!("  extends={extends}"));
@@ -366,6 +376,15 @@ mod tests {
             "12:00:02  member_left           live_x  anchor=alice  user=bob  reason=leave  online=2  id=live_x:1733100001000-0"
         );
         assert!(summary_line("12:00:02", &event, true).ends_with("  (duplicate)"));
+        let stopped = serde_json::json!({
+            "id": "live_x:1-0", "event": "room_stopped", "created_at": 1,
+            "room": {"live_id": "live_x", "title": "t", "anchor_id": "alice", "live_status": 2, "online_count": 0},
+            "reason": "server", "by": "backend-1", "note": "spam"
+        });
+        assert_eq!(
+            summary_line("12:00:03", &stopped, false),
+            "12:00:03  room_stopped          live_x  anchor=alice  reason=server  by=backend-1  note=\"spam\"  online=0  id=live_x:1-0"
+        );
     }
 
     #[test]
