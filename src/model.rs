@@ -222,6 +222,22 @@ pub struct UpdateExtendsBody {
     pub extends: Option<BTreeMap<String, String>>,
 }
 
+impl UpdateExtendsBody {
+    /// The room and the checked patch (SPEC §7). Errors: 400 / 40000 naming `live_id`
+    /// or `extends` (missing, malformed, over the limits).
+    pub fn into_checked(self) -> Result<(String, BTreeMap<String, String>), ApiError> {
+        let live_id = self
+            .live_id
+            .ok_or_else(|| ApiError::InvalidArgument("live_id is required".into()))?;
+        crate::extract::check_live_id(&live_id)?;
+        let patch = self
+            .extends
+            .ok_or_else(|| ApiError::InvalidArgument("extends is required".into()))?;
+        check_extends("extends", &patch)?;
+        Ok((live_id, patch))
+    }
+}
+
 /// Body of `PUT /client/user/user` (SPEC §3): every field is optional and only the given
 /// ones change. Unknown fields are ignored.
 #[derive(Debug, Deserialize, ToSchema)]

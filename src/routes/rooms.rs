@@ -9,10 +9,8 @@ use rand::RngCore;
 use crate::AppState;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiOk, ApiResult};
-use crate::extract::{
-    JsonBody, LiveIdPath, Page, PageStart, QueryParams, check_live_id, encode_cursor,
-};
-use crate::model::{CreateRoomBody, PageOf, RoomView, UpdateExtendsBody, check_extends};
+use crate::extract::{JsonBody, LiveIdPath, Page, PageStart, QueryParams, encode_cursor};
+use crate::model::{CreateRoomBody, PageOf, RoomView, UpdateExtendsBody};
 use crate::openapi::{
     BadRequest, Conflict, Forbidden, OkEnvelope, PageParams, PayloadTooLarge, RoomEnvelope,
     RoomNotFound, RoomPageEnvelope, SearchParams,
@@ -322,14 +320,7 @@ pub async fn update_extends(
     user: AuthUser,
     JsonBody(body): JsonBody<UpdateExtendsBody>,
 ) -> ApiResult<()> {
-    let live_id = body
-        .live_id
-        .ok_or_else(|| ApiError::InvalidArgument("live_id is required".into()))?;
-    check_live_id(&live_id)?;
-    let patch = body
-        .extends
-        .ok_or_else(|| ApiError::InvalidArgument("extends is required".into()))?;
-    check_extends("extends", &patch)?;
+    let (live_id, patch) = body.into_checked()?;
     state
         .store
         .update_extends(&live_id, user.id(), &patch)
@@ -345,7 +336,7 @@ mod tests {
     fn live_ids_are_long_and_distinct() {
         let a = new_live_id();
         assert_eq!(a.len(), 25);
-        assert!(check_live_id(&a).is_ok());
+        assert!(crate::extract::check_live_id(&a).is_ok());
         assert_ne!(a, new_live_id());
     }
 }

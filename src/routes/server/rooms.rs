@@ -13,11 +13,9 @@ use crate::AppState;
 use crate::auth::ServerCaller;
 use crate::error::{ApiError, ApiOk, ApiResult};
 use crate::extract::{
-    JsonBody, LiveIdPath, Page, PageStart, QueryParams, check_live_id, encode_cursor, parse_json,
+    JsonBody, LiveIdPath, Page, PageStart, QueryParams, encode_cursor, parse_json,
 };
-use crate::model::{
-    CreateRoomBody, PageOf, RoomView, UpdateExtendsBody, check_extends, check_url, limits,
-};
+use crate::model::{CreateRoomBody, PageOf, RoomView, UpdateExtendsBody, check_url, limits};
 use crate::openapi::{
     BadRequest, Conflict, OkEnvelope, PageParams, PayloadTooLarge, RoomEnvelope, RoomNotFound,
     RoomPageEnvelope,
@@ -460,14 +458,7 @@ pub async fn update_extends(
     caller: ServerCaller,
     JsonBody(body): JsonBody<UpdateExtendsBody>,
 ) -> ApiResult<()> {
-    let live_id = body
-        .live_id
-        .ok_or_else(|| ApiError::InvalidArgument("live_id is required".into()))?;
-    check_live_id(&live_id)?;
-    let patch = body
-        .extends
-        .ok_or_else(|| ApiError::InvalidArgument("extends is required".into()))?;
-    check_extends("extends", &patch)?;
+    let (live_id, patch) = body.into_checked()?;
     let anchor = anchor_of(&state, &live_id).await?;
     state
         .store
