@@ -170,6 +170,23 @@ fn resume_point(
 }
 
 /// `GET /client/live/room/events/{live_id}`: the room's events as Server-Sent Events.
+/// One event of the stream as it is sent (OpenAPI documentation only): its `event:`,
+/// `id:`, `retry:` and `data:` lines. SPEC §10 "Client event stream".
+#[derive(utoipa::ToSchema)]
+#[schema(as = RoomStreamEvent)]
+#[allow(dead_code)] // a documentation shape: the stream is written by axum's `Event`
+pub struct StreamEvent {
+    /// `room` (the snapshot), a SPEC §10 event name, `online` or `reconnect`.
+    event: String,
+    /// The event's JSON, on one line: the room (with `reset`), the SPEC §10 event,
+    /// `{"online_count": N}` or `{"reason": …}`.
+    data: String,
+    /// The room stream id `<ms>-<seq>`; absent on `online` and `reconnect`.
+    id: Option<String>,
+    /// Reconnection delay for `EventSource`, ms (on the snapshot: 1000).
+    retry: Option<u64>,
+}
+
 #[utoipa::path(
     get,
     path = "/client/live/room/events/{live_id}",
@@ -188,7 +205,7 @@ Errors: 400: 40000: `live_id` is not 1-64 characters of `[A-Za-z0-9_-]`, or `eve
         ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id (`<ms>-<seq>`): the events after it, no snapshot; an id that cannot be resumed from gets a snapshot with `reset: true`."),
     ),
     responses(
-        (status = 200, description = "The event stream.", body = String, content_type = "text/event-stream"),
+        (status = 200, description = "The event stream; the schema describes one event (OpenAPI 3.1 reads a `text/event-stream` schema per event).", body = StreamEvent, content_type = "text/event-stream"),
         (status = 204, description = "Resumed an ended room with nothing after `Last-Event-ID`: `EventSource` stops reconnecting."),
         (status = 400, response = BadRequest),
         (status = 404, response = RoomNotFound),
