@@ -299,11 +299,13 @@ pub struct ServeConfig {
 #[derive(Debug, Clone, Args)]
 pub struct WebhookConfig {
     /// Receivers of room events, comma-separated `http://` or `https://` URLs. Each
-    /// gets every selected event, in order per room, at least once.
+    /// gets every selected event, in order per room, at least once. (`--help` does not
+    /// show the value: a URL may carry credentials.)
     #[arg(
         long = "webhook-urls",
         env = "LIVEROOM_WEBHOOK_URLS",
-        value_delimiter = ','
+        value_delimiter = ',',
+        hide_env_values = true
     )]
     pub urls: Vec<String>,
 
