@@ -113,11 +113,21 @@ pub async fn user_list(
     _user: AuthUser,
     query: QueryParams,
 ) -> ApiResult<PageOf<MemberInfo>> {
+    member_page(&state, &query).await
+}
+
+/// A page of room `live_id` (query) present members, oldest join first (SPEC §5
+/// #12; the server's member list too). Errors: 40000 naming `live_id` or the
+/// paging; 40400 when the room does not exist.
+pub(crate) async fn member_page(
+    state: &AppState,
+    query: &QueryParams,
+) -> ApiResult<PageOf<MemberInfo>> {
     let live_id = query
         .get("live_id")
         .ok_or_else(|| ApiError::InvalidArgument("live_id is required".into()))?;
     check_live_id(live_id)?;
-    let page = Page::parse(&query)?;
+    let page = Page::parse(query)?;
     let members = state
         .store
         .page_members(live_id, &page.probe().into())

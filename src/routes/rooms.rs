@@ -256,7 +256,7 @@ pub async fn search(
         return index_page(&state, RoomIndex::All, &page, user.id()).await;
     }
     let lower = keyword.to_lowercase();
-    let mut matches: Vec<(String, f64)> = state
+    let matches: Vec<(String, f64)> = state
         .store
         .search_candidates(keyword)
         .await?
@@ -264,37 +264,48 @@ pub async fn search(
         .filter(|c| c.live_id == lower || c.anchor == keyword || c.title_lower.contains(&lower))
         .map(|c| (c.live_id, c.score))
         .collect();
-    // Same order as the search index: score descending, then id descending.
-    let order = |a: &(String, f64), b: &(String, f64)| {
-        b.1.partial_cmp(&a.1)
-            .unwrap_or(Ordering::Equal)
-            .then_with(|| b.0.cmp(&a.0))
-    };
-    matches.sort_by(order);
-    let total = matches.len() as u64;
+    let (total, slice, next) = page_in_memory(matches, &page);
+    let ids: Vec<String> = slice.into_iter().map(|(id, _)| id).collect();
+    let rooms = state.store.get_rooms(&ids).await?;
+    let views = room_views(&state, rooms, user.id()).await?;
+    Ok(ApiOk::data(PageOf::new(total, &page, views, next)))
+}
+
+/// Search order: score descending, then id descending (a cursor names one place).
+pub(crate) fn search_order(a: &(String, f64), b: &(String, f64)) -> Ordering {
+    b.1.partial_cmp(&a.1)
+        .unwrap_or(Ordering::Equal)
+        .then_with(|| b.0.cmp(&a.0))
+}
+
+/// One page of rooms read whole into memory (search matches, an anchor's rooms), as
+/// `(live_id, score)`: sorted in [`search_order`], then cut at the page's number or
+/// after its cursor. Returns the total, the page and the next cursor (`None` on the
+/// last page).
+pub(crate) fn page_in_memory(
+    mut rooms: Vec<(String, f64)>,
+    page: &Page,
+) -> (u64, Vec<(String, f64)>, Option<String>) {
+    rooms.sort_by(search_order);
     let start = match &page.start {
         PageStart::Number(_) => page.offset() as usize,
         PageStart::After { score, id } => {
             let cursor = (id.clone(), *score);
-            matches.partition_point(|m| order(m, &cursor) != Ordering::Greater)
+            rooms.partition_point(|m| search_order(m, &cursor) != Ordering::Greater)
         }
     };
-    let slice: Vec<(String, f64)> = matches
+    let slice: Vec<(String, f64)> = rooms
         .iter()
         .skip(start)
         .take(page.size as usize)
         .cloned()
         .collect();
-    let more = start + slice.len() < matches.len();
-    let next = if more {
+    let next = if start + slice.len() < rooms.len() {
         slice.last().map(|(id, score)| encode_cursor(*score, id))
     } else {
         None
     };
-    let ids: Vec<String> = slice.into_iter().map(|(id, _)| id).collect();
-    let rooms = state.store.get_rooms(&ids).await?;
-    let views = room_views(&state, rooms, user.id()).await?;
-    Ok(ApiOk::data(PageOf::new(total, &page, views, next)))
+    (rooms.len() as u64, slice, next)
 }
 
 /// `PUT /client/live/room/extends`: the anchor merges keys into the room's extends;

@@ -4,9 +4,9 @@ use axum::extract::State;
 
 use crate::AppState;
 use crate::auth::ServerCaller;
-use crate::error::{ApiError, ApiOk, ApiResult};
-use crate::extract::{Page, QueryParams, check_live_id};
-use crate::model::{MemberInfo, PageOf, UserProfile};
+use crate::error::ApiResult;
+use crate::extract::QueryParams;
+use crate::model::{MemberInfo, PageOf};
 use crate::openapi::{BadRequest, MemberPageEnvelope, PageParams, RoomNotFound, RoomParam};
 
 /// `GET /server/live/room/user_list?live_id&page_num&page_size&cursor`: present
@@ -31,27 +31,5 @@ pub async fn user_list(
     _caller: ServerCaller,
     query: QueryParams,
 ) -> ApiResult<PageOf<MemberInfo>> {
-    let live_id = query
-        .get("live_id")
-        .ok_or_else(|| ApiError::InvalidArgument("live_id is required".into()))?;
-    check_live_id(live_id)?;
-    let page = Page::parse(&query)?;
-    let members = state
-        .store
-        .page_members(live_id, &page.probe().into())
-        .await?;
-    let (total, mut entries) = (members.total, members.entries);
-    if total == 0 && !state.store.room_exists(live_id).await? {
-        return Err(ApiError::RoomNotFound);
-    }
-    let next = page.next_cursor(&mut entries);
-    let ids: Vec<String> = entries.into_iter().map(|(id, _)| id).collect();
-    let list = state
-        .store
-        .profiles(&ids)
-        .await?
-        .into_iter()
-        .map(|p| MemberInfo::from(UserProfile::from(p)))
-        .collect();
-    Ok(ApiOk::data(PageOf::new(total, &page, list, next)))
+    crate::routes::members::member_page(&state, &query).await
 }

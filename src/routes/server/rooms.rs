@@ -3,8 +3,6 @@
 //! extends. Kick and ban are in
 //! `moderation.rs`.
 
-use std::cmp::Ordering;
-
 use axum::extract::State;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -20,7 +18,7 @@ use crate::openapi::{
     BadRequest, Conflict, OkEnvelope, PageParams, PayloadTooLarge, RoomEnvelope, RoomNotFound,
     RoomPageEnvelope,
 };
-use crate::routes::rooms::new_live_id;
+use crate::routes::rooms::{new_live_id, page_in_memory};
 use crate::routes::server::{check_free_text, check_user_id};
 use crate::routes::views::{room_view, room_views};
 use crate::store::{LIVE_BIT, PageFrom, PageRequest, RoomIndex, RoomPatch, ServerNote, UserRef};
@@ -115,13 +113,6 @@ async fn views_of(
     room_views(state, rooms, "").await
 }
 
-/// Search order: score descending, then id descending (a cursor names one place).
-fn order(a: &(String, f64), b: &(String, f64)) -> Ordering {
-    b.1.partial_cmp(&a.1)
-        .unwrap_or(Ordering::Equal)
-        .then_with(|| b.0.cmp(&a.0))
-}
-
 /// A page of an anchor's rooms (all read, filtered and sorted in memory).
 async fn anchor_page(
     state: &AppState,
@@ -129,7 +120,7 @@ async fn anchor_page(
     status: Option<u8>,
     page: &Page,
 ) -> ApiResult<PageOf<RoomView>> {
-    let mut rooms: Vec<(String, f64)> = state
+    let rooms: Vec<(String, f64)> = state
         .store
         .anchor_rooms(anchor)
         .await?
@@ -137,26 +128,7 @@ async fn anchor_page(
         .filter(|r| status.is_none_or(|s| s == r.live_status))
         .map(|r| (r.live_id, r.score))
         .collect();
-    rooms.sort_by(order);
-    let total = rooms.len() as u64;
-    let start = match &page.start {
-        PageStart::Number(_) => page.offset() as usize,
-        PageStart::After { score, id } => {
-            let cursor = (id.clone(), *score);
-            rooms.partition_point(|m| order(m, &cursor) != Ordering::Greater)
-        }
-    };
-    let slice: Vec<(String, f64)> = rooms
-        .iter()
-        .skip(start)
-        .take(page.size as usize)
-        .cloned()
-        .collect();
-    let next = if start + slice.len() < rooms.len() {
-        slice.last().map(|(id, score)| encode_cursor(*score, id))
-    } else {
-        None
-    };
+    let (total, slice, next) = page_in_memory(rooms, page);
     let views = views_of(state, slice).await?;
     Ok(ApiOk::data(PageOf::new(total, page, views, next)))
 }
