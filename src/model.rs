@@ -79,8 +79,9 @@ fn chars(s: &str) -> usize {
     s.chars().count()
 }
 
-/// Rejects control characters other than tab / newline in free text.
-fn check_text(field: &str, value: &str, max: usize, min: usize) -> Result<(), ApiError> {
+/// Checks free text: `min`-`max` characters and no control characters other than tab
+/// / newline (SPEC §7); the 40000 message names `field`.
+pub(crate) fn check_text(field: &str, value: &str, max: usize, min: usize) -> Result<(), ApiError> {
     let n = chars(value);
     if n < min || n > max {
         return Err(if min > 0 {

@@ -14,25 +14,6 @@ pub mod tokens;
 
 use crate::error::ApiError;
 
-/// Checks an optional free-text field: at most `max` characters, no control characters
-/// other than tab and newline. The message names `field`.
-pub(crate) fn check_free_text(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
-    if value.chars().count() > max {
-        return Err(ApiError::InvalidArgument(format!(
-            "{field} must be at most {max} characters"
-        )));
-    }
-    if value
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\t')
-    {
-        return Err(ApiError::InvalidArgument(format!(
-            "{field} must not contain control characters"
-        )));
-    }
-    Ok(())
-}
-
 /// Checks a user id given in a body or query (`anchor_id`, `user_id`): 1-64 chars of
 /// `[A-Za-z0-9_.:@-]` (SPEC §2). The message names `field`.
 pub(crate) fn check_user_id(field: &str, value: &str) -> Result<(), ApiError> {

@@ -15,8 +15,8 @@ use crate::openapi::{
     BadRequest, BanPageEnvelope, KickEnvelope, MemberNotFound, PageParams, PayloadTooLarge,
     RoomNotFound, RoomParam, UnbanEnvelope,
 };
+use crate::routes::server::check_user_id;
 use crate::routes::server::rooms::REASON_MAX;
-use crate::routes::server::{check_free_text, check_user_id};
 use crate::store::ServerNote;
 
 /// Longest ban, seconds (365 days).
@@ -119,7 +119,7 @@ pub async fn kick(
         )));
     }
     let note = body.reason.unwrap_or_default();
-    check_free_text("reason", &note, REASON_MAX)?;
+    crate::model::check_text("reason", &note, REASON_MAX, 0)?;
     let raw = state.store.get_room(&live_id).await?;
     if raw.field("anchor") == user_id {
         return Err(ApiError::InvalidArgument(

@@ -19,7 +19,7 @@ use crate::openapi::{
     RoomPageEnvelope,
 };
 use crate::routes::rooms::{new_live_id, page_in_memory};
-use crate::routes::server::{check_free_text, check_user_id};
+use crate::routes::server::check_user_id;
 use crate::routes::views::{room_view, room_views};
 use crate::store::{LIVE_BIT, PageFrom, PageRequest, RoomIndex, RoomPatch, ServerNote, UserRef};
 
@@ -292,7 +292,7 @@ pub async fn create(
         .ok_or_else(|| ApiError::InvalidArgument("anchor_id is required".into()))?;
     check_user_id("anchor_id", &anchor_id)?;
     let nick = anchor.anchor_nick.unwrap_or_default();
-    check_free_text("anchor_nick", &nick, limits::NICK_MAX)?;
+    crate::model::check_text("anchor_nick", &nick, limits::NICK_MAX, 0)?;
     let avatar = anchor.anchor_avatar.unwrap_or_default();
     check_url("anchor_avatar", &avatar)?;
     let room = room.validate(&state.timezone)?;
@@ -358,7 +358,7 @@ pub async fn stop(
         .reason
         .filter(|r| !r.trim().is_empty())
         .ok_or_else(|| ApiError::InvalidArgument("reason is required (1-256 characters)".into()))?;
-    check_free_text("reason", &reason, REASON_MAX)?;
+    crate::model::check_text("reason", &reason, REASON_MAX, 0)?;
     let anchor = anchor_of(&state, &live_id).await?;
     let by = ServerNote {
         key_id: caller.key_id.to_string(),
@@ -488,10 +488,10 @@ impl UpdateRoomBody {
                     limits::TITLE_MAX
                 )));
             }
-            check_free_text("title", title, limits::TITLE_MAX)?;
+            crate::model::check_text("title", title, limits::TITLE_MAX, 0)?;
         }
         if let Some(notice) = &self.notice {
-            check_free_text("notice", notice, limits::NOTICE_MAX)?;
+            crate::model::check_text("notice", notice, limits::NOTICE_MAX, 0)?;
         }
         if let Some(cover_url) = &self.cover_url {
             check_url("cover_url", cover_url)?;

@@ -13,7 +13,7 @@ use crate::error::{ApiError, ApiOk, ApiResult};
 use crate::extract::JsonBody;
 use crate::model::{check_url, limits};
 use crate::openapi::{BadRequest, Forbidden, PayloadTooLarge, TokenEnvelope};
-use crate::routes::server::{check_free_text, check_user_id};
+use crate::routes::server::check_user_id;
 
 /// Default lifetime of a minted user token, seconds (24 h, as `liveroom token`).
 pub const DEFAULT_TTL_SECONDS: u64 = 24 * 3600;
@@ -86,7 +86,7 @@ pub async fn mint(
         .ok_or_else(|| ApiError::InvalidArgument("user_id is required".into()))?;
     check_user_id("user_id", &user_id)?;
     if let Some(nick) = &body.nick {
-        check_free_text("nick", nick, limits::NICK_MAX)?;
+        crate::model::check_text("nick", nick, limits::NICK_MAX, 0)?;
     }
     if let Some(avatar) = &body.avatar {
         check_url("avatar", avatar)?;
