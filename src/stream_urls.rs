@@ -44,8 +44,11 @@ impl StreamUrls {
         if base.is_empty() {
             return String::new();
         }
-        let token = base64::engine::general_purpose::URL_SAFE
-            .encode(self.publish_mac(live_id, &expire.to_string()).finalize().into_bytes());
+        let token = base64::engine::general_purpose::URL_SAFE.encode(
+            self.publish_mac(live_id, &expire.to_string())
+                .finalize()
+                .into_bytes(),
+        );
         format!("{base}?expire={expire}&token={token}")
     }
 
@@ -73,7 +76,9 @@ impl StreamUrls {
         let Ok(sent) = engine.decode(token) else {
             return false;
         };
-        self.publish_mac(live_id, expire).verify_slice(&sent).is_ok()
+        self.publish_mac(live_id, expire)
+            .verify_slice(&sent)
+            .is_ok()
     }
 
     /// `{rtmp_play_url}/{live_id}`.

@@ -372,9 +372,7 @@ pub fn publish_app(publish_url: &str) -> &str {
     let rest = publish_url
         .split_once("://")
         .map_or(publish_url, |(_, rest)| rest);
-    rest.find('/')
-        .map_or("", |i| &rest[i..])
-        .trim_matches('/')
+    rest.find('/').map_or("", |i| &rest[i..]).trim_matches('/')
 }
 
 #[cfg(test)]
@@ -389,11 +387,17 @@ mod tests {
             hooks.authorize(Some("0123456789abcdeF")),
             Err(Refusal::Secret)
         );
-        assert_eq!(hooks.authorize(Some("0123456789abcde")), Err(Refusal::Secret));
+        assert_eq!(
+            hooks.authorize(Some("0123456789abcde")),
+            Err(Refusal::Secret)
+        );
         assert_eq!(hooks.authorize(None), Err(Refusal::Secret));
         let off = MediaHooks::new(None, false);
         assert_eq!(off.authorize(Some("x")), Err(Refusal::HooksOff));
-        assert_eq!(MediaHooks::new(Some(""), false).authorize(Some("")), Err(Refusal::HooksOff));
+        assert_eq!(
+            MediaHooks::new(Some(""), false).authorize(Some("")),
+            Err(Refusal::HooksOff)
+        );
     }
 
     #[test]

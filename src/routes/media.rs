@@ -84,7 +84,11 @@ pub struct NginxRtmpForm {
         (status = 429, response = TooManyRequests),
     ),
 )]
-pub async fn nginx_rtmp(State(state): State<AppState>, query: QueryParams, body: Bytes) -> Response {
+pub async fn nginx_rtmp(
+    State(state): State<AppState>,
+    query: QueryParams,
+    body: Bytes,
+) -> Response {
     let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
     let field = |name: &str| {
         form.iter()

@@ -65,7 +65,11 @@ impl Store {
         client: &str,
         renew: bool,
     ) -> Result<(StreamOutcome, String), StoreError> {
-        let op = self.op(if renew { "stream_renew" } else { "stream_publish" });
+        let op = self.op(if renew {
+            "stream_renew"
+        } else {
+            "stream_publish"
+        });
         let rk = self.keys.room(live_id);
         let mode = if renew {
             StreamMode::Renew
