@@ -16,7 +16,9 @@ use crate::AppState;
 use crate::error::{ApiError, ApiOk};
 use crate::extract::{JsonBody, QueryParams};
 use crate::media::{self, Accepted, HookCall, HookKind, Refusal};
-use crate::openapi::{BadRequest, Envelope, Forbidden, OkEnvelope, TooManyRequests};
+use crate::openapi::{
+    BadRequest, Envelope, Forbidden, OkEnvelope, PayloadTooLarge, TooManyRequests,
+};
 
 /// The error of a refusal, for media servers that read the HTTP status
 /// (nginx-rtmp: any status but 2xx refuses the publish).
@@ -197,6 +199,7 @@ fn srs_answer(result: Result<(), ApiError>) -> Response {
     responses(
         (status = 200, description = "`code` 0: accepted; another code: refused.", body = Envelope),
         (status = 400, response = BadRequest),
+        (status = 413, response = PayloadTooLarge),
         (status = 429, response = TooManyRequests),
     ),
 )]

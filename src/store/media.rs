@@ -3,14 +3,17 @@
 //! (`lua/stream_publish.lua`, `lua/stream_stop.lua`), so they run unchanged on one
 //! Redis and on Redis Cluster. The scripts decide from the room and write nothing
 //! when they refuse. On Cluster with webhooks on, the room's due mark is written
-//! first, as before every step that may record an event (`Op::mark_due_first`).
+//! first, as before every step that may record an event (`Op::mark_due_first`);
+//! a publish into a room that does not exist, has ended or is not live is refused
+//! from a read before that mark, so such a refusal writes nothing there either
+//! (a `busy` one, decided by Redis's clock in the script, costs one idle mark).
 //!
 //! **The anchor's presence made by a stream** is written in one place,
 //! [`Store::stream_presence`]: the reaper's view of when a room needs a visit (its
 //! active index) must learn of every presence write, so it is kept here alone.
 
 use super::scripts::StreamMode;
-use super::{Store, StoreError};
+use super::{Store, StoreError, Topology, command};
 
 /// How `stream_publish.lua` answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +79,23 @@ impl Store {
         } else {
             StreamMode::Publish
         };
+        if self.webhook_marks && self.topology == Topology::Cluster {
+            let (anchor, status): (Option<String>, Option<u8>) = op
+                .command(
+                    command("HMGET")
+                        .arg(&rk.room)
+                        .arg(&["anchor", "live_status"]),
+                )
+                .await?;
+            match (anchor, status) {
+                (None, _) => return Ok((StreamOutcome::NotFound, String::new())),
+                (Some(anchor), Some(2)) => return Ok((StreamOutcome::Ended, anchor)),
+                (Some(anchor), status) if status != Some(1) => {
+                    return Ok((StreamOutcome::NotLive, anchor));
+                }
+                _ => {}
+            }
+        }
         op.mark_due_first(live_id).await?;
         let call = self.scripts.stream_publish(
             &rk,

@@ -293,3 +293,54 @@ async fn hooks_refuse_everything_when_off_or_without_the_secret() {
         .body;
     assert_eq!(play["code"], 0);
 }
+
+/// With webhooks on (default selection `room,anchor`), a stream's events reach the
+/// receiver in order with the room's others, on one Redis and on the Cluster (where
+/// the store marks the room due before each stream script).
+#[tokio::test]
+async fn stream_events_are_delivered_as_webhooks() {
+    use crate::webhooks::{accepted_for, assert_in_order, hooks, stream, wait_accepted};
+    let receiver = liveroom_testkit::WebhookReceiver::start().unwrap();
+    let app = TestApp::init()
+        .with_config(|c| {
+            let events = c.webhooks.events.clone(); // the default, `room,anchor`
+            hooks(c, &[receiver.url()], &events);
+            c.media_hook_secret = Some(HOOK_SECRET.into());
+            c.publish_url = PUBLISH_URL.into();
+            c.publish_key = PUBLISH_KEY.into();
+        })
+        .spawn()
+        .await;
+    let live_id = app.live_room("alice", "hooked").await;
+    let url = signed_url(PUBLISH_URL, &live_id, 0);
+    assert_eq!(
+        code(&hook(&app, HOOK_SECRET, "on_publish", "c1", &url).await),
+        0
+    );
+    assert_eq!(
+        code(&hook(&app, HOOK_SECRET, "on_unpublish", "c1", &url).await),
+        0
+    );
+    let want: Vec<_> = stream(&app.store, &live_id)
+        .await
+        .into_iter()
+        .filter(|e| !e.event.starts_with("member_"))
+        .collect();
+    let names: Vec<&str> = want.iter().map(|e| e.event.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "room_created",
+            "room_started",
+            "stream_started",
+            "stream_stopped",
+            "anchor_offline"
+        ]
+    );
+    assert!(
+        wait_accepted(&receiver, &live_id, want.len(), Duration::from_secs(20)).await,
+        "delivered {:?}",
+        accepted_for(&receiver, &live_id)
+    );
+    assert_in_order(&accepted_for(&receiver, &live_id), &want);
+}
