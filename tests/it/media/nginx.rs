@@ -216,3 +216,68 @@ async fn nginx_rtmp_enforces_the_push_url_and_the_stream_is_the_anchors_presence
         "a secret in the log"
     );
 }
+
+/// A media server killed without calling back: its stream stops renewing, so the
+/// anchor's presence runs out one member timeout later like a lost heartbeat, and the
+/// room's stream no longer blocks a publish through another media server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_media_server_that_dies_stops_counting_after_the_member_timeout() {
+    let redis = TestRedis::new();
+    let first_port = NginxRtmp::reserve_port();
+    let publish_url = format!("rtmp://127.0.0.1:{first_port}/live");
+    let replica = Replica::start(
+        "media-2",
+        &redis,
+        &[
+            ("LIVEROOM_MEMBER_TIMEOUT", "2s"),
+            ("LIVEROOM_LEASE_TTL", "1s"),
+            ("LIVEROOM_REAPER_INTERVAL", "200ms"),
+            ("LIVEROOM_MEDIA_HOOK_SECRET", HOOK_SECRET),
+            ("LIVEROOM_PUBLISH_URL", &publish_url),
+            ("LIVEROOM_PUBLISH_KEY", PUBLISH_KEY),
+        ],
+    )
+    .await;
+    let base = replica.base.clone();
+    let hooks = format!("{base}/media/nginx-rtmp?secret={HOOK_SECRET}");
+    let nginx = NginxRtmp::start(first_port, &hooks, "500ms");
+    let live_id = live_room_at(&base, "alice", "fragile").await;
+    let push_url = info(&base, "alice", &live_id).await["push_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut push = Push::start(&push_url);
+    assert!(
+        wait_until(Duration::from_secs(10), || async {
+            info(&base, "bob", &live_id).await["stream_status"] == 1
+        })
+        .await
+    );
+
+    drop(nginx); // SIGKILL: no on_publish_done
+    let lapsed = wait_until(Duration::from_secs(6), || async {
+        let room = info(&base, "bob", &live_id).await;
+        room["stream_status"] == 0 && room["anchor_status"] == 0
+    })
+    .await;
+    assert!(lapsed, "{}", info(&base, "bob", &live_id).await);
+    push.stop();
+
+    // The same signed URL through another media server (the signature covers the
+    // path, not the host): accepted, the stream counts again.
+    let second_port = NginxRtmp::reserve_port();
+    let _second = NginxRtmp::start(second_port, &hooks, "500ms");
+    let moved = push_url.replace(&format!(":{first_port}/"), &format!(":{second_port}/"));
+    let mut again = Push::start(&moved);
+    assert!(
+        wait_until(Duration::from_secs(10), || async {
+            let room = info(&base, "bob", &live_id).await;
+            room["stream_status"] == 1 && room["anchor_status"] == 1
+        })
+        .await,
+        "{}",
+        info(&base, "bob", &live_id).await
+    );
+    assert!(again.running());
+    again.stop();
+}
