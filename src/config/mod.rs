@@ -337,8 +337,8 @@ pub struct WebhookConfig {
     )]
     pub secret: Option<String>,
 
-    /// Which events to deliver: comma-separated names of SPEC §10, `room`, `anchor` or
-    /// `member` for a whole group, or `all`. Default `room,anchor`: member events are
+    /// Which events to deliver: comma-separated names of SPEC §10, `room`, `anchor`
+    /// (with the anchor's stream, `stream_*`) or `member` for a whole group, or `all`. Default `room,anchor`: member events are
     /// opt-in, as they come at the rate of joins and leaves.
     #[arg(
         long = "webhook-events",
