@@ -118,9 +118,10 @@ impl Store {
                 )));
             }
         };
-        if matches!(outcome, StreamOutcome::Started | StreamOutcome::Renewed) {
-            // A live room is listed already (start lists it); listing it again
-            // keeps the reaper visiting it should an index step have been lost.
+        if outcome == StreamOutcome::Started {
+            // A live room is listed already (start lists it); listing it again at a
+            // new stream keeps the reaper visiting it should an index step have been
+            // lost. Renewals skip it: no `{global}` write every few seconds a stream.
             op.mark_active(live_id).await?;
         }
         Ok((outcome, anchor))

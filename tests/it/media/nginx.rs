@@ -219,7 +219,8 @@ async fn nginx_rtmp_enforces_the_push_url_and_the_stream_is_the_anchors_presence
 
 /// A media server killed without calling back: its stream stops renewing, so the
 /// anchor's presence runs out one member timeout later like a lost heartbeat, and the
-/// room's stream no longer blocks a publish through another media server.
+/// room's stream no longer blocks a publish through another media server. Once the
+/// room is stopped, that stream's next renewal is refused and nginx drops it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_media_server_that_dies_stops_counting_after_the_member_timeout() {
     let redis = TestRedis::new();
@@ -279,5 +280,21 @@ async fn a_media_server_that_dies_stops_counting_after_the_member_timeout() {
         info(&base, "bob", &live_id).await
     );
     assert!(again.running());
-    again.stop();
+
+    // The anchor stops the room from the app: the next renewal is refused and
+    // nginx-rtmp drops the stream.
+    call_at(
+        &base,
+        "POST",
+        &format!("/client/live/room/{live_id}"),
+        &token_for("alice"),
+    )
+    .await
+    .ok();
+    assert!(
+        again.wait_exit(Duration::from_secs(5)).is_some(),
+        "the stream of an ended room is dropped"
+    );
+    let metrics = metrics_of(&base).await;
+    assert_eq!(refused(&metrics, "room_ended"), 1.0);
 }
