@@ -7,6 +7,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -14,7 +15,7 @@ use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiOk};
-use crate::extract::{JsonBody, QueryParams};
+use crate::extract::{JsonBody, MAX_BODY_BYTES, QueryParams};
 use crate::media::{self, Accepted, HookCall, HookKind, Refusal};
 use crate::openapi::{
     BadRequest, Envelope, Forbidden, OkEnvelope, PayloadTooLarge, TooManyRequests,
@@ -75,30 +76,52 @@ pub struct NginxRtmpForm {
     operation_id = "mediaNginxRtmp",
     tag = "media",
     summary = "nginx-rtmp publish hooks",
-    description = "Configure nginx-rtmp with `on_publish`, `on_update` and `on_publish_done` all set to `http://<liveroom>/media/nginx-rtmp?secret=<LIVEROOM_MEDIA_HOOK_SECRET>` (`notify_method post`, the default; `notify_update_timeout` shorter than `LIVEROOM_MEMBER_TIMEOUT`, e.g. 5s). The form's `call` says which hook: `publish` is accepted (200) only for the room's signed push URL (SPEC §8) whose `expire` is in the future, into a live room with no other stream; `update_publish` renews the stream's presence (a refusal makes nginx-rtmp drop the publisher); `publish_done` stops it (the anchor goes offline at once). Any answer but 2xx refuses, as nginx-rtmp reads it.\n\nErrors: 400: 40000: no `call`, stream name or client id. 403: 40300: the hooks are off (no `LIVEROOM_MEDIA_HOOK_SECRET`), the `secret` is missing or wrong, or the publish is refused (the message says why: token, expiry, room unknown / ended / not live, another stream publishing).",
-    params(("secret" = Option<String>, Query, description = "`LIVEROOM_MEDIA_HOOK_SECRET`.")),
+    description = "Configure nginx-rtmp with `on_publish`, `on_update` and `on_publish_done` all set to `http://<liveroom>/media/nginx-rtmp?secret=<LIVEROOM_MEDIA_HOOK_SECRET>` (`notify_method post`, the default; `notify_update_timeout` shorter than `LIVEROOM_MEMBER_TIMEOUT`, e.g. 5s). The form's `call` says which hook: `publish` is accepted (200) only for the room's signed push URL (SPEC §8) whose `expire` is in the future, into a live room with no other stream; `update_publish` renews the stream's presence (a refusal makes nginx-rtmp drop the publisher); `publish_done` stops it (the anchor goes offline at once). Any answer but 2xx refuses, as nginx-rtmp reads it.\n\nErrors: 400: 40000: no `call`, stream name or client id. 403: 40300: the hooks are off (no `LIVEROOM_MEDIA_HOOK_SECRET`), the `secret` is missing or wrong, or the publish is refused (the message says why: token, expiry, room unknown / ended / not live, another stream publishing). 413: 40000: a form over 64 KiB. nginx-rtmp appends the publisher's query arguments after its own fields: the first occurrence of each field counts, so a push URL repeating `call`, `name`, `app` or `clientid` changes nothing.",
+    params(
+        ("secret" = Option<String>, Query, description = "`LIVEROOM_MEDIA_HOOK_SECRET`."),
+        ("server" = Option<String>, Query, description = "This nginx-rtmp's name, distinct per media server (optional: tells apart the clients of several servers publishing from one address).")
+    ),
     request_body(content = NginxRtmpForm, content_type = "application/x-www-form-urlencoded"),
     security(()),
     responses(
         (status = 200, description = "Accepted (or nothing to do).", body = OkEnvelope),
         (status = 400, response = BadRequest),
         (status = 403, response = Forbidden),
+        (status = 413, response = PayloadTooLarge),
         (status = 429, response = TooManyRequests),
     ),
 )]
 pub async fn nginx_rtmp(
     State(state): State<AppState>,
     query: QueryParams,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    // The body was read before routing (at most 64 KiB); one refused there reaches
+    // this handler empty: say so rather than "call is required".
+    if body.is_empty() {
+        let declared = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+            return ApiError::BodyTooLarge(MAX_BODY_BYTES).into_response();
+        }
+        if declared.is_some_and(|n| n > 0) || headers.contains_key(header::TRANSFER_ENCODING) {
+            return ApiError::InvalidArgument(
+                "request body could not be read (over 64 KiB, too slow or cut off)".into(),
+            )
+            .into_response();
+        }
+    }
     let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
-    let field = |name: &str| {
-        form.iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
+    // nginx-rtmp writes its own fields first and then the publisher's query
+    // arguments verbatim (`app=live&…&clientid=3&call=publish&name=<stream>&
+    // type=live&expire=…&token=…`): the first occurrence of a name is nginx's, so an
+    // encoder repeating `call`, `name`, `app` or `clientid` in its push URL cannot
+    // turn its publish into a play, borrow another room's signature or skip a check.
+    let first = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let field = |name: &str| first(name).unwrap_or_default();
     let kind = match field("call").as_str() {
         "publish" => HookKind::Publish,
         "update_publish" => HookKind::Renew,
@@ -120,6 +143,12 @@ pub async fn nginx_rtmp(
         return refusal_error(refusal).into_response();
     }
     let clientid = field("clientid");
+    let addr = field("addr");
+    // nginx's `clientid` is its connection counter, the same small numbers on every
+    // nginx: the stream's id also carries the publisher's address and the hook URL's
+    // optional `server` name, so publishers through two media servers never pass for
+    // one another (the second is `busy`).
+    let server_name = query.get("server").unwrap_or("");
     let call = HookCall {
         kind,
         server: "nginx-rtmp",
@@ -128,19 +157,11 @@ pub async fn nginx_rtmp(
         client: if clientid.is_empty() {
             String::new()
         } else {
-            format!("nginx-rtmp:{clientid}")
+            format!("nginx-rtmp:{server_name}:{addr}:{clientid}")
         },
-        addr: field("addr"),
-        expire: form
-            .iter()
-            .rev()
-            .find(|(k, _)| k == "expire")
-            .map(|(_, v)| v.clone()),
-        token: form
-            .iter()
-            .rev()
-            .find(|(k, _)| k == "token")
-            .map(|(_, v)| v.clone()),
+        addr,
+        expire: first("expire"),
+        token: first("token"),
     };
     match media::run(&state, &call).await {
         Ok(_) => ApiOk::empty().into_response(),

@@ -4,6 +4,7 @@
 //! hooks with requests in SRS's documented JSON shape (`srs.rs`). Needs `nginx`,
 //! `libnginx-mod-rtmp` and `ffmpeg` (`scripts/setup --with-media`).
 
+mod forms;
 mod nginx;
 mod srs;
 

@@ -298,3 +298,72 @@ async fn a_media_server_that_dies_stops_counting_after_the_member_timeout() {
     let metrics = metrics_of(&base).await;
     assert_eq!(refused(&metrics, "room_ended"), 1.0);
 }
+
+/// nginx-rtmp appends the publisher's own query arguments to its hook form after its
+/// fields (`app=live&…&clientid=3&call=publish&name=<stream>&type=live&<publisher's
+/// query>`), so an encoder can repeat `call`, `name`, `app` or `clientid` in its push
+/// URL. nginx's fields must win: an encoder's `call=play` does not skip the checks, a
+/// `name=` does not borrow another room's signature for the stream it publishes, a
+/// `call=update_publish` does not skip the expiry, and none of them writes a stream
+/// into the room it names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_encoders_own_query_cannot_override_nginx_rtmps_hook_fields() {
+    let redis = TestRedis::new();
+    let rtmp_port = NginxRtmp::reserve_port();
+    let publish_url = format!("rtmp://127.0.0.1:{rtmp_port}/live");
+    let replica = Replica::start(
+        "media-forged",
+        &redis,
+        &[
+            ("LIVEROOM_MEDIA_HOOK_SECRET", HOOK_SECRET),
+            ("LIVEROOM_PUBLISH_URL", &publish_url),
+            ("LIVEROOM_PUBLISH_KEY", PUBLISH_KEY),
+        ],
+    )
+    .await;
+    let base = replica.base.clone();
+    let hooks = format!("{base}/media/nginx-rtmp?secret={HOOK_SECRET}");
+    let _nginx = NginxRtmp::start(rtmp_port, &hooks, "1s");
+    let mine = live_room_at(&base, "alice", "mine").await;
+    let theirs = live_room_at(&base, "bob", "theirs").await;
+    let my_url = info(&base, "alice", &mine).await["push_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let my_query = my_url.split_once('?').unwrap().1.to_owned();
+
+    // No token at all, the encoder calling its publish a play.
+    assert_refused(
+        &format!("{publish_url}/{theirs}?call=play"),
+        "an unsigned publish posing as a play",
+    );
+    // Bob's stream name, alice's signature, alice's room named in the query.
+    assert_refused(
+        &format!("{publish_url}/{theirs}?{my_query}&name={mine}"),
+        "another room's signature through name=",
+    );
+    // An expired URL posing as a renewal.
+    let past = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 60) as i64;
+    assert_refused(
+        &format!(
+            "{}&call=update_publish",
+            signed_url(&publish_url, &theirs, past)
+        ),
+        "an expired URL posing as a renewal",
+    );
+    for room in [&mine, &theirs] {
+        assert_eq!(
+            info(&base, "carol", room).await["stream_status"],
+            0,
+            "{room}"
+        );
+    }
+    let metrics = metrics_of(&base).await;
+    assert_eq!(refused(&metrics, "unsigned"), 1.0);
+    assert_eq!(refused(&metrics, "signature"), 1.0);
+    assert_eq!(refused(&metrics, "expired"), 1.0);
+}
