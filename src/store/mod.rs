@@ -54,7 +54,7 @@ pub use keys::{Keys, RoomKeys, is_valid_live_id, is_valid_user_id};
 pub use lease::RoomSweep;
 pub use moderation::{Kicked, ServerNote};
 pub use profiles::{MAX_EXTENDS_KEYS, Profile, ProfileUpdate, UserRef, parse_extends};
-pub use replies::{RawRoom, ScoredPage};
+pub use replies::{MemberView, RawRoom, ScoredPage};
 pub use rooms::{NewRoom, RoomPatch};
 pub use server::ListedRoom;
 pub use webhooks::{DEAD_LETTERS_MAXLEN, DueRoom, RetryState, StreamGap};
