@@ -18,7 +18,7 @@ local total = redis.call('ZCOUNT', KEYS[1], string.format('(%d', cutoff), '+inf'
 local out = {}
 if count <= 0 then return { total, out } end
 local by_rank = ARGV[3] == 'offset'
-local pos, lo, after_score, after_member = 0, '-inf', nil, nil
+local pos, lo, after_score, after_member, batch = 0, '-inf', nil, nil, count
 if by_rank then
   local offset = tonumber(ARGV[4])
   if offset >= total then return { total, out } end
@@ -30,13 +30,16 @@ if by_rank then
   end
   table.sort(ranks)
   pos = offset
+  local passed = 0
   for i = 1, #ranks do
-    if ranks[i] <= pos then pos = pos + 1 else break end
+    if ranks[i] <= pos then pos, passed = pos + 1, i else break end
   end
+  -- The page and the stale entries still ahead of it: one batch is enough.
+  batch = math.min(count + #ranks - passed, count + 1000)
 else
   lo, after_score, after_member = ARGV[4], tonumber(ARGV[4]), ARGV[5]
+  batch = count + 2
 end
-local batch = count + 16
 while #out < 2 * count do
   local chunk
   if by_rank then
@@ -60,6 +63,6 @@ while #out < 2 * count do
     end
   end
   pos = pos + #members
-  batch = math.min(batch * 2, 1000)
+  batch = math.min(batch * 2, count + 1000)
 end
 return { total, out }

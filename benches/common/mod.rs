@@ -81,3 +81,17 @@ pub async fn reset_stats(store: &Store) {
         .await
         .unwrap();
 }
+
+/// The machine's 1-minute load average and what it means for the figures: the
+/// commandstats µs are wall time inside Redis (a preempted Redis grows them), the
+/// process CPU figures are not.
+pub fn load_note() -> String {
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".to_owned());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!(
+        "load average {load} on {cores} cores (above the cores, other processes preempt Redis: trust the process-CPU column over the commandstats µs, which are wall time)"
+    )
+}

@@ -391,4 +391,71 @@ mod tests {
             );
         }
     }
+
+    /// Pages by offset start at the right rank whatever stale entries (expired, not
+    /// yet swept) come before; pages after a cursor skip them too.
+    #[test]
+    fn member_pages_skip_stale_entries_by_offset_and_cursor() {
+        let (_redis, mut conn) = crate::store::test_redis();
+        let (s, _): (i64, i64) = redis::cmd("TIME").query(&mut conn).unwrap();
+        let now = s * 1000;
+        let stale = [1, 4, 5, 9];
+        for i in 0..10 {
+            let beat = if stale.contains(&i) {
+                now - 100_000
+            } else {
+                now
+            };
+            let member = format!("m{i}");
+            redis::cmd("ZADD")
+                .arg("p")
+                .arg(beat)
+                .arg(&member)
+                .query::<()>(&mut conn)
+                .unwrap();
+            redis::cmd("ZADD")
+                .arg("j")
+                .arg(i + 1)
+                .arg(&member)
+                .query::<()>(&mut conn)
+                .unwrap();
+        }
+        let body = concat!(
+            include_str!("../../lua/lib.lua"),
+            include_str!("../../lua/page_members.lua")
+        );
+        let present = ["m0", "m2", "m3", "m6", "m7", "m8"];
+        let page = |conn: &mut redis::Connection, count: usize, from: &str, a: &str, b: &str| {
+            let (total, flat): (u64, Vec<String>) = redis::cmd("EVAL")
+                .arg(body)
+                .arg(2)
+                .arg("p")
+                .arg("j")
+                .arg(60_000)
+                .arg(count)
+                .arg(from)
+                .arg(a)
+                .arg(b)
+                .query(conn)
+                .unwrap();
+            assert_eq!(total, present.len() as u64);
+            flat.into_iter().step_by(2).collect::<Vec<_>>()
+        };
+        for offset in 0..8 {
+            for count in 1..4 {
+                let got = page(&mut conn, count, "offset", &offset.to_string(), "");
+                let want: Vec<_> = present.iter().skip(offset).take(count).collect();
+                assert_eq!(
+                    got.iter().collect::<Vec<_>>(),
+                    want,
+                    "offset {offset} count {count}"
+                );
+            }
+        }
+        assert_eq!(page(&mut conn, 2, "after", "4", "m3"), ["m6", "m7"]);
+        assert_eq!(
+            page(&mut conn, 5, "after", "1", "m0"),
+            ["m2", "m3", "m6", "m7", "m8"]
+        );
+    }
 }
