@@ -90,7 +90,10 @@ pub fn load_note() -> String {
         .ok()
         .and_then(|l| l.split_whitespace().next().map(str::to_owned))
         .unwrap_or_else(|| "?".to_owned());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    // Every core of the machine (this process may be pinned to one by now).
+    let cores = std::fs::read_to_string("/proc/cpuinfo")
+        .map(|c| c.lines().filter(|l| l.starts_with("processor")).count())
+        .unwrap_or(0);
     format!(
         "load average {load} on {cores} cores (above the cores, other processes preempt Redis: trust the process-CPU column over the commandstats µs, which are wall time)"
     )
