@@ -14,7 +14,8 @@ expect_counts('leave_room', 5, 4)
 WEBHOOK_MARKS = ARGV[4]
 local user_id, timeout_ms, live_id = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 if not redis.call('HGET', KEYS[1], 'anchor') then return { 'not_found' } end
-local present = remove_member(KEYS[1], KEYS[2], KEYS[3], KEYS[4], user_id, now_ms(), timeout_ms,
+local _, now_s = clock_ms()
+local present = remove_member(KEYS[1], KEYS[2], KEYS[3], KEYS[4], user_id, now_s, timeout_ms,
   'leave')
 if redis.call('HGET', KEYS[5], 'room') == live_id then
   redis.call('HDEL', KEYS[5], 'room')

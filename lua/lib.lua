@@ -37,7 +37,7 @@ end
 -- JSON of the changed fields) where the event has them.
 -- The stream keeps about EVENTS_MAXLEN entries (MAXLEN ~ trims whole nodes: between
 -- 1000 and about 1100); a deleted room's stream is kept EVENTS_RETAIN_MS (24 h) more.
-local EVENTS_MAXLEN = 1000
+local EVENTS_MAXLEN = 1000 -- written as '1000' in record_event's XADD
 local EVENTS_RETAIN_MS = 86400000
 
 -- Webhook due marks (src/webhooks/deliver.rs, src/store/webhooks.rs). On one Redis
@@ -64,29 +64,48 @@ local function webhook_mark(live_id, now)
 end
 
 -- Appends event `kind` about the room at `room` (hash) to `events` (and marks the
--- room due for webhooks, see WEBHOOK_MARKS). `opts` (optional):
+-- room due for webhooks, see WEBHOOK_MARKS). `now` (ms) may be a number or its decimal
+-- string (a string goes into the commands without formatting). `opts` (optional):
 -- user (the member concerned), reason, extends (JSON), by (server key id), note (the
 -- server's reason text), changes (JSON, room_updated), online (the count to report
--- instead of the presence set's).
--- O(log N) for the count.
+-- instead of the presence set's), room (a table with the room hash's live_id, title,
+-- anchor and live_status, when the caller has read them: saves the HMGET).
+-- Returns the online_count recorded. O(log N) for the count.
 local function record_event(room, presence, events, now, timeout_ms, kind, opts)
   opts = opts or {}
-  local r = redis.call('HMGET', room, 'live_id', 'title', 'anchor', 'live_status')
+  local r = opts.room
+  if not r then
+    local v = redis.call('HMGET', room, 'live_id', 'title', 'anchor', 'live_status')
+    r = { live_id = v[1], title = v[2], anchor = v[3], live_status = v[4] }
+  end
   local online = opts.online
   if not online then
-    online = redis.call('ZCOUNT', presence, '(' .. (now - timeout_ms), '+inf')
+    online = redis.call('ZCOUNT', presence, string.format('(%d', now - timeout_ms), '+inf')
   end
-  local fields = { 'event', kind, 'created_at', now, 'live_id', r[1] or '',
-    'title', r[2] or '', 'anchor', r[3] or '', 'live_status', r[4] or 0,
-    'online_count', online }
-  for _, name in ipairs({ 'user', 'reason', 'extends', 'by', 'note', 'changes' }) do
-    if opts[name] and opts[name] ~= '' then
-      fields[#fields + 1] = name
-      fields[#fields + 1] = opts[name]
-    end
+  local fields = { 'event', kind, 'created_at', now, 'live_id', r.live_id or '',
+    'title', r.title or '', 'anchor', r.anchor or '', 'live_status', r.live_status or '0',
+    'online_count', string.format('%d', online) }
+  -- Unrolled (no table per call): user, reason, extends, by, note, changes.
+  local n = 14
+  if opts.user and opts.user ~= '' then
+    fields[n + 1], fields[n + 2], n = 'user', opts.user, n + 2
   end
-  redis.call('XADD', events, 'MAXLEN', '~', EVENTS_MAXLEN, '*', unpack(fields))
-  webhook_mark(r[1], now)
+  if opts.reason and opts.reason ~= '' then
+    fields[n + 1], fields[n + 2], n = 'reason', opts.reason, n + 2
+  end
+  if opts.extends and opts.extends ~= '' then
+    fields[n + 1], fields[n + 2], n = 'extends', opts.extends, n + 2
+  end
+  if opts.by and opts.by ~= '' then fields[n + 1], fields[n + 2], n = 'by', opts.by, n + 2 end
+  if opts.note and opts.note ~= '' then
+    fields[n + 1], fields[n + 2], n = 'note', opts.note, n + 2
+  end
+  if opts.changes and opts.changes ~= '' then
+    fields[n + 1], fields[n + 2] = 'changes', opts.changes
+  end
+  redis.call('XADD', events, 'MAXLEN', '~', '1000', '*', unpack(fields))
+  webhook_mark(r.live_id, now)
+  return online
 end
 
 -- The anchor is back (start / join of its own room): clears the absence mark the
@@ -101,23 +120,30 @@ end
 
 -- Makes `user_id` present in the room: keeps the join time of a member who is
 -- still present, starts a new one otherwise (member_joined; a stale entry it
--- replaces is first recorded as member_left, reason expired). Returns 1 when the
--- user was not present before.
-local function make_present(room, presence, joined, events, user_id, now, timeout_ms)
-  local last = redis.call('ZSCORE', presence, user_id)
-  local was_present = last and (tonumber(last) > now - timeout_ms)
-  if last and not was_present then
-    redis.call('ZREM', presence, user_id)
-    record_event(room, presence, events, now, timeout_ms, 'member_left',
-      { user = user_id, reason = 'expired' })
+-- replaces is first recorded as member_left, reason expired). `now` (ms): a number or
+-- its decimal string. `known` (optional): record_event's opts.room, when the caller has
+-- read the room hash. Returns 1 when the user was not present before (else 0), and
+-- the online_count after the change when it counted one (member_joined), else nil.
+-- A new member costs ZADD NX, ZADD (join order) and the event (ZCOUNT, XADD); one
+-- still present ZADD NX, ZSCORE, ZADD. O(log N).
+local function make_present(room, presence, joined, events, user_id, now, timeout_ms, known)
+  local joined_now, online = 1, nil
+  if redis.call('ZADD', presence, 'NX', now, user_id) == 0 then
+    -- An entry already: still present keeps its join time; a stale one is replaced.
+    if tonumber(redis.call('ZSCORE', presence, user_id)) > now - timeout_ms then
+      joined_now = 0
+    else
+      record_event(room, presence, events, now, timeout_ms, 'member_left',
+        { user = user_id, reason = 'expired', room = known })
+    end
+    redis.call('ZADD', presence, now, user_id)
   end
-  if not was_present then
+  if joined_now == 1 then
     redis.call('ZADD', joined, now, user_id)
+    online = record_event(room, presence, events, now, timeout_ms, 'member_joined',
+      { user = user_id, room = known })
   end
-  redis.call('ZADD', presence, now, user_id)
-  if was_present then return 0 end
-  record_event(room, presence, events, now, timeout_ms, 'member_joined', { user = user_id })
-  return 1
+  return joined_now, online
 end
 
 -- Bans and kick marks (SPEC §11). A room's `bans` zset maps a banned user to the end
@@ -142,18 +168,22 @@ end
 -- is exact without any background task. O(log N).
 local function room_view(room, presence, uv, now, timeout_ms)
   local fields = redis.call('HGETALL', room)
-  local cutoff = '(' .. (now - timeout_ms)
-  local online = redis.call('ZCOUNT', presence, cutoff, '+inf')
-  local anchor = redis.call('HGET', room, 'anchor')
+  local anchor
+  for i = 1, #fields, 2 do
+    if fields[i] == 'anchor' then anchor = fields[i + 1]; break end
+  end
+  local cutoff = now - timeout_ms
+  local online = redis.call('ZCOUNT', presence, '(' .. cutoff, '+inf')
   local anchor_present = 0
-  local last = redis.call('ZSCORE', presence, anchor)
-  if last and tonumber(last) > now - timeout_ms then anchor_present = 1 end
+  local last = anchor and redis.call('ZSCORE', presence, anchor)
+  if last and tonumber(last) > cutoff then anchor_present = 1 end
   return { fields, online, anchor_present, redis.call('PFCOUNT', uv), now }
 end
 
 -- Removes `user_id` from a room (presence and join order), recording member_left
 -- once: with `reason` ('leave', 'switched' or 'kicked') when it was present, 'expired'
--- for a stale entry; `extra` (optional) adds by / note to that event. An anchor leaving
+-- for a stale entry; `extra` (optional) adds by / note to that event. `now` (ms): a
+-- number or its decimal string. An anchor leaving
 -- its live room starts its absence now (anchor_offline, once). Returns whether the
 -- user was present.
 local function remove_member(room, presence, joined, events, user_id, now, timeout_ms, reason,
@@ -196,4 +226,37 @@ local LIVE_BIT = 4398046511104 -- 2^42 ms, far above any created_ms
 local function search_score(created_ms, live_status)
   if tonumber(live_status) == 1 then return tonumber(created_ms) + LIVE_BIT end
   return tonumber(created_ms)
+end
+
+-- Redis's clock as (ms number, the same as a decimal string): the string goes into
+-- commands without number formatting (each number argument of redis.call costs a
+-- printf). O(1).
+local function clock_ms()
+  local t = redis.call('TIME')
+  local us = t[2]
+  local s = t[1] .. string.sub('00' .. (#us > 3 and string.sub(us, 1, -4) or '0'), -3)
+  return tonumber(s), s
+end
+
+-- A member's view of a room it has just joined (the join's reply; src/store/replies.rs,
+-- `JoinView`): { values of the room hash fields live_status, anchor, title, notice,
+-- cover_url, extends, pk_id, start_time, end_time, chat_id, publish_expire_at
+-- (`view`, read by join_room.lua / room_add_member.lua with one HMGET in that order;
+-- false where missing), pv, online_count, anchor_present, uv, now_ms }. `online` is
+-- the count when the caller has it (make_present's), else counted here; the anchor is
+-- present when it is `user_id` (just made present) or beat within the timeout.
+-- The room's live_id is the caller's. O(log N).
+local function member_view(view, presence, uv, user_id, pv, now, timeout_ms, online)
+  local cutoff = now - timeout_ms
+  if not online then
+    online = redis.call('ZCOUNT', presence, string.format('(%d', cutoff), '+inf')
+  end
+  local anchor, anchor_present = view[2], 0
+  if anchor == user_id then
+    anchor_present = 1
+  elseif anchor then
+    local last = redis.call('ZSCORE', presence, anchor)
+    if last and tonumber(last) > cutoff then anchor_present = 1 end
+  end
+  return { view, pv, online, anchor_present, redis.call('PFCOUNT', uv), now }
 end

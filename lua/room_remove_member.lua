@@ -18,8 +18,8 @@ expect_counts('room_remove_member', 4, 4)
 WEBHOOK_MARKS = ARGV[4]
 local user_id, timeout_ms = ARGV[1], tonumber(ARGV[2])
 if not redis.call('HGET', KEYS[1], 'anchor') then return { 'not_found' } end
-if not remove_member(KEYS[1], KEYS[2], KEYS[3], KEYS[4], user_id, now_ms(), timeout_ms,
-  ARGV[3]) then
+local _, now_s = clock_ms()
+if not remove_member(KEYS[1], KEYS[2], KEYS[3], KEYS[4], user_id, now_s, timeout_ms, ARGV[3]) then
   return { 'not_present' }
 end
 return { 'ok' }

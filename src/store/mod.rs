@@ -57,7 +57,7 @@ pub use lease::RoomSweep;
 pub use media::{StopOutcome, StreamOutcome};
 pub use moderation::{Kicked, ServerNote};
 pub use profiles::{MAX_EXTENDS_KEYS, Profile, ProfileUpdate, UserRef, parse_extends};
-pub use replies::{RawRoom, ScoredPage};
+pub use replies::{MemberView, RawRoom, ScoredPage};
 pub use rooms::{NewRoom, RoomPatch};
 pub use server::ListedRoom;
 pub use webhooks::{DEAD_LETTERS_MAXLEN, DueRoom, RetryState, StreamGap};

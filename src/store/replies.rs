@@ -175,6 +175,87 @@ impl FromRedisValue for RawRoom {
     }
 }
 
+/// The room hash fields of a member's view of a room, in the order the join scripts
+/// read them (`lua/join_room.lua`, `lua/room_add_member.lua`: one `HMGET`; a test holds
+/// them equal, and holds that `src/routes/views.rs` reads no other field but `live_id`
+/// and `pv`, which the join knows).
+pub const MEMBER_VIEW_FIELDS: [&str; 11] = [
+    "live_status",
+    "anchor",
+    "title",
+    "notice",
+    "cover_url",
+    "extends",
+    "pk_id",
+    "start_time",
+    "end_time",
+    "chat_id",
+    "publish_expire_at",
+];
+
+/// The room as a join sees it (`member_view` in `lua/lib.lua`): the
+/// [`MEMBER_VIEW_FIELDS`] values (nil where missing), then pv, online_count,
+/// anchor_present (0/1), uv, now_ms. Cheaper than a whole [`RawRoom`] (no `HGETALL`,
+/// no field names), and read into one: [`MemberView::into_room`] adds `live_id`.
+#[derive(Debug, Clone)]
+pub struct MemberView {
+    values: Vec<Option<String>>,
+    pv: i64,
+    online_count: i64,
+    anchor_present: bool,
+    uv: i64,
+    now_ms: i64,
+}
+
+impl MemberView {
+    /// The view as a [`RawRoom`] of room `live_id`.
+    pub fn into_room(self, live_id: &str) -> RawRoom {
+        let mut fields: HashMap<String, String> = MEMBER_VIEW_FIELDS
+            .iter()
+            .zip(self.values)
+            .filter_map(|(name, value)| Some(((*name).to_owned(), value?)))
+            .collect();
+        fields.insert("live_id".to_owned(), live_id.to_owned());
+        fields.insert("pv".to_owned(), self.pv.to_string());
+        RawRoom {
+            fields,
+            online_count: self.online_count.max(0) as u64,
+            anchor_present: self.anchor_present,
+            uv: self.uv.max(0) as u64,
+            now_ms: self.now_ms,
+        }
+    }
+}
+
+impl FromRedisValue for MemberView {
+    fn from_redis_value(v: Value) -> Result<Self, ParsingError> {
+        let (values, pv, online_count, anchor_present, uv, now_ms): (
+            Vec<Option<String>>,
+            i64,
+            i64,
+            i64,
+            i64,
+            i64,
+        ) = FromRedisValue::from_redis_value(v)?;
+        if values.len() != MEMBER_VIEW_FIELDS.len() {
+            return Err(format!(
+                "member view: {} values, not {}",
+                values.len(),
+                MEMBER_VIEW_FIELDS.len()
+            )
+            .into());
+        }
+        Ok(Self {
+            values,
+            pv,
+            online_count,
+            anchor_present: anchor_present == 1,
+            uv,
+            now_ms,
+        })
+    }
+}
+
 /// One page of a sorted set: (total, [(member, score)]) (`lua/page_*.lua`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ScoredPage {
@@ -259,5 +340,122 @@ impl ScriptReply for ProfileReply {
             Err(Refusal::NeedsImUserid) => Ok(None),
             other => Outcome(other).into_result(script, action).map(Some),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MEMBER_VIEW_FIELDS;
+
+    /// The fields named in the `HMGET` of a join script, in order.
+    fn hmget_fields(script: &str) -> Vec<String> {
+        let start = script
+            .find("redis.call('HMGET', KEYS[1],")
+            .expect("the view's HMGET");
+        let end = start + script[start..].find(')').expect("closing paren");
+        script[start..end]
+            .split('\'')
+            .skip(3)
+            .step_by(2)
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn the_join_scripts_read_the_member_view_fields_in_order() {
+        for script in [
+            include_str!("../../lua/join_room.lua"),
+            include_str!("../../lua/room_add_member.lua"),
+        ] {
+            assert_eq!(hmget_fields(script), MEMBER_VIEW_FIELDS);
+        }
+    }
+
+    /// A field views.rs reads but the join does not return would be missing (blank)
+    /// from every join's reply: add it to MEMBER_VIEW_FIELDS and the join scripts.
+    #[test]
+    fn the_room_view_reads_only_member_view_fields() {
+        let views = include_str!("../routes/views.rs");
+        let mut read = Vec::new();
+        for call in ["field(\"", "number(\"", "fields.get(\""] {
+            for (at, _) in views.match_indices(call) {
+                let rest = &views[at + call.len()..];
+                read.push(rest[..rest.find('"').unwrap()].to_owned());
+            }
+        }
+        assert!(read.len() > 10, "{read:?}");
+        for name in read {
+            assert!(
+                MEMBER_VIEW_FIELDS.contains(&name.as_str()) || name == "live_id" || name == "pv",
+                "views.rs reads {name}, which a join does not return"
+            );
+        }
+    }
+
+    /// Pages by offset start at the right rank whatever stale entries (expired, not
+    /// yet swept) come before; pages after a cursor skip them too.
+    #[test]
+    fn member_pages_skip_stale_entries_by_offset_and_cursor() {
+        let (_redis, mut conn) = crate::store::test_redis();
+        let (s, _): (i64, i64) = redis::cmd("TIME").query(&mut conn).unwrap();
+        let now = s * 1000;
+        let stale = [1, 4, 5, 9];
+        for i in 0..10 {
+            let beat = if stale.contains(&i) {
+                now - 100_000
+            } else {
+                now
+            };
+            let member = format!("m{i}");
+            redis::cmd("ZADD")
+                .arg("p")
+                .arg(beat)
+                .arg(&member)
+                .query::<()>(&mut conn)
+                .unwrap();
+            redis::cmd("ZADD")
+                .arg("j")
+                .arg(i + 1)
+                .arg(&member)
+                .query::<()>(&mut conn)
+                .unwrap();
+        }
+        let body = concat!(
+            include_str!("../../lua/lib.lua"),
+            include_str!("../../lua/page_members.lua")
+        );
+        let present = ["m0", "m2", "m3", "m6", "m7", "m8"];
+        let page = |conn: &mut redis::Connection, count: usize, from: &str, a: &str, b: &str| {
+            let (total, flat): (u64, Vec<String>) = redis::cmd("EVAL")
+                .arg(body)
+                .arg(2)
+                .arg("p")
+                .arg("j")
+                .arg(60_000)
+                .arg(count)
+                .arg(from)
+                .arg(a)
+                .arg(b)
+                .query(conn)
+                .unwrap();
+            assert_eq!(total, present.len() as u64);
+            flat.into_iter().step_by(2).collect::<Vec<_>>()
+        };
+        for offset in 0..8 {
+            for count in 1..4 {
+                let got = page(&mut conn, count, "offset", &offset.to_string(), "");
+                let want: Vec<_> = present.iter().skip(offset).take(count).collect();
+                assert_eq!(
+                    got.iter().collect::<Vec<_>>(),
+                    want,
+                    "offset {offset} count {count}"
+                );
+            }
+        }
+        assert_eq!(page(&mut conn, 2, "after", "4", "m3"), ["m6", "m7"]);
+        assert_eq!(
+            page(&mut conn, 5, "after", "1", "m0"),
+            ["m2", "m3", "m6", "m7", "m8"]
+        );
     }
 }

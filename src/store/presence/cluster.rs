@@ -4,10 +4,19 @@
 //!
 //! **join** (room B, user in room A):
 //! 1. `lua/room_add_member.lua` on B: present, PV, UV (refuses a missing or ended room);
-//! 2. `lua/ensure_profile.lua` on the user's slot points it at B and returns A;
+//! 2. `lua/ensure_profile.lua` on the user's slot points it at B and returns A, while
+//!    B is listed in the active index for the reaper (another slot, side by side);
 //! 3. *settle* A (out) and B (in), concurrently: remove or restore the presence (a
-//!    restore also lists the room for the reaper), then re-read the pointer, and redo
-//!    the opposite when a concurrent join or leave moved it meanwhile.
+//!    restore that put it back also lists the room for the reaper), then re-read the
+//!    pointer, and redo the opposite when a concurrent join or leave moved it
+//!    meanwhile. A restore that finds the user still present changed nothing, so
+//!    nothing is re-read: the pointer was set after the presence, and whoever moves
+//!    it later settles B itself.
+//!
+//! Round trips of a join of a user in no other room, webhooks off: 3 in sequence (4
+//! commands: add, point ∥ list, restore); before this order 5 (add, point, restore,
+//! list, re-read). A previous room adds its removal and a re-read, beside step 3; a
+//! first profile the im_userid step; webhooks on, a due mark before each room step.
 //!
 //! **leave**: compare-and-clear the pointer (`lua/user_clear_room.lua`), remove the
 //! presence (`lua/room_remove_member.lua`), then confirm against the pointer.
@@ -17,7 +26,7 @@
 //! (tests race joins across three masters). The heartbeat touches only B's slot.
 
 use crate::store::profiles::{ProfileUpdate, UserRef};
-use crate::store::replies::RawRoom;
+use crate::store::replies::{MemberView, RawRoom};
 use crate::store::scripts::LeaveReason;
 use crate::store::{Op, Store, StoreError, command};
 
@@ -28,9 +37,11 @@ pub(super) async fn join(
     user: UserRef,
 ) -> Result<RawRoom, StoreError> {
     let op = store.op("join.cluster");
-    let raw = op.add_member(&live_id, &user.user_id, true).await?;
-    op.point_user_at(&user, &live_id).await?;
-    Ok(raw)
+    let view = op.add_member(&live_id, &user.user_id).await?;
+    let (pointed, listed) =
+        tokio::join!(op.point_user_at(&user, &live_id), op.mark_active(&live_id));
+    pointed.and(listed)?;
+    Ok(view.into_room(&live_id))
 }
 
 /// The leave's steps: the pointer is dropped first (only if it still names the
@@ -65,20 +76,31 @@ enum Act {
 }
 
 impl Op<'_> {
-    /// `lua/room_add_member.lua`: presence in one room; `count_view` false = a restore.
-    async fn add_member(
-        &self,
-        live_id: &str,
-        user_id: &str,
-        count_view: bool,
-    ) -> Result<RawRoom, StoreError> {
+    /// `lua/room_add_member.lua`, a join: presence in one room, PV, UV.
+    async fn add_member(&self, live_id: &str, user_id: &str) -> Result<MemberView, StoreError> {
         let store = self.store;
         let rk = store.keys.room(live_id);
         let call = store.scripts.room_add_member(
             &rk,
+            live_id,
             user_id,
             store.member_timeout_ms,
-            count_view,
+            store.marks_arg(),
+        );
+        self.mark_due_first(live_id).await?;
+        self.script(call).await
+    }
+
+    /// `lua/room_add_member.lua`, a restore (no PV / UV): whether it put the
+    /// presence back (false: the user was present).
+    async fn restore_member(&self, live_id: &str, user_id: &str) -> Result<bool, StoreError> {
+        let store = self.store;
+        let rk = store.keys.room(live_id);
+        let call = store.scripts.room_restore_member(
+            &rk,
+            live_id,
+            user_id,
+            store.member_timeout_ms,
             store.marks_arg(),
         );
         self.mark_due_first(live_id).await?;
@@ -130,13 +152,17 @@ impl Op<'_> {
     }
 
     /// Brings the user's presence in `live_id`, its pointer's room, in line with
-    /// the pointer: restores it, then [confirms](Op::confirm) against the pointer.
-    /// A user banned meanwhile (a kick with a ban racing this join, SPEC §11) is
+    /// the pointer: restores it and, when the restore put it back (a concurrent
+    /// leave or join removed it), lists the room and [confirms](Op::confirm) against
+    /// the pointer; a restore that found the user present changed nothing and ends
+    /// here (module docs). A user banned meanwhile (a kick with a ban racing this join, SPEC §11) is
     /// refused by the restore: its pointer is cleared again (compare-and-clear) and
     /// the join answers [`StoreError::Banned`].
     async fn settle_in(&self, user_id: &str, live_id: &str) -> Result<(), StoreError> {
-        match self.add_member(live_id, user_id, false).await {
-            Ok(_) => self.mark_active(live_id).await?,
+        match self.restore_member(live_id, user_id).await {
+            // Still present: this step changed nothing, so there is nothing to confirm.
+            Ok(false) => return Ok(()),
+            Ok(true) => self.mark_active(live_id).await?,
             Err(banned @ StoreError::Banned { .. }) => {
                 let user_key = self.store.keys.user(user_id);
                 self.script(self.store.scripts.user_clear_room(&user_key, live_id))
@@ -182,7 +208,7 @@ impl Op<'_> {
     /// a room gone, ended, already without the user, or banning it needs nothing.
     async fn act(&self, user_id: &str, live_id: &str, action: Act) -> Result<(), StoreError> {
         let done = match action {
-            Act::Restore => match self.add_member(live_id, user_id, false).await {
+            Act::Restore => match self.restore_member(live_id, user_id).await {
                 Ok(_) => self.mark_active(live_id).await,
                 Err(e) => Err(e),
             },

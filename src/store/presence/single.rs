@@ -4,7 +4,6 @@
 
 use crate::store::profiles::UserRef;
 use crate::store::replies::RawRoom;
-use crate::store::scripts::MoveIn;
 use crate::store::{Store, StoreError};
 
 /// `lua/join_room.lua`: profile on first sight, out of the previous room, present.
@@ -13,15 +12,15 @@ pub(super) async fn join(
     live_id: &str,
     user: &UserRef,
 ) -> Result<RawRoom, StoreError> {
-    let call = store.scripts.move_in(
-        MoveIn::Join,
+    let call = store.scripts.join_room(
         &store.keys,
         live_id,
         user,
         store.member_timeout_ms,
         store.marks_arg(),
     );
-    store.op("join.single").script(call).await
+    let view = store.op("join.single").script(call).await?;
+    Ok(view.into_room(live_id))
 }
 
 /// `lua/leave_room.lua`: presence and pointer gone at once.

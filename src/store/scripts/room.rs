@@ -8,7 +8,7 @@ use crate::store::index::PageRequest;
 use crate::store::keys::{Keys, RoomKeys};
 use crate::store::moderation::ServerNote;
 use crate::store::profiles::UserRef;
-use crate::store::replies::{Outcome, RawRoom, ScoredPage, SweepReply};
+use crate::store::replies::{MemberView, Outcome, RawRoom, ScoredPage, SweepReply};
 use crate::store::rooms::NewRoom;
 
 /// Why a member leaves a room, as its `member_left` event says (docs/SPEC.md §10).
@@ -196,7 +196,8 @@ impl Scripts {
     /// Both take the room's keys, the user's, the im_userid sequence, the active
     /// index and the event stream, then the user, its claims, the timeout, the prefix
     /// (to build the previous room's keys) and the room; a start also the live and
-    /// search indexes.
+    /// search indexes, a join the room's bans and kick marks. A start yields the
+    /// room ([`RawRoom`]); see [`Scripts::join_room`] for a join.
     pub(crate) fn move_in(
         &self,
         kind: MoveIn,
@@ -210,23 +211,39 @@ impl Scripts {
             MoveIn::Join => call("join_room", Some(Action::Join), &self.join_room),
             MoveIn::Start => call("start_room", Some(Action::Start), &self.start_room),
         };
-        let rk = keys.room(live_id);
-        room_keys(&mut c.invocation, &rk)
-            .key(keys.user(&user.user_id))
-            .key(keys.im_userid_seq())
-            .key(keys.active_index())
-            .key(&rk.events)
-            .arg(&user.user_id)
-            .arg(&user.nick)
-            .arg(&user.avatar)
-            .arg(timeout_ms)
-            .arg(keys.prefix())
-            .arg(live_id);
-        match kind {
-            MoveIn::Start => c.invocation.key(keys.live_index()).key(keys.search_index()),
-            MoveIn::Join => c.invocation.key(&rk.bans).key(&rk.kicked),
-        };
-        c.invocation.arg(marks);
+        move_in_args(
+            &mut c.invocation,
+            kind,
+            keys,
+            live_id,
+            user,
+            timeout_ms,
+            marks,
+        );
+        c
+    }
+
+    /// `join_room.lua`: the whole join on one Redis (keys and arguments as
+    /// [`Scripts::move_in`]'s); yields the member's view of the room.
+    pub(crate) fn join_room(
+        &self,
+        keys: &Keys,
+        live_id: &str,
+        user: &UserRef,
+        timeout_ms: u64,
+        marks: &str,
+    ) -> ScriptCall<'_, Outcome<MemberView>> {
+        let mut c = call("join_room", Some(Action::Join), &self.join_room);
+        let kind = MoveIn::Join;
+        move_in_args(
+            &mut c.invocation,
+            kind,
+            keys,
+            live_id,
+            user,
+            timeout_ms,
+            marks,
+        );
         c
     }
 
@@ -254,24 +271,49 @@ impl Scripts {
         c
     }
 
-    /// `room_add_member.lua`: presence in one room; `count_view` false = a restore.
+    /// `room_add_member.lua`, a join: presence in one room, PV and UV; yields the
+    /// member's view of the room.
     pub(crate) fn room_add_member(
         &self,
         rk: &RoomKeys,
+        live_id: &str,
         user_id: &str,
         timeout_ms: u64,
-        count_view: bool,
         marks: &str,
-    ) -> ScriptCall<'_, Outcome<RawRoom>> {
+    ) -> ScriptCall<'_, Outcome<MemberView>> {
         let mut c = call("room_add_member", Some(Action::Join), &self.room_add_member);
-        room_keys(&mut c.invocation, rk)
-            .key(&rk.events)
-            .key(&rk.bans)
-            .key(&rk.kicked)
-            .arg(user_id)
-            .arg(timeout_ms)
-            .arg(flag(count_view));
-        c.invocation.arg(marks);
+        add_member_args(
+            &mut c.invocation,
+            rk,
+            live_id,
+            user_id,
+            timeout_ms,
+            true,
+            marks,
+        );
+        c
+    }
+
+    /// `room_add_member.lua`, a restore: presence in one room without PV / UV;
+    /// yields whether it made the user present again (false: it was present).
+    pub(crate) fn room_restore_member(
+        &self,
+        rk: &RoomKeys,
+        live_id: &str,
+        user_id: &str,
+        timeout_ms: u64,
+        marks: &str,
+    ) -> ScriptCall<'_, Outcome<bool>> {
+        let mut c = call("room_add_member", Some(Action::Join), &self.room_add_member);
+        add_member_args(
+            &mut c.invocation,
+            rk,
+            live_id,
+            user_id,
+            timeout_ms,
+            false,
+            marks,
+        );
         c
     }
 
@@ -353,4 +395,54 @@ impl Scripts {
         c.invocation.arg(marks);
         c
     }
+}
+
+/// The keys and arguments of `join_room.lua` / `start_room.lua` (their headers).
+fn move_in_args(
+    invocation: &mut super::Invocation<'_>,
+    kind: MoveIn,
+    keys: &Keys,
+    live_id: &str,
+    user: &UserRef,
+    timeout_ms: u64,
+    marks: &str,
+) {
+    let rk = keys.room(live_id);
+    room_keys(invocation, &rk)
+        .key(keys.user(&user.user_id))
+        .key(keys.im_userid_seq())
+        .key(keys.active_index())
+        .key(&rk.events)
+        .arg(&user.user_id)
+        .arg(&user.nick)
+        .arg(&user.avatar)
+        .arg(timeout_ms)
+        .arg(keys.prefix())
+        .arg(live_id);
+    match kind {
+        MoveIn::Start => invocation.key(keys.live_index()).key(keys.search_index()),
+        MoveIn::Join => invocation.key(&rk.bans).key(&rk.kicked),
+    };
+    invocation.arg(marks);
+}
+
+/// The keys and arguments of `room_add_member.lua` (its header).
+fn add_member_args(
+    invocation: &mut super::Invocation<'_>,
+    rk: &RoomKeys,
+    live_id: &str,
+    user_id: &str,
+    timeout_ms: u64,
+    count_view: bool,
+    marks: &str,
+) {
+    room_keys(invocation, rk)
+        .key(&rk.events)
+        .key(&rk.bans)
+        .key(&rk.kicked)
+        .arg(user_id)
+        .arg(timeout_ms)
+        .arg(flag(count_view))
+        .arg(live_id)
+        .arg(marks);
 }
