@@ -25,7 +25,8 @@ expect_counts('join_room', 10, 7)
 WEBHOOK_MARKS = ARGV[7]
 local user_id, timeout_ms, prefix, live_id = ARGV[1], tonumber(ARGV[4]), ARGV[5], ARGV[6]
 local view = redis.call('HMGET', KEYS[1], 'live_status', 'anchor', 'title', 'notice',
-  'cover_url', 'extends', 'pk_id', 'start_time', 'end_time', 'chat_id', 'publish_expire_at')
+  'cover_url', 'extends', 'pk_id', 'start_time', 'end_time', 'chat_id', 'publish_expire_at',
+  'stream_until_ms')
 local status = view[1]
 if not status then return { 'not_found' } end
 if tonumber(status) == 2 then return { 'ended' } end

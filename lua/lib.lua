@@ -240,8 +240,8 @@ end
 
 -- A member's view of a room it has just joined (the join's reply; src/store/replies.rs,
 -- `JoinView`): { values of the room hash fields live_status, anchor, title, notice,
--- cover_url, extends, pk_id, start_time, end_time, chat_id, publish_expire_at
--- (`view`, read by join_room.lua / room_add_member.lua with one HMGET in that order;
+-- cover_url, extends, pk_id, start_time, end_time, chat_id, publish_expire_at,
+-- stream_until_ms (`view`, read by join_room.lua / room_add_member.lua with one HMGET in that order;
 -- false where missing), pv, online_count, anchor_present, uv, now_ms }. `online` is
 -- the count when the caller has it (make_present's), else counted here; the anchor is
 -- present when it is `user_id` (just made present) or beat within the timeout.

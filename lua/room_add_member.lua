@@ -21,7 +21,8 @@ expect_counts('room_add_member', 7, 5)
 WEBHOOK_MARKS = ARGV[5]
 local user_id, timeout_ms, live_id = ARGV[1], tonumber(ARGV[2]), ARGV[4]
 local view = redis.call('HMGET', KEYS[1], 'live_status', 'anchor', 'title', 'notice',
-  'cover_url', 'extends', 'pk_id', 'start_time', 'end_time', 'chat_id', 'publish_expire_at')
+  'cover_url', 'extends', 'pk_id', 'start_time', 'end_time', 'chat_id', 'publish_expire_at',
+  'stream_until_ms')
 local status = view[1]
 if not status then return { 'not_found' } end
 if tonumber(status) == 2 then return { 'ended' } end

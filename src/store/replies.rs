@@ -179,7 +179,7 @@ impl FromRedisValue for RawRoom {
 /// read them (`lua/join_room.lua`, `lua/room_add_member.lua`: one `HMGET`; a test holds
 /// them equal, and holds that `src/routes/views.rs` reads no other field but `live_id`
 /// and `pv`, which the join knows).
-pub const MEMBER_VIEW_FIELDS: [&str; 11] = [
+pub const MEMBER_VIEW_FIELDS: [&str; 12] = [
     "live_status",
     "anchor",
     "title",
@@ -191,6 +191,7 @@ pub const MEMBER_VIEW_FIELDS: [&str; 11] = [
     "end_time",
     "chat_id",
     "publish_expire_at",
+    "stream_until_ms",
 ];
 
 /// The room as a join sees it (`member_view` in `lua/lib.lua`): the
