@@ -81,6 +81,7 @@ impl Op<'_> {
             count_view,
             store.marks_arg(),
         );
+        self.reaper_mark(live_id).await?;
         self.mark_due_first(live_id).await?;
         self.script(call).await
     }

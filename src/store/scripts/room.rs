@@ -332,7 +332,8 @@ impl Scripts {
         c
     }
 
-    /// `sweep_room.lua`: one reaper step for one room. Times in ms.
+    /// `sweep_room.lua`: one reaper step for one room; `index_here` (one Redis): the
+    /// script reschedules the room in the deadline index itself. Times in ms.
     pub(crate) fn sweep_room(
         &self,
         rk: &RoomKeys,
@@ -340,6 +341,7 @@ impl Scripts {
         close_after_ms: u64,
         batch: u64,
         marks: &str,
+        index_here: bool,
     ) -> ScriptCall<'_, SweepReply> {
         let mut c = call("sweep_room", None, &self.sweep_room);
         c.invocation
@@ -350,7 +352,9 @@ impl Scripts {
             .arg(timeout_ms)
             .arg(close_after_ms)
             .arg(batch);
-        c.invocation.arg(marks);
+        c.invocation
+            .arg(marks)
+            .arg(if index_here { "1" } else { "" });
         c
     }
 }
