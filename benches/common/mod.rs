@@ -29,3 +29,28 @@ pub async fn cpu_s(store: &Store) -> f64 {
 pub async fn memory(store: &Store) -> f64 {
     info(store, "memory").await["used_memory"].parse().unwrap()
 }
+
+/// Pins Redis (its process id from `INFO server`, every thread) to CPU 0 and this
+/// benchmark process to CPU 1 with `taskset`, so Redis's CPU per operation is
+/// measured without the client competing for its core. Returns what was done, for
+/// the benchmark's output ("not pinned: …" when `taskset` or a second CPU is missing).
+pub async fn pin(store: &Store) -> String {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus < 2 {
+        return format!("not pinned: {cpus} CPU available");
+    }
+    let redis_pid = info(store, "server").await["process_id"].clone();
+    let me = std::process::id().to_string();
+    let run = |cpu: &str, pid: &str| {
+        std::process::Command::new("taskset")
+            .args(["-a", "-cp", cpu, pid])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    };
+    if run("0", &redis_pid) && run("1", &me) {
+        format!("pinned with taskset: redis-server (pid {redis_pid}) on CPU 0, this client on CPU 1")
+    } else {
+        "not pinned: taskset failed or is missing".to_owned()
+    }
+}
