@@ -4,7 +4,8 @@
 //! `lua/lib.lua` does). Measures, by Redis's own accounting:
 //!
 //! 1. nothing stale: the Redis CPU of one sweep interval (all 16 partitions swept
-//!    once, as the replicas together do every `LIVEROOM_REAPER_INTERVAL`);
+//!    once, as the replicas together do every `LIVEROOM_REAPER_INTERVAL`), and for
+//!    comparison a full sweep of every room (what each interval cost before);
 //! 2. 10% stale (one member in most rooms, whose deadlines pass a few seconds after
 //!    the fixture is built): sweeps every second until every stale member is gone:
 //!    how late after its deadline, and the Redis CPU in total;
@@ -23,7 +24,7 @@
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
-use liveroom::reaper::{SweepReport, sweep_partition};
+use liveroom::reaper::{SweepReport, sweep_once, sweep_partition};
 use liveroom::redis_child::RedisChild;
 use liveroom::store::Store;
 use liveroom::store::keys::{REAPER_PARTITIONS, reaper_partition};
@@ -45,32 +46,41 @@ async fn redis_now(conn: &mut liveroom::redis_conn::RedisConn) -> i64 {
     s * 1000 + us / 1000
 }
 
-/// Redis's time inside commands so far (µs, `INFO commandstats`), without `INFO`'s own.
-async fn command_us(store: &Store) -> f64 {
+/// `INFO commandstats` as command → (calls, µs). Commands that scripts call are
+/// counted there too, inside their script's own time.
+async fn command_stats(store: &Store) -> std::collections::HashMap<String, (f64, f64)> {
     info(store, "commandstats")
         .await
         .iter()
-        .filter(|(k, _)| k.starts_with("cmdstat_") && k.as_str() != "cmdstat_info")
-        .filter_map(|(_, v)| {
-            v.split(',')
-                .find_map(|f| f.strip_prefix("usec="))
-                .and_then(|u| u.parse::<f64>().ok())
+        .filter_map(|(k, v)| {
+            let name = k.strip_prefix("cmdstat_")?;
+            let field = |f: &str| {
+                v.split(',')
+                    .find_map(|x| x.strip_prefix(f))
+                    .and_then(|u| u.parse::<f64>().ok())
+            };
+            Some((name.to_owned(), (field("calls=")?, field("usec=")?)))
         })
-        .sum()
+        .collect()
 }
 
-/// Redis CPU (process, s) and command time (s) so far.
+/// Redis CPU (process, s) and time inside scripts (`EVALSHA` + `EVAL`, s) so far.
 async fn cpu(store: &Store) -> (f64, f64) {
-    (redis_cpu_s(store).await, command_us(store).await / 1e6)
+    let stats = command_stats(store).await;
+    let scripts: f64 = ["evalsha", "eval"]
+        .iter()
+        .filter_map(|c| stats.get(*c))
+        .map(|(_, us)| us)
+        .sum();
+    (redis_cpu_s(store).await, scripts / 1e6)
 }
 
 /// One sweep interval: every partition's due rooms, side by side (as the replicas
 /// holding them do).
 async fn sweep_all(store: &Store) -> SweepReport {
-    let reports = join_all(
-        (0..REAPER_PARTITIONS).map(|p| sweep_partition(store, p, CLOSE_AFTER, || true)),
-    )
-    .await;
+    let reports =
+        join_all((0..REAPER_PARTITIONS).map(|p| sweep_partition(store, p, CLOSE_AFTER, || true)))
+            .await;
     let mut total = SweepReport::default();
     for r in reports {
         let r = r.unwrap();
@@ -146,6 +156,23 @@ async fn main() {
                 .arg(keys.live_index())
                 .arg(now_ms)
                 .arg(&id)
+                .ignore();
+            // Its event stream, as create and start leave it (a sweep's events append).
+            pipe.cmd("XADD")
+                .arg(&rk.events)
+                .arg("MAXLEN")
+                .arg("~")
+                .arg(1000)
+                .arg("*")
+                .arg(&[
+                    ("event", "room_started"),
+                    ("created_at", &now_ms.to_string()),
+                    ("live_id", &id),
+                    ("title", "benchmark room"),
+                    ("anchor", &format!("a{r}")),
+                    ("live_status", "1"),
+                    ("online_count", "0"),
+                ])
                 .ignore();
         }
         pipe.query_async::<()>(&mut conn).await.unwrap();
@@ -236,6 +263,17 @@ async fn main() {
     let idle_cpu = (after.0 - before.0) / f64::from(IDLE_SWEEPS);
     let idle_cmd = (after.1 - before.1) / f64::from(IDLE_SWEEPS);
 
+    // For comparison, in the same run: a full sweep of every room (what every
+    // interval cost before the deadline index: `reaper::sweep_once` visits every room
+    // of the active index).
+    let b = cpu(&store).await;
+    let started = Instant::now();
+    let full = sweep_once(&store, CLOSE_AFTER, || true).await.unwrap();
+    let full_wall = started.elapsed();
+    let a = cpu(&store).await;
+    let full_cpu = a.0 - b.0;
+    assert_eq!(full.members_expired, 0);
+
     // 2. Stale members: written now, deadlines STALE_LEAD_MS from now.
     let written = redis_now(&mut conn).await;
     let mut stale_total = 0;
@@ -246,13 +284,13 @@ async fn main() {
         pipe.query_async::<()>(&mut conn).await.unwrap();
     }
     let written_end = redis_now(&mut conn).await;
-    let (first_deadline, last_deadline) =
-        (written + STALE_LEAD_MS, written_end + STALE_LEAD_MS);
+    let (first_deadline, last_deadline) = (written + STALE_LEAD_MS, written_end + STALE_LEAD_MS);
     let members_mem = used_memory(&store).await;
     println!(
         "  added {stale_total} stale members in {} ms; their deadlines fall {first_deadline}..{last_deadline} (Redis ms)",
         written_end - written
     );
+    let stats_before = command_stats(&store).await;
     let mut stale_cpu = (0.0, 0.0);
     let mut expired = 0;
     let mut worst_lag_ms = 0i64;
@@ -289,6 +327,17 @@ async fn main() {
         expired, stale_total,
         "the sweeps must remove exactly the stale members"
     );
+    let stats_after = command_stats(&store).await;
+    let mut profile: Vec<(String, f64, f64)> = stats_after
+        .iter()
+        .filter(|(k, _)| k.as_str() != "info")
+        .map(|(k, (calls, us))| {
+            let (c0, u0) = stats_before.get(k).copied().unwrap_or((0.0, 0.0));
+            (k.clone(), calls - c0, us - u0)
+        })
+        .filter(|(_, calls, _)| *calls > 0.0)
+        .collect();
+    profile.sort_by(|a, b| b.2.total_cmp(&a.2));
 
     // 3. Visits that find nothing stale: 10% of the rooms made due now.
     let busy = (rooms / 10).max(1);
@@ -319,36 +368,59 @@ async fn main() {
     println!("| figure | target | measured |");
     println!("|---|---|---|");
     println!(
-        "| nothing stale: Redis CPU per sweep interval (1 s; 16 partitions swept, mean of {IDLE_SWEEPS}) | < 1% of a core | {:.3}% ({:.2} ms process CPU; {:.3} ms inside commands; {idle_visits} rooms visited; {:.1} ms wall) |",
+        "| nothing stale: Redis CPU per sweep interval (1 s; 16 partitions swept, mean of {IDLE_SWEEPS}) | < 1% of a core | {:.3}% ({:.2} ms process CPU; {:.3} ms wall time inside scripts; {idle_visits} rooms visited; {:.1} ms wall) |",
         pct(idle_cpu),
         idle_cpu * 1e3,
         idle_cmd * 1e3,
         idle_wall.as_secs_f64() * 1e3
     );
     println!(
+        "| for comparison, same run: a full sweep visiting every room (the reaper before the deadline index, every interval) | | {:.3} s process CPU ({} rooms, {:.1} µs per room; {:.2} s wall) |",
+        full_cpu,
+        full.rooms_visited,
+        full_cpu * 1e6 / full.rooms_visited.max(1) as f64,
+        full_wall.as_secs_f64()
+    );
+    println!(
         "| {stale_pct}% stale ({stale_total} members): latest expiry after its deadline | within one interval (1,000 ms) | <= {worst_lag_ms} ms ({sweeps} sweeps expired them) |"
     );
     println!(
-        "| {stale_pct}% stale: Redis CPU in total | <= 0.3 s | {:.3} s process CPU ({:.3} s inside commands; {stale_visits} rooms visited, {:.1} µs per room; sweep wall {:.2} s) |",
+        "| {stale_pct}% stale: Redis CPU in total | <= 0.3 s | {:.3} s process CPU ({:.3} s wall time inside scripts; {stale_visits} rooms visited, {:.1} µs per room; sweep wall {:.2} s) |",
         stale_cpu.0,
         stale_cpu.1,
         stale_cpu.0 * 1e6 / stale_visits.max(1) as f64,
         stale_wall.as_secs_f64()
     );
     println!(
-        "| a visit that finds nothing stale ({} rooms) | (no target) | {per_visit_us:.1} µs process CPU ({per_visit_cmd_us:.1} µs inside commands) |",
+        "| a visit that finds nothing stale ({} rooms) | (no target) | {per_visit_us:.1} µs process CPU ({per_visit_cmd_us:.1} µs wall time inside scripts) |",
         noop.rooms_visited
     );
     println!(
         "| steady state, every member beating every 5 s (timeout 15 s): ~{visits_per_s:.0} visits/s | (no target) | {:.1}% of a core |",
         visits_per_s * per_visit_us / 1e4
     );
+    println!();
     println!(
-        "| Redis memory per room (hash + index entries, before members) | | {:.0} B |",
+        "Profile of the {stale_pct}% stale sweeps (INFO commandstats; the commands scripts call are inside evalsha's time):"
+    );
+    println!("| command | calls | µs | µs per call | calls per expired member |");
+    println!("|---|---|---|---|---|");
+    for (name, calls, us) in profile.iter().take(16) {
+        println!(
+            "| {name} | {calls:.0} | {us:.0} | {:.2} | {:.2} |",
+            us / calls,
+            calls / stale_total.max(1) as f64
+        );
+    }
+    println!();
+    println!("| memory | measured |");
+    println!("|---|---|");
+    println!(
+        "| Redis memory per room (hash, index entries, event stream; before members) | {:.0} B |",
         (rooms_mem - base_mem) / rooms as f64
     );
     println!(
-        "| Redis memory per member (presence + join order; deadline entries per room) | | {:.0} B |",
+        "| Redis memory per member (presence + join order; deadline entries per room) | {:.0} B |",
         (members_mem - rooms_mem) / members as f64
     );
 }

@@ -77,6 +77,7 @@ for _, member in ipairs(stale) do
 end
 
 local offline, ended = 0, 0
+local absent_since = nil -- anchor_absent_since_ms after this step (live rooms)
 if status == 1 then
   local present = anchor_last and tonumber(anchor_last) > cutoff
   if present then
@@ -93,8 +94,11 @@ if status == 1 then
         record_event(KEYS[1], KEYS[2], KEYS[4], now, timeout_ms, 'anchor_offline',
           { user = anchor })
         offline = 1
+      else
+        since = tonumber(redis.call('HGET', KEYS[1], 'anchor_absent_since_ms')) or since
       end
     end
+    absent_since = since
     if now - since >= close_after_ms then
       redis.call('HSET', KEYS[1], 'live_status', 2, 'end_time', math.floor(now / 1000))
       record_event(KEYS[1], KEYS[2], KEYS[4], now, timeout_ms, 'room_stopped',
@@ -115,11 +119,9 @@ if #stale >= batch then more = 1 end
 local next_due = nil
 local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
 if first[2] then next_due = tonumber(first[2]) + timeout_ms end
-if status == 1 then
-  local since = tonumber(redis.call('HGET', KEYS[1], 'anchor_absent_since_ms'))
-  if since and (not next_due or since + close_after_ms < next_due) then
-    next_due = since + close_after_ms
-  end
+if status == 1 and absent_since
+  and (not next_due or absent_since + close_after_ms < next_due) then
+  next_due = absent_since + close_after_ms
 end
 if more == 1 then next_due = now end
 if not next_due then

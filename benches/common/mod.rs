@@ -49,7 +49,9 @@ pub async fn pin(store: &Store) -> String {
             .unwrap_or(false)
     };
     if run("0", &redis_pid) && run("1", &me) {
-        format!("pinned with taskset: redis-server (pid {redis_pid}) on CPU 0, this client on CPU 1")
+        format!(
+            "pinned with taskset: redis-server (pid {redis_pid}) on CPU 0, this client on CPU 1"
+        )
     } else {
         "not pinned: taskset failed or is missing".to_owned()
     }
