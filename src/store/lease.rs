@@ -341,6 +341,13 @@ impl Store {
 }
 
 impl Op<'_> {
+    /// Takes a deleted room out of the reaper's deadline index (a join racing the
+    /// delete may mark it again: its next visit finds it gone and removes it).
+    pub(crate) async fn reaper_forget(&self, live_id: &str) -> Result<(), StoreError> {
+        let due = self.store.keys.reaper_due(reaper_partition(live_id));
+        self.command(command("ZREM").arg(due).arg(live_id)).await
+    }
+
     /// On Redis Cluster: marks room `live_id` in its reaper partition
     /// (`lua/reaper_mark.lua`) before the single-slot step that makes a member present
     /// in it, so no present member is ever unindexed and a racing sweep's reschedule
