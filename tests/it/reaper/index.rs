@@ -54,8 +54,10 @@ async fn a_join_marks_its_deadline_and_a_heartbeat_leaves_the_index_alone() {
     let after = redis_now(&app.store, &due).await;
     let score: f64 = app.redis_cmd(&["ZSCORE", &due, &id]).await;
     let score = score as i64;
+    // On the Cluster each step that makes the joiner present (the join, its restore)
+    // marks first, and a mark finding the room due by then moves it 1 ms earlier.
     assert!(
-        score >= before + 30_000 && score <= after + 30_000,
+        score >= before + 30_000 - 5 && score <= after + 30_000,
         "due {score} not the join's deadline ({before}..{after} + 30 s)"
     );
     tokio::time::sleep(Duration::from_millis(20)).await;
