@@ -298,7 +298,16 @@ pub async fn run(store: Store, config: ReaperConfig, mut shutdown: watch::Receiv
     let ours: Arc<Mutex<HashSet<u16>>> = Arc::default();
     let mut sweeps: JoinSet<SweepDone> = JoinSet::new();
     let mut running: HashMap<tokio::task::Id, u16> = HashMap::new();
-    let mut upgraded = false;
+    // The upgrade (O(rooms), once per deployment) runs beside the loop, so a large
+    // store never holds back lease renewals.
+    let upgrading = tokio::spawn({
+        let (store, interval) = (store.clone(), config.interval);
+        async move {
+            while !upgrade(&store).await {
+                tokio::time::sleep(interval).await;
+            }
+        }
+    });
     while !*shutdown.borrow() {
         tokio::select! {
             _ = lease_tick.tick() => {
@@ -320,9 +329,6 @@ pub async fn run(store: Store, config: ReaperConfig, mut shutdown: watch::Receiv
                 publish_members(&held);
             }
             _ = sweep_tick.tick() => {
-                if !upgraded {
-                    upgraded = upgrade(&store).await;
-                }
                 sample_live_rooms(&store).await;
                 let busy: HashSet<u16> = running.values().copied().collect();
                 for (&partition, state) in held.iter_mut() {
@@ -347,6 +353,7 @@ pub async fn run(store: Store, config: ReaperConfig, mut shutdown: watch::Receiv
             }
         }
     }
+    upgrading.abort();
     ours.lock().unwrap_or_else(|e| e.into_inner()).clear();
     let deadline = tokio::time::sleep(SHUTDOWN_WAIT);
     tokio::pin!(deadline);
