@@ -376,7 +376,7 @@ pub async fn run(store: Store, config: ReaperConfig, mut shutdown: watch::Receiv
     tracing::info!(
         replica = %config.replica_id,
         partitions = held.len(),
-        "reaper stopped; partition leases released"
+        "reaper stopped; every partition lease released"
     );
 }
 
