@@ -17,7 +17,8 @@
 -- Only this room's keys, and on one Redis (ARGV[5] = '1') the room's partition of the
 -- deadline index (lib.lua, reaper_due), rescheduled in this same atomic script so no
 -- join can slip between the deadline and its write: a room with members or live gets
--- its next visit; an idle room (no members, not live, not ended) leaves the index; an
+-- its next visit (at most one member timeout ahead, as on the Cluster: see below); an
+-- idle room (no members, not live, not ended) leaves the index; an
 -- ended room without members is left due (now) for the caller, which moves it out of
 -- the live index and then out of the deadline index. The caller also moves an ended
 -- room out of the live index and an idle room out of the active index
@@ -134,6 +135,10 @@ if not next_due then
   end
 end
 if REAPER_INDEX then
+  -- Capped at now + timeout, as on the Cluster: a step that marks the index before
+  -- making someone present (reaper_mark.lua: a media server's publish, on every
+  -- deployment) and runs after this script gives that member a deadline no earlier.
+  if next_due > 0 then next_due = math.min(next_due, now + timeout_ms) end
   local key, live_id = reaper_due_key(KEYS[1])
   if next_due == -1 then
     redis.call('ZREM', key, live_id)
