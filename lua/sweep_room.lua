@@ -135,9 +135,10 @@ if not next_due then
   end
 end
 if REAPER_INDEX then
-  -- Capped at now + timeout, as on the Cluster: a step that marks the index before
-  -- making someone present (reaper_mark.lua: a media server's publish, on every
-  -- deployment) and runs after this script gives that member a deadline no earlier.
+  -- Capped at now + timeout, as on the Cluster: so a room that stays indexed (every
+  -- live room) is visited at least once per timeout, and a step that makes someone
+  -- present there without marking the index (a media server's publish, which only
+  -- live rooms accept) gives that member a deadline no earlier than the next visit.
   if next_due > 0 then next_due = math.min(next_due, now + timeout_ms) end
   local key, live_id = reaper_due_key(KEYS[1])
   if next_due == -1 then

@@ -14,6 +14,8 @@
 //! - [`store`]: Redis keys, the Lua scripts of `lua/`, one typed call per script.
 //! - [`search`]: title index terms (substring search in any script).
 //! - [`stream_urls`]: signed push and pull URLs (SPEC §8).
+//! - [`media`]: the media-server hooks (nginx-rtmp, SRS): the push URL enforced,
+//!   the stream as the anchor's presence (SPEC §12).
 //! - [`routes`](mod@routes): one handler per endpoint with its OpenAPI operation, and
 //!   the room views shared by the room and member endpoints; [`router`] lists them.
 //! - [`openapi`]: the OpenAPI 3.1 document, generated from the handlers and the wire
@@ -38,6 +40,7 @@ pub mod extract;
 pub mod http_server;
 pub mod leases;
 pub mod logging;
+pub mod media;
 pub mod metrics;
 pub mod model;
 pub mod openapi;
@@ -112,6 +115,8 @@ pub struct AppShared {
     pub heartbeat_interval_ms: u64,
     /// Longest wait for a request body after its headers (`LIVEROOM_BODY_READ_TIMEOUT`).
     pub body_read_timeout: std::time::Duration,
+    /// The media-server hooks' settings (SPEC §12).
+    pub media: media::MediaHooks,
 }
 
 impl AppState {
@@ -153,6 +158,10 @@ impl AppState {
             max_in_flight: config.max_in_flight as usize,
             heartbeat_interval_ms: config.heartbeat_interval().as_millis() as u64,
             body_read_timeout: config.body_read_timeout,
+            media: media::MediaHooks::new(
+                config.media_hook_secret.as_deref(),
+                config.media_publish_starts_room,
+            ),
         })))
     }
 }
@@ -245,6 +254,8 @@ pub fn router(max_in_flight: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(users::profile))
         .routes(routes!(users::update))
         .merge(server_router())
+        .routes(routes!(routes::media::nginx_rtmp))
+        .routes(routes!(routes::media::srs))
         // An event stream holds its in-flight slot only until its response starts
         // (the limit's permit lives in the response future, not the body).
         .routes(routes!(events::stream))

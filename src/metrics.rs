@@ -29,6 +29,9 @@
 //! | `liveroom_webhook_events_trimmed_total` | counter (one per gap found) | |
 //! | `liveroom_webhook_rooms_due` | gauge (sampled, this replica's shards) | |
 //! | `liveroom_webhook_shards_held` | gauge | |
+//! | `liveroom_media_publish_accepted_total` | counter | call (`publish`, `renew`) |
+//! | `liveroom_media_publish_refused_total` | counter | reason (SPEC §12) |
+//! | `liveroom_media_streams_stopped_total` | counter | |
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -68,6 +71,7 @@ pub fn install() -> Option<&'static PrometheusHandle> {
                 })
                 .ok()?;
             describe();
+            crate::media::describe_metrics();
             Some(handle)
         })
         .as_ref()

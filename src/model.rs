@@ -398,6 +398,11 @@ pub struct RoomView {
     /// 0 created, 1 live, 2 ended.
     #[schema(value_type = crate::openapi::LiveStatus)]
     pub live_status: u8,
+    /// liveroom addition (SPEC §4, §12): 1 while a media server reports the anchor's
+    /// stream publishing (accepted by the media-server hooks and renewed within the
+    /// member timeout), else 0.
+    #[schema(maximum = 1)]
+    pub stream_status: u8,
 }
 
 /// A paged list (SPEC §5): `page_total = ceil(total_count / page_size)`,

@@ -44,13 +44,41 @@ impl StreamUrls {
         if base.is_empty() {
             return String::new();
         }
-        let path = url_path(&base);
-        let signed = format!("{path}?expire={expire}");
+        let token = base64::engine::general_purpose::URL_SAFE.encode(
+            self.publish_mac(live_id, &expire.to_string())
+                .finalize()
+                .into_bytes(),
+        );
+        format!("{base}?expire={expire}&token={token}")
+    }
+
+    /// The HMAC-SHA1 of a push URL's signed text, `"{path}?expire={expire}"`, where
+    /// `path` is the path of `{publish_url}/{live_id}` and `expire` the URL's text.
+    fn publish_mac(&self, live_id: &str, expire: &str) -> Hmac<Sha1> {
+        let base = join(&self.publish_url, live_id);
+        let signed = format!("{}?expire={expire}", url_path(&base));
         let mut mac = Hmac::<Sha1>::new_from_slice(self.publish_key.as_bytes())
             .expect("HMAC accepts keys of any length");
         mac.update(signed.as_bytes());
-        let token = base64::engine::general_purpose::URL_SAFE.encode(mac.finalize().into_bytes());
-        format!("{base}?expire={expire}&token={token}")
+        mac
+    }
+
+    /// Whether `token` (URL-safe base64, padding optional) is the signature of
+    /// stream `live_id`'s push URL with expiry text `expire`, exactly as
+    /// [`Self::push_url`] signs it (SPEC §8); compared in constant time. The expiry
+    /// itself is the caller's to check.
+    pub fn verify_push_token(&self, live_id: &str, expire: &str, token: &str) -> bool {
+        use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+        let engine = GeneralPurpose::new(
+            &base64::alphabet::URL_SAFE,
+            GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+        );
+        let Ok(sent) = engine.decode(token) else {
+            return false;
+        };
+        self.publish_mac(live_id, expire)
+            .verify_slice(&sent)
+            .is_ok()
     }
 
     /// `{rtmp_play_url}/{live_id}`.
@@ -108,6 +136,18 @@ mod tests {
                 .push_url("live_1", 5000, 1000)
                 .contains("expire=5000&")
         );
+    }
+
+    #[test]
+    fn a_push_url_verifies_and_a_changed_one_does_not() {
+        let url = urls().push_url("live_1", 0, 1000);
+        let token = url.split("token=").nth(1).unwrap();
+        assert!(urls().verify_push_token("live_1", "4600", token));
+        assert!(urls().verify_push_token("live_1", "4600", token.trim_end_matches('=')));
+        assert!(!urls().verify_push_token("live_1", "4601", token));
+        assert!(!urls().verify_push_token("live_2", "4600", token));
+        assert!(!urls().verify_push_token("live_1", "4600", "AAAA"));
+        assert!(!urls().verify_push_token("live_1", "4600", "not base64!"));
     }
 
     #[test]

@@ -293,6 +293,25 @@ pub struct ServeConfig {
     /// it, only tokens signed with the private key (no development secret).
     #[arg(long, env = "LIVEROOM_JWT_PUBLIC_KEY")]
     pub jwt_public_key: Option<String>,
+
+    /// Secret of the media-server hooks (docs/SPEC.md §12): nginx-rtmp and SRS are
+    /// configured to call `/media/…?secret=<this>` before accepting a publish. At
+    /// least 16 characters of `[A-Za-z0-9._~-]` (it goes into a URL as is). Unset: the hooks are off and answer 403
+    /// (every publish refused). (`--help` does not show the value.)
+    #[arg(long, env = "LIVEROOM_MEDIA_HOOK_SECRET", hide_env_values = true)]
+    pub media_hook_secret: Option<String>,
+
+    /// Whether a publish accepted by the media-server hooks starts a created room
+    /// (`live_status` 0 → 1, `room_started`), as the anchor's own start would.
+    /// Default off: the anchor starts the room from the app, then publishes.
+    #[arg(
+        long,
+        env = "LIVEROOM_MEDIA_PUBLISH_STARTS_ROOM",
+        default_value = "false",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        action = clap::ArgAction::Set
+    )]
+    pub media_publish_starts_room: bool,
 }
 
 /// Webhook settings of `liveroom serve` (SPEC §10 "Webhooks"). Unset URLs: no
@@ -319,8 +338,8 @@ pub struct WebhookConfig {
     )]
     pub secret: Option<String>,
 
-    /// Which events to deliver: comma-separated names of SPEC §10, `room`, `anchor` or
-    /// `member` for a whole group, or `all`. Default `room,anchor`: member events are
+    /// Which events to deliver: comma-separated names of SPEC §10, `room`, `anchor`
+    /// (with the anchor's stream, `stream_*`) or `member` for a whole group, or `all`. Default `room,anchor`: member events are
     /// opt-in, as they come at the rate of joins and leaves.
     #[arg(
         long = "webhook-events",
@@ -394,6 +413,18 @@ impl ServeConfig {
         }
         self.server_keys()?;
         self.jwt_public_key()?;
+        if let Some(secret) = &self.media_hook_secret
+            && (secret.len() < 16
+                || !secret
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._~-".contains(&b)))
+        {
+            return Err(
+                "LIVEROOM_MEDIA_HOOK_SECRET must be at least 16 characters of [A-Za-z0-9._~-] \
+                 (it is written into the hook URL as is)"
+                    .into(),
+            );
+        }
         Ok(())
     }
 

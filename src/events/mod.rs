@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 /// Every event name of the catalogue (docs/SPEC.md §10), in its table's order.
-pub const EVENT_NAMES: [&str; 10] = [
+pub const EVENT_NAMES: [&str; 12] = [
     "room_created",
     "room_started",
     "room_stopped",
@@ -25,6 +25,8 @@ pub const EVENT_NAMES: [&str; 10] = [
     "room_updated",
     "anchor_offline",
     "anchor_online",
+    "stream_started",
+    "stream_stopped",
     "member_joined",
     "member_left",
 ];
@@ -37,7 +39,7 @@ pub struct RoomEvent {
     pub id: String,
     /// The event's name: `room_created`, `room_started`, `room_stopped`,
     /// `room_deleted`, `room_extends_updated`, `room_updated`, `anchor_offline`,
-    /// `anchor_online`,
+    /// `anchor_online`, `stream_started`, `stream_stopped`,
     /// `member_joined`, `member_left`.
     pub event: String,
     /// When the change was made, ms since the Unix epoch, Redis's clock (`TIME`).
@@ -48,7 +50,7 @@ pub struct RoomEvent {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<EventUser>,
     /// `room_stopped`: `anchor` | `anchor_timeout` | `server`; `member_left`: `leave` |
-    /// `switched` | `expired` | `kicked`. Absent on other events.
+    /// `switched` | `expired` | `kicked` | `stream_stopped`. Absent on other events.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// `room_extends_updated`: the room's extends after the change.
@@ -159,6 +161,8 @@ mod tests {
             include_str!("../../lua/update_extends.lua"),
             include_str!("../../lua/update_room.lua"),
             include_str!("../../lua/kick_member.lua"),
+            include_str!("../../lua/stream_publish.lua"),
+            include_str!("../../lua/stream_stop.lua"),
         ]
         .concat();
         let mut recorded = std::collections::BTreeSet::new();

@@ -134,6 +134,7 @@ is `\"\"` on the last page.
         (name = "members", description = "Presence: join, leave, heartbeat, user list (SPEC §5 #8-10, #12)."),
         (name = "users", description = "The caller's profile (SPEC §3)."),
         (name = "server", description = "The server API for the application's backend, with server tokens (SPEC §11): rooms of any anchor, members, user tokens."),
+        (name = "media", description = "Media-server hooks (SPEC §12): nginx-rtmp and SRS ask before accepting a publish; authenticated by the hook secret in their URL."),
         (name = "probes", description = "Liveness and readiness for orchestrators."),
         (name = "meta", description = "This document and metrics."),
     ),

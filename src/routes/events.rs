@@ -195,7 +195,7 @@ pub struct StreamEvent {
     summary = "Room event stream (Server-Sent Events)",
     description = "A `text/event-stream` of the room's events (SPEC §10), for clients and browsers' `EventSource`.\n\n\
 First `event: room` (`id:` the room's newest event id, `data:` the room as the info endpoint shows it plus `reset`: false, or true when `Last-Event-ID` could not be resumed from), then one SSE event per room event (`event:` its name, `id:` its stream id `<ms>-<seq>`, `data:` its JSON as webhooks send it), `event: online` (`{\"online_count\":N}`, at most every 2 s while the count changes), a keep-alive comment every 15 s. `event: reconnect` (`{\"reason\": \"lagged\" | \"history_trimmed\" | \"shutdown\"}`) ends the stream: reconnect with `Last-Event-ID`. The stream ends after `room_stopped` / `room_deleted` (at once after the snapshot of an ended room).\n\n\
-`events` selects: names of SPEC §10, groups `room`, `anchor`, `member`, `all`, and `online`; default `room,anchor,online`. `room_stopped` and `room_deleted` are always sent. Authentication: the `Authorization` header, or the `token` query parameter for `EventSource` (never logged).\n\n\
+`events` selects: names of SPEC §10, groups `room`, `anchor` (with the anchor's stream: `stream_started`, `stream_stopped`, SPEC §12), `member`, `all`, and `online`; default `room,anchor,online`. `room_stopped` and `room_deleted` are always sent. Authentication: the `Authorization` header, or the `token` query parameter for `EventSource` (never logged).\n\n\
 Errors: 400: 40000: `live_id` is not 1-64 characters of `[A-Za-z0-9_-]`, or `events` names an unknown event.",
     params(
         LiveIdPath,

@@ -47,6 +47,8 @@ pub async fn room_views(
                 pv: room.number("pv").max(0) as u64,
                 uv: room.uv,
                 live_status: room.number("live_status").clamp(0, 2) as u8,
+                // Publishing while the media server's last word is fresh (SPEC §12).
+                stream_status: u8::from(room.number("stream_until_ms") > room.now_ms),
                 anchor_info: UserProfile::from(anchor_info),
                 live_id,
             }

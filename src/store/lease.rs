@@ -353,19 +353,10 @@ impl Op<'_> {
     /// in it, so no present member is ever unindexed and a racing sweep's reschedule
     /// cannot drop the mark. Nothing on one Redis (the joining script marks the room).
     pub(crate) async fn reaper_mark(&self, live_id: &str) -> Result<(), StoreError> {
-        if self.store.topology != Topology::Cluster {
+        let store = self.store;
+        if store.topology != Topology::Cluster {
             return Ok(());
         }
-        self.reaper_mark_first(live_id).await
-    }
-
-    /// Marks room `live_id` in its reaper partition (`lua/reaper_mark.lua`) on every
-    /// deployment: for a step that makes a member present but runs on both topologies
-    /// without marking the index itself (a media server's publish). Safe on one Redis
-    /// too, as every reschedule is capped at the sweep's now + member timeout
-    /// (docs/DESIGN.md "Reaper").
-    pub(crate) async fn reaper_mark_first(&self, live_id: &str) -> Result<(), StoreError> {
-        let store = self.store;
         let due = store.keys.reaper_due(reaper_partition(live_id));
         self.script(
             store

@@ -3,7 +3,8 @@
 //! `replies.rs`), and the operations, one concern a file: rooms (`rooms/`),
 //! presence (`presence/`), lists and search (`index.rs`), profiles
 //! (`profiles.rs`), the reaper's lease and sweep steps (`lease.rs`), reading a
-//! room's event stream (`events.rs`), kick and ban (`moderation.rs`).
+//! room's event stream (`events.rs`), kick and ban (`moderation.rs`), the
+//! media-server hooks' streams (`media.rs`).
 //!
 //! **One way to Redis.** Every script call and every plain command goes through
 //! [`Op::send`], which times it by name (`liveroom_redis_command_duration_seconds`,
@@ -31,6 +32,7 @@ mod events;
 mod index;
 pub mod keys;
 mod lease;
+mod media;
 mod moderation;
 mod presence;
 mod profiles;
@@ -52,6 +54,7 @@ pub use error::{Action, StoreError};
 pub use index::{Candidate, LIVE_BIT, PageFrom, PageRequest, RoomIndex};
 pub use keys::{Keys, RoomKeys, is_valid_live_id, is_valid_user_id};
 pub use lease::{DuePage, Listed, RoomSweep};
+pub use media::{StopOutcome, StreamOutcome};
 pub use moderation::{Kicked, ServerNote};
 pub use profiles::{MAX_EXTENDS_KEYS, Profile, ProfileUpdate, UserRef, parse_extends};
 pub use replies::{RawRoom, ScoredPage};

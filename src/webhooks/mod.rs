@@ -37,8 +37,13 @@ const ROOM_EVENTS: [&str; 6] = [
     "room_extends_updated",
     "room_updated",
 ];
-/// The anchor events (`anchor_*`).
-const ANCHOR_EVENTS: [&str; 2] = ["anchor_offline", "anchor_online"];
+/// The anchor events (`anchor_*`), and the anchor's stream (`stream_*`, SPEC §12).
+const ANCHOR_EVENTS: [&str; 4] = [
+    "anchor_offline",
+    "anchor_online",
+    "stream_started",
+    "stream_stopped",
+];
 /// The member events (`member_*`): one per join and leave, opt-in.
 const MEMBER_EVENTS: [&str; 2] = ["member_joined", "member_left"];
 

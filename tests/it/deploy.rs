@@ -35,6 +35,7 @@ impl Topology {
             ("LR_LB_PORT".to_owned(), lb_port.to_string()),
             ("LR_REDIS_PORT".to_owned(), free_port().unwrap().to_string()),
             ("LR_REPLICA_PORTS".to_owned(), ports.join(" ")),
+            ("LR_RTMP_PORT".to_owned(), free_port().unwrap().to_string()),
             (
                 "LIVEROOM_BIN".to_owned(),
                 env!("CARGO_BIN_EXE_liveroom").to_owned(),

@@ -16,6 +16,8 @@
 //! - `replicas`: presence across those processes;
 //! - `cluster`: Cluster and Sentinel failovers;
 //! - `deploy`: the local multi-replica topology behind nginx;
+//! - `media/`: the media-server hooks with a real nginx-rtmp and ffmpeg, and SRS's
+//!   hook requests;
 //! - `webhooks/`: delivery of room events to real receivers, across replicas;
 //! - `smoke`: the shortest life cycle;
 //! - `sse/`: the client event stream (Server-Sent Events) and its fan-out;
@@ -43,6 +45,7 @@ mod events;
 mod faults;
 mod first_use;
 mod hostile;
+mod media;
 mod openapi;
 mod ops;
 mod properties;

@@ -337,6 +337,8 @@ async fn the_document_names_exactly_the_served_operations() {
         ("get", "/server/live/room/bans"),
         ("post", "/server/auth/token"),
         ("get", "/client/live/room/events/{live_id}"),
+        ("post", "/media/nginx-rtmp"),
+        ("post", "/media/srs"),
         ("get", "/livez"),
         ("get", "/readyz"),
         ("get", "/openapi.json"),
@@ -540,7 +542,11 @@ async fn drifted_responses_fail_with_the_pointer_of_the_mismatch() {
 
 #[tokio::test]
 async fn a_whole_life_cycle_matches_the_document() {
-    let app = TestApp::start_with(|c| c.server_keys = Some(crate::server::both_keys())).await;
+    let app = TestApp::start_with(|c| {
+        c.server_keys = Some(crate::server::both_keys());
+        c.media_hook_secret = Some(crate::media::HOOK_SECRET.into());
+    })
+    .await;
     let (spec, served) = served_spec(&app).await;
     let mut c = Checker {
         spec: &spec,
@@ -568,6 +574,27 @@ async fn a_whole_life_cycle_matches_the_document() {
     );
     spec.check_parts("GET", "/metrics", 200, &headers, &Value::from(text));
     c.seen.insert((route("get", "/metrics"), 200));
+
+    // Media-server hooks (SPEC §12): calls that change nothing.
+    let secret = crate::media::HOOK_SECRET;
+    let play = app
+        .call_raw(
+            "POST",
+            &format!("/media/nginx-rtmp?secret={secret}"),
+            &[("content-type", "application/x-www-form-urlencoded")],
+            b"call=play&app=live&name=live_x&clientid=1".to_vec(),
+        )
+        .await;
+    c.ok("POST", "/media/nginx-rtmp", play);
+    let connect = app
+        .call_raw(
+            "POST",
+            &format!("/media/srs?secret={secret}"),
+            &[("content-type", "application/json")],
+            br#"{"action":"on_connect","client_id":"c1","app":"live"}"#.to_vec(),
+        )
+        .await;
+    c.ok("POST", "/media/srs", connect);
 
     // Profiles.
     let profile = app.get("alice", "/client/user/profile").await;

@@ -9,16 +9,20 @@
 //! The wrappers: `room.rs` (a room's slot, and the one-Redis scripts),
 //! `user_and_global.rs` (a user's slot, the `{global}` indexes and the lease),
 //! `webhooks.rs` (a webhook shard's slot, `{webhooks:n}`, and `{webhooks}`),
-//! `moderation.rs` (kick, unban, the ban list: a room's slot), `reaper.rs` (a reaper
+//! `moderation.rs` (kick, unban, the ban list: a room's slot), `media.rs` (the
+//! media-server hooks' stream scripts: a room's slot), `reaper.rs` (a reaper
 //! partition's slot, `{reaper:n}`).
 
 use std::marker::PhantomData;
 
 use redis::{Script, ToRedisArgs};
 
+mod media;
 mod moderation;
 mod reaper;
 mod room;
+
+pub(crate) use media::StreamMode;
 
 pub(crate) use room::{LeaveReason, MoveIn};
 mod user_and_global;
@@ -142,6 +146,8 @@ scripts! {
     kick_member: "lib.lua" "kick_member.lua";
     unban_member: "lib.lua" "unban_member.lua";
     page_bans: "lib.lua" "page_bans.lua";
+    stream_publish: "lib.lua" "stream_publish.lua";
+    stream_stop: "lib.lua" "stream_stop.lua";
 }
 
 fn call<'a, R>(

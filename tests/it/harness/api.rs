@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use crate::harness::{Reply, TestApp};
 
-/// The exact keys of the room object (SPEC §4).
-pub const ROOM_KEYS: [&str; 19] = [
+/// The exact keys of the room object (SPEC §4; `stream_status` is liveroom's, §12).
+pub const ROOM_KEYS: [&str; 20] = [
     "live_id",
     "title",
     "notice",
@@ -29,6 +29,7 @@ pub const ROOM_KEYS: [&str; 19] = [
     "pv",
     "uv",
     "live_status",
+    "stream_status",
 ];
 
 pub const ROOM_STRINGS: [&str; 9] = [
@@ -43,7 +44,7 @@ pub const ROOM_STRINGS: [&str; 9] = [
     "flv_url",
 ];
 
-pub const ROOM_NUMBERS: [&str; 8] = [
+pub const ROOM_NUMBERS: [&str; 9] = [
     "anchor_status",
     "online_count",
     "start_time",
@@ -52,6 +53,7 @@ pub const ROOM_NUMBERS: [&str; 8] = [
     "pv",
     "uv",
     "live_status",
+    "stream_status",
 ];
 
 pub fn key_set(v: &Value) -> BTreeSet<String> {
@@ -96,6 +98,7 @@ pub fn assert_room_shape(room: &Value) {
     );
     assert!(room["live_status"].as_u64().unwrap() <= 2);
     assert!(room["anchor_status"].as_u64().unwrap() <= 1);
+    assert!(room["stream_status"].as_u64().unwrap() <= 1);
     assert_profile_shape(&room["anchor_info"]);
 }
 

@@ -29,6 +29,13 @@ async fn life_cycle(app: &TestApp, id: &str) {
     app.user("bob").leave(id).await.ok();
     app.user("alice").leave(id).await.ok();
     app.join("alice", id).await;
+    // stream_started / stream_stopped: a media server's publish and stop (SPEC §12),
+    // through the store (this app has no media hook secret for the routes).
+    app.store
+        .stream_presence(id, "test:1", false)
+        .await
+        .unwrap();
+    app.store.stream_stop(id, "test:1").await.unwrap();
     app.user("alice").stop(id).await.ok();
     app.user("alice").delete_room(id).await.ok();
 }
