@@ -1,4 +1,5 @@
--- lease_renew.lua: compare-and-extend of the reaper lease (docs/DESIGN.md "Reaper").
+-- lease_renew.lua: compare-and-extend of a lease: a reaper partition's or a webhook shard's
+-- (src/leases.rs, docs/DESIGN.md "Reaper").
 -- KEYS[1] lease key. ARGV[1] this replica's id, ARGV[2] lease TTL (ms).
 -- Returns 1 when this replica still holds the lease (TTL reset), else 0. Cost: O(1).
 expect_counts('lease_renew', 1, 2)

@@ -118,6 +118,10 @@ local function mark_anchor_back(room, presence, events, user_id, now, timeout_ms
   end
 end
 
+-- The reaper's deadline index (docs/DESIGN.md "Reaper"): `reaper_due(room, due_ms)` is
+-- defined at the end of this file; declared here so make_present can call it.
+local REAPER_INDEX, reaper_due = false, nil
+
 -- Makes `user_id` present in the room: keeps the join time of a member who is
 -- still present, starts a new one otherwise (member_joined; a stale entry it
 -- replaces is first recorded as member_left, reason expired). `now` (ms): a number or
@@ -138,6 +142,7 @@ local function make_present(room, presence, joined, events, user_id, now, timeou
     end
     redis.call('ZADD', presence, now, user_id)
   end
+  reaper_due(room, now + timeout_ms)
   if joined_now == 1 then
     redis.call('ZADD', joined, now, user_id)
     online = record_event(room, presence, events, now, timeout_ms, 'member_joined',
@@ -259,4 +264,29 @@ local function member_view(view, presence, uv, user_id, pv, now, timeout_ms, onl
     if last and tonumber(last) > cutoff then anchor_present = 1 end
   end
   return { view, pv, online, anchor_present, redis.call('PFCOUNT', uv), now }
+end
+
+-- The reaper's deadline index (docs/DESIGN.md "Reaper", src/store/keys.rs): 16
+-- partitions `<prefix>:{reaper:n}:due`, zsets of live_id → the ms by which the room
+-- must be visited (its earliest member can have expired, or an absent anchor's close
+-- time arrives); partition n = the room's webhook shard (webhook_shard above). On
+-- one Redis REAPER_INDEX is true (set by reaper_single.lua, prepended to the one-Redis
+-- join and start scripts, and by sweep_room.lua from its ARGV) and every script that
+-- makes a member present marks the room here in the same atomic write; on Redis
+-- Cluster it stays false (another slot) and the store marks the room first
+-- (reaper_mark.lua). The prefix and live_id come from the room hash's key name
+-- (`<prefix>:{<live_id>}:room`).
+-- The partition zset of the room whose hash is `room`, and its live_id.
+local function reaper_due_key(room)
+  local prefix, live_id = string.match(room, '^(.*):{([%w_%-]+)}:room$')
+  if not prefix then return nil, nil end
+  return prefix .. ':{reaper:' .. webhook_shard(live_id) .. '}:due', live_id
+end
+
+-- Marks the room due by `due_ms` (earlier wins: ZADD LT), when REAPER_INDEX is on.
+-- O(log N).
+reaper_due = function(room, due_ms)
+  if not REAPER_INDEX then return end
+  local key, live_id = reaper_due_key(room)
+  if key then redis.call('ZADD', key, 'LT', due_ms, live_id) end
 end

@@ -21,7 +21,10 @@
 //! - [`openapi`]: the OpenAPI 3.1 document, generated from the handlers and the wire
 //!   types, served at `/openapi.json`.
 //! - [`metrics`]: Prometheus metrics and the HTTP metrics middleware.
-//! - [`reaper`]: the leader lease and the sweep of timed-out members and absent anchors.
+//! - [`reaper`]: the partitioned, leased sweep of timed-out members and absent anchors,
+//!   visiting rooms by the deadline index.
+//! - [`leases`]: leased parts (reaper partitions, webhook shards) shared out over the
+//!   live replicas.
 //! - [`webhooks`]: delivery of room events to the configured receivers, signed, at
 //!   least once and in order per room; the `liveroom webhooks` tools.
 //! - [`server`]: `liveroom serve` and graceful shutdown.
@@ -35,6 +38,7 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod http_server;
+pub mod leases;
 pub mod logging;
 pub mod media;
 pub mod metrics;

@@ -12,13 +12,14 @@
 //! | `liveroom_redis_command_duration_seconds` | histogram | command, operation |
 //! | `liveroom_redis_command_errors_total` | counter | command, operation |
 //! | `liveroom_redis_commands_in_flight` | gauge | |
-//! | `liveroom_reaper_leader` | gauge (0/1) | |
-//! | `liveroom_reaper_sweep_duration_seconds` | histogram | |
+//! | `liveroom_reaper_partitions_held` | gauge (0-16) | |
+//! | `liveroom_reaper_sweep_duration_seconds` | histogram (one partition's sweep) | |
+//! | `liveroom_reaper_rooms_visited_total` | counter | |
 //! | `liveroom_reaper_members_expired_total` | counter | |
 //! | `liveroom_reaper_anchors_offline_total` | counter | |
 //! | `liveroom_reaper_rooms_ended_total` | counter | |
-//! | `liveroom_live_rooms` | gauge (leader samples) | |
-//! | `liveroom_present_members` | gauge (leader samples) | |
+//! | `liveroom_live_rooms` | gauge (every replica samples) | |
+//! | `liveroom_present_members` | gauge (this replica's partitions: sum over replicas) | |
 //! | `liveroom_sse_subscribers` | gauge | |
 //! | `liveroom_sse_rooms` | gauge | |
 //! | `liveroom_sse_polls_total` | counter | |
@@ -105,13 +106,17 @@ fn describe() {
         "Redis calls waiting for a reply on the shared connection"
     );
     describe_gauge!(
-        "liveroom_reaper_leader",
-        "1 when this replica holds the reaper lease"
+        "liveroom_reaper_partitions_held",
+        "Reaper partitions (of 16) whose lease this replica holds"
     );
     describe_histogram!(
         "liveroom_reaper_sweep_duration_seconds",
         Unit::Seconds,
-        "Duration of one full sweep"
+        "Duration of one sweep of one partition's due rooms"
+    );
+    describe_counter!(
+        "liveroom_reaper_rooms_visited_total",
+        "Rooms the reaper visited (due in the deadline index)"
     );
     describe_counter!(
         "liveroom_reaper_members_expired_total",
@@ -127,11 +132,11 @@ fn describe() {
     );
     describe_gauge!(
         "liveroom_live_rooms",
-        "Live rooms (sampled by the reaper leader)"
+        "Live rooms (sampled by every replica each reaper interval)"
     );
     describe_gauge!(
         "liveroom_present_members",
-        "Members present in active rooms (sampled by the reaper leader)"
+        "Members in the rooms of this replica's reaper partitions at their last visit (sum over replicas)"
     );
     describe_gauge!(
         "liveroom_sse_subscribers",

@@ -34,6 +34,10 @@ pub async fn memory(store: &Store) -> f64 {
 /// its threads) to core 1 with `taskset`, so the load generator does not steal
 /// Redis's core. Returns what was done, for the bench's output.
 pub async fn pin_cores(store: &Store) -> String {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus < 2 {
+        return format!("not pinned: {cpus} CPU available");
+    }
     let pid = info(store, "server").await["process_id"].clone();
     let me = std::process::id().to_string();
     let run = |args: &[&str]| {

@@ -224,7 +224,8 @@ pub struct ServeConfig {
     #[arg(long, env = "LIVEROOM_REAPER_INTERVAL", default_value = "1s", value_parser = parse_duration)]
     pub reaper_interval: Duration,
 
-    /// This replica's id (the reaper lease's value). Default: hostname-pid-random.
+    /// This replica's id (the value of the reaper partition leases it holds).
+    /// Default: hostname-pid-random.
     #[arg(long, env = "LIVEROOM_REPLICA_ID")]
     pub replica_id: Option<String>,
 

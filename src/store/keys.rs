@@ -14,10 +14,13 @@
 //! | `{p}:{global}:seq:im_userid`, `…:seq:chat_id` | string | id sequences |
 //! | `{p}:{global}:idx:live` | zset | live rooms → start time (ms) |
 //! | `{p}:{global}:idx:search` | zset | every room → created ms (+2^42 while live) |
-//! | `{p}:{global}:idx:active` | zset | rooms with members or live → last join (ms), for the reaper |
+//! | `{p}:{global}:idx:active` | zset | rooms with members or live → last join (ms); read by the reaper's upgrade to the deadline index and by full sweeps ([`crate::reaper::sweep_once`]) |
 //! | `{p}:{global}:idx:anchor:{user_id}` | set | rooms of an anchor |
 //! | `{p}:{global}:idx:term:{hex}` | set | rooms whose title holds the term (see [`crate::search`]) |
-//! | `{p}:{global}:reaper:lease` | string | id of the replica that runs the reaper (`SET NX PX`) |
+//! | `{p}:{reaper:n}:due` | zset | reaper partition n (0-15, [`reaper_partition`]): live_id → ms by which the room must be visited |
+//! | `{p}:{reaper:n}:lease` | string | lease token of the replica sweeping partition n (`SET NX PX`) |
+//! | `{p}:{reaper}:replicas` | zset | sweeping replica's lease token → last sign of life (ms), to spread partitions |
+//! | `{p}:{reaper}:indexed` | string | set once every room of the active index was marked due (the upgrade to the deadline index) |
 //! | `{p}:{webhooks}:dead` | stream | dead-lettered webhook deliveries (see [`Keys::webhook_dead_letters`]) |
 //! | `{p}:{webhooks}:replicas` | zset | delivering replica's lease token → last sign of life (ms, Redis `TIME`), to spread shards |
 //! | `{p}:{webhooks:n}:due` | zset | shard n (0-15): rooms that may have undelivered events → ms of the latest mark |
@@ -69,6 +72,17 @@ pub fn webhook_shard(live_id: &str) -> u16 {
     use sha1::{Digest, Sha1};
     let digest = Sha1::digest(live_id.as_bytes());
     u16::from_be_bytes([digest[0], digest[1]]) % WEBHOOK_SHARDS
+}
+
+/// Number of reaper partitions (`{p}:{reaper:n}:…`, n in 0..16), each leased
+/// separately (docs/DESIGN.md "Reaper").
+pub const REAPER_PARTITIONS: u16 = WEBHOOK_SHARDS;
+
+/// The reaper partition of room `live_id`: its webhook shard ([`webhook_shard`]), so
+/// the Lua side (`reaper_due_key` in `lua/lib.lua`) computes it with the same
+/// `webhook_shard`.
+pub fn reaper_partition(live_id: &str) -> u16 {
+    webhook_shard(live_id)
 }
 
 /// A receiver's id in the delivery state: the first 8 hex digits of SHA-1 of its
@@ -189,9 +203,23 @@ impl Keys {
     pub fn active_index(&self) -> String {
         self.named("idx:active")
     }
-    /// The reaper's leader lease.
-    pub fn reaper_lease(&self) -> String {
-        self.named("reaper:lease")
+    /// Reaper partition `n`'s deadline index: zset live_id → ms by which the room
+    /// must be visited.
+    pub fn reaper_due(&self, n: u16) -> String {
+        format!("{}:{{reaper:{n}}}:due", self.prefix)
+    }
+    /// Reaper partition `n`'s lease: the token of the replica sweeping it.
+    pub fn reaper_lease(&self, n: u16) -> String {
+        format!("{}:{{reaper:{n}}}:lease", self.prefix)
+    }
+    /// Replicas running the reaper: zset of lease tokens → last sign of life (ms).
+    pub fn reaper_replicas(&self) -> String {
+        format!("{}:{{reaper}}:replicas", self.prefix)
+    }
+    /// Set once the rooms of the active index were marked due (the upgrade from a
+    /// version without the deadline index).
+    pub fn reaper_indexed(&self) -> String {
+        format!("{}:{{reaper}}:indexed", self.prefix)
     }
     /// Dead-lettered webhook deliveries: a stream whose entries have the fields
     /// `url` (the receiver), `event_id`, `event` (name), `live_id`, `body` (the exact
@@ -284,6 +312,31 @@ mod tests {
         let k = Keys::new("lr").webhook_shard(7);
         assert_eq!(k.due, "lr:{webhooks:7}:due");
         assert_eq!(webhook_receiver_id("http://h/x").len(), 8);
+    }
+
+    #[test]
+    fn the_lua_reaper_partition_key_equals_reaper_due() {
+        let (_redis, mut conn) = crate::store::test_redis();
+        let body = concat!(
+            include_str!("../../lua/lib.lua"),
+            "local k, id = reaper_due_key(ARGV[1]) return { k, id }"
+        );
+        for (prefix, live_id) in [("lr", "live_0123456789abcdef0123"), ("a:b.c", "x-y_z")] {
+            let keys = Keys::new(prefix);
+            let lua: Vec<String> = redis::cmd("EVAL")
+                .arg(body)
+                .arg(0)
+                .arg(keys.room(live_id).room)
+                .query(&mut conn)
+                .expect("EVAL reaper_due_key");
+            assert_eq!(
+                lua,
+                [
+                    keys.reaper_due(reaper_partition(live_id)),
+                    live_id.to_owned()
+                ]
+            );
+        }
     }
 
     #[test]

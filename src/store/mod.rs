@@ -53,7 +53,7 @@ use crate::redis_conn::{RedisConn, RedisMode, RedisTarget};
 pub use error::{Action, StoreError};
 pub use index::{Candidate, LIVE_BIT, PageFrom, PageRequest, RoomIndex};
 pub use keys::{Keys, RoomKeys, is_valid_live_id, is_valid_user_id};
-pub use lease::RoomSweep;
+pub use lease::{DuePage, Listed, RoomSweep};
 pub use media::{StopOutcome, StreamOutcome};
 pub use moderation::{Kicked, ServerNote};
 pub use profiles::{MAX_EXTENDS_KEYS, Profile, ProfileUpdate, UserRef, parse_extends};
@@ -232,6 +232,15 @@ impl Store {
     /// `LIVEROOM_WEBHOOK_URLS` is set.
     pub fn with_webhook_marks(mut self, on: bool) -> Self {
         self.webhook_marks = on;
+        self
+    }
+
+    /// This store taking the Redis Cluster's ordered single-slot steps on any Redis
+    /// (each step is a valid script on one Redis too). For tests that drive the
+    /// Cluster's races step by step on one server.
+    #[doc(hidden)]
+    pub fn with_cluster_steps(mut self) -> Self {
+        self.topology = Topology::Cluster;
         self
     }
 

@@ -288,6 +288,10 @@ pub struct SweepReply {
     pub(crate) created_ms: i64,
     /// `live_status` after the step; -1 when the room does not exist.
     pub(crate) status: i64,
+    /// The room's next visit (ms); 0: leave the deadline index; -1: already left.
+    pub(crate) next_due: i64,
+    /// The room node's clock at the step (ms).
+    pub(crate) now: i64,
 }
 
 impl FromRedisValue for SweepReply {
@@ -302,9 +306,11 @@ impl FromRedisValue for SweepReply {
             idle,
             created_ms,
             status,
+            next_due,
+            now,
         ] = n[..]
         else {
-            return Err(format!("sweep_room reply: {} numbers, not 8", n.len()).into());
+            return Err(format!("sweep_room reply: {} numbers, not 10", n.len()).into());
         };
         let count = |x: i64| x.max(0) as u64;
         Ok(Self {
@@ -316,6 +322,8 @@ impl FromRedisValue for SweepReply {
             idle: idle == 1,
             created_ms,
             status,
+            next_due,
+            now,
         })
     }
 }

@@ -147,60 +147,6 @@ impl Store {
             .await
     }
 
-    /// Tries to take the lease of `shard` (`SET NX PX`, TTL in ms).
-    pub async fn webhook_lease_acquire(
-        &self,
-        shard: u16,
-        token: &str,
-        ttl_ms: u64,
-    ) -> Result<bool, StoreError> {
-        let reply: Option<String> = self
-            .webhooks_op()
-            .command(
-                command("SET")
-                    .arg(self.keys.webhook_shard(shard).lease)
-                    .arg(token)
-                    .arg("NX")
-                    .arg("PX")
-                    .arg(ttl_ms),
-            )
-            .await?;
-        Ok(reply.is_some())
-    }
-
-    /// Extends the lease of `shard` if `token` holds it (`lua/lease_renew.lua`).
-    pub async fn webhook_lease_renew(
-        &self,
-        shard: u16,
-        token: &str,
-        ttl_ms: u64,
-    ) -> Result<bool, StoreError> {
-        let key = self.keys.webhook_shard(shard).lease;
-        let call = self.scripts.lease_renew(&key, token, ttl_ms);
-        self.webhooks_op().script(call).await
-    }
-
-    /// Releases the lease of `shard` if `token` holds it (`lua/lease_release.lua`).
-    pub async fn webhook_lease_release(&self, shard: u16, token: &str) -> Result<bool, StoreError> {
-        let key = self.keys.webhook_shard(shard).lease;
-        let call = self.scripts.lease_release(&key, token);
-        self.webhooks_op().script(call).await
-    }
-
-    /// This replica alive (or leaving) among the delivering replicas, entries older
-    /// than `window_ms` dropped; yields how many are alive.
-    pub async fn webhook_presence(
-        &self,
-        token: &str,
-        window_ms: u64,
-        alive: bool,
-    ) -> Result<u64, StoreError> {
-        let call =
-            self.scripts
-                .webhook_presence(&self.keys.webhook_replicas(), token, window_ms, alive);
-        self.webhooks_op().script(call).await
-    }
-
     /// The cursors and retry states of `fields` (`<receiver id>|<live_id>`) in
     /// `shard`: two `HMGET`s, sent together.
     pub async fn webhook_state(

@@ -49,6 +49,7 @@ use tokio::task::JoinSet;
 use super::{Outcome, Sender, WebhookSettings};
 use crate::config::ServeConfig;
 use crate::events::RoomEvent;
+use crate::leases::{HeldPart, LeaseSet, redis_trouble};
 use crate::store::keys::{WEBHOOK_SHARDS, webhook_receiver_id, webhook_shard};
 use crate::store::{DueRoom, RetryState, Store, StoreError};
 
@@ -133,6 +134,8 @@ struct Shared {
     settings: WebhookSettings,
     options: DeliverOptions,
     token: String,
+    /// The shard leases, shared out over the delivering replicas.
+    leases: LeaseSet,
     sender: Sender,
     receivers: Vec<Receiver>,
     /// Rooms whose trimmed events were already reported (a warning once per room).
@@ -205,7 +208,16 @@ pub async fn run(
         })
         .collect();
     let permits = Arc::new(Semaphore::new(settings.concurrency.max(1)));
+    let leases = LeaseSet {
+        kind: "webhook shard",
+        parts: WEBHOOK_SHARDS,
+        lease_key: |store, n| store.keys().webhook_shard(n).lease,
+        replicas_key: store.keys().webhook_replicas(),
+        token: token.clone(),
+        ttl: options.lease_ttl,
+    };
     let shared = Arc::new(Shared {
+        leases,
         sender: Sender::new(&settings.secret, settings.timeout),
         store,
         options,
@@ -275,15 +287,7 @@ pub async fn run(
             }
         }
     }
-    let store = &shared.store;
-    for shard in held.keys() {
-        if let Err(err) = store.webhook_lease_release(*shard, &shared.token).await {
-            tracing::warn!(shard, error = %err, "webhook shard lease release failed; another replica takes it over when it expires");
-        }
-    }
-    let _ = store
-        .webhook_presence(&shared.token, ttl.as_millis() as u64, false)
-        .await;
+    shared.leases.release_all(&shared.store, &held).await;
     metrics::gauge!("liveroom_webhook_shards_held").set(0.0);
     tracing::info!(
         shards = held.len(),
@@ -298,6 +302,15 @@ type VisitDone = (u16, String, i64, Visit);
 struct Visits {
     set: JoinSet<VisitDone>,
     rooms: HashMap<tokio::task::Id, String>,
+}
+
+impl HeldPart for HeldShard {
+    fn releasing(&self) -> bool {
+        self.releasing
+    }
+    fn set_releasing(&mut self) {
+        self.releasing = true;
+    }
 }
 
 impl Visits {
@@ -325,26 +338,6 @@ impl Visits {
                 Err(self.rooms.remove(&e.id()).unwrap_or_default())
             }
         }
-    }
-}
-
-/// Logs Redis trouble as a warning at most every 10 s per process (at debug level
-/// in between), so an outage does not write one line per shard and poll.
-fn redis_trouble(what: &str, shard: Option<u16>, err: &StoreError) {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static LAST_WARNED_S: AtomicU64 = AtomicU64::new(0);
-    let now_s = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let last = LAST_WARNED_S.load(Ordering::Relaxed);
-    let warn = now_s >= last + 10
-        && LAST_WARNED_S
-            .compare_exchange(last, now_s, Ordering::Relaxed, Ordering::Relaxed)
-            .is_ok();
-    if warn {
-        tracing::warn!(?shard, error = %err, "{what} (more Redis errors of webhook delivery in the next 10 s are logged at debug level)");
-    } else {
-        tracing::debug!(?shard, error = %err, "{what}");
     }
 }
 
@@ -388,109 +381,17 @@ fn finish(
     }
 }
 
-/// Lease upkeep (every third of the lease TTL): says this replica is alive, renews
-/// its shards, hands over its excess and takes free shards up to its share.
+/// Lease upkeep (every third of the lease TTL): the shared shard leases
+/// (src/leases.rs), a shard with visits under way handed over once they end; then
+/// the gauges.
 async fn upkeep(
     shared: &Shared,
     held: &mut HashMap<u16, HeldShard>,
     in_flight: &HashMap<String, u16>,
 ) {
     let store = &shared.store;
-    let token = &shared.token;
-    let ttl_ms = shared.options.lease_ttl.as_millis() as u64;
-    let replicas = match store.webhook_presence(token, ttl_ms, true).await {
-        Ok(n) => n.max(1),
-        Err(err) => {
-            redis_trouble("webhook lease upkeep failed; retrying", None, &err);
-            return;
-        }
-    };
-    let share = usize::from(WEBHOOK_SHARDS).div_ceil(replicas as usize);
-    // Renew what is held; a shard found taken is dropped.
-    let shards: Vec<u16> = held.keys().copied().collect();
-    let renewed = futures::future::join_all(
-        shards
-            .iter()
-            .map(|s| store.webhook_lease_renew(*s, token, ttl_ms)),
-    )
-    .await;
-    for (shard, result) in shards.into_iter().zip(renewed) {
-        match result {
-            Ok(true) => {}
-            Ok(false) => {
-                tracing::warn!(
-                    shard,
-                    "webhook shard lease lost: another replica delivers its rooms now"
-                );
-                held.remove(&shard);
-            }
-            Err(err) => redis_trouble(
-                "webhook shard lease renewal failed; retrying",
-                Some(shard),
-                &err,
-            ),
-        }
-    }
-    // Hand over the excess once its visits are done.
-    let mut active: Vec<u16> = held
-        .iter()
-        .filter(|(_, s)| !s.releasing)
-        .map(|(n, _)| *n)
-        .collect();
-    active.sort_unstable();
-    while active.len() > share {
-        let shard = active.pop().unwrap_or_default();
-        if let Some(s) = held.get_mut(&shard) {
-            s.releasing = true;
-        }
-    }
     let busy: HashSet<u16> = in_flight.values().copied().collect();
-    let done: Vec<u16> = held
-        .iter()
-        .filter(|(n, s)| s.releasing && !busy.contains(n))
-        .map(|(n, _)| *n)
-        .collect();
-    for shard in done {
-        match store.webhook_lease_release(shard, token).await {
-            Ok(_) => {
-                held.remove(&shard);
-                tracing::debug!(shard, replicas, "webhook shard handed over");
-            }
-            Err(err) => redis_trouble(
-                "webhook shard hand-over failed; retrying",
-                Some(shard),
-                &err,
-            ),
-        }
-    }
-    // Take free shards up to the share, starting at a random one.
-    let mut active = held.values().filter(|s| !s.releasing).count();
-    let start = rand::random::<u16>() % WEBHOOK_SHARDS;
-    for i in 0..WEBHOOK_SHARDS {
-        if active >= share {
-            break;
-        }
-        let shard = (start + i) % WEBHOOK_SHARDS;
-        if held.contains_key(&shard) {
-            continue;
-        }
-        match store.webhook_lease_acquire(shard, token, ttl_ms).await {
-            Ok(true) => {
-                held.insert(shard, HeldShard::default());
-                active += 1;
-                tracing::debug!(shard, "webhook shard taken");
-            }
-            Ok(false) => {}
-            Err(err) => {
-                redis_trouble(
-                    "webhook shard lease attempt failed; retrying",
-                    Some(shard),
-                    &err,
-                );
-                break;
-            }
-        }
-    }
+    shared.leases.upkeep(store, held, &busy).await;
     metrics::gauge!("liveroom_webhook_shards_held").set(held.len() as f64);
     let counts = futures::future::join_all(held.keys().map(|s| store.webhook_due_count(*s))).await;
     if counts.iter().all(Result::is_ok) {

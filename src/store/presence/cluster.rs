@@ -87,7 +87,9 @@ impl Op<'_> {
             store.member_timeout_ms,
             store.marks_arg(),
         );
-        self.mark_due_first(live_id).await?;
+        // Both marks before the room step (a crash between leaves a mark, never a
+        // member without one); they are independent, so side by side.
+        tokio::try_join!(self.reaper_mark(live_id), self.mark_due_first(live_id))?;
         self.script(call).await
     }
 
@@ -103,7 +105,7 @@ impl Op<'_> {
             store.member_timeout_ms,
             store.marks_arg(),
         );
-        self.mark_due_first(live_id).await?;
+        tokio::try_join!(self.reaper_mark(live_id), self.mark_due_first(live_id))?;
         self.script(call).await
     }
 

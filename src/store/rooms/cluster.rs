@@ -4,7 +4,8 @@
 //! 1. check the room (`HMGET`): a refused start writes nothing;
 //! 2. list it in the active index first: should a later step fail, a live room is
 //!    still visited by the reaper (and ended if its anchor stays away);
-//! 3. `lua/room_start.lua` on the room: live, the anchor present;
+//! 3. the room marked in the reaper's deadline index (`lua/reaper_mark.lua`), then
+//!    `lua/room_start.lua` on the room: live, the anchor present;
 //! 4. active again (a sweep that found the room idle just before step 3 may have
 //!    dropped the first entry), then the live and search indexes;
 //! 5. re-read the status: a stop that ran between 3 and 4 has already unlisted the
@@ -39,6 +40,7 @@ pub(super) async fn start(
         _ => {}
     }
     op.mark_active(&live_id).await?;
+    op.reaper_mark(&live_id).await?;
     op.mark_due_first(&live_id).await?;
     let call = store.scripts.room_start(
         &rk,

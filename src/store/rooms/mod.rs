@@ -218,7 +218,8 @@ impl Store {
 
     /// Deletes a room and all its state: checks it, takes it out of every index,
     /// deletes its keys (`lua/delete_room.lua`), then takes it out of every index
-    /// again (a start racing the delete may have listed it in between); a retried
+    /// again (a start racing the delete may have listed it in between) and out of the
+    /// reaper's deadline index; a retried
     /// delete finishes the work. Run to completion. Errors: not found,
     /// [`StoreError::NotAnchor`].
     pub async fn delete_room(&self, live_id: &str, user_id: &str) -> Result<(), StoreError> {
@@ -244,7 +245,8 @@ impl Store {
                 store.marks_arg(),
             );
             op.script(delete).await?;
-            op.index(IndexChange::Delete, &live_id, all, 0, 0).await
+            op.index(IndexChange::Delete, &live_id, all, 0, 0).await?;
+            op.reaper_forget(&live_id).await
         })
         .await
     }

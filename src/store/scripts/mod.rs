@@ -1,7 +1,8 @@
 //! The scripts of `lua/`, one typed wrapper each: the wrapper puts the keys and
 //! arguments in the order the script's header gives, and names the reply type
 //! ([`super::replies`]). Every script but `heartbeat.lua` has `lib.lua` prepended;
-//! the single-Redis `join_room.lua` and `start_room.lua` also `lib_single.lua`.
+//! the single-Redis `join_room.lua` and `start_room.lua` also `lib_single.lua` and
+//! `reaper_single.lua` (they mark the reaper's deadline index themselves).
 //! Calls go as `EVALSHA`; a call that finds its script missing goes again as `EVAL`
 //! with the body ([`Invocation`]), so the scripts survive `SCRIPT FLUSH`, restarts
 //! and failovers. Calls go through `Op::script` (src/store/mod.rs).
@@ -9,7 +10,8 @@
 //! `user_and_global.rs` (a user's slot, the `{global}` indexes and the lease),
 //! `webhooks.rs` (a webhook shard's slot, `{webhooks:n}`, and `{webhooks}`),
 //! `moderation.rs` (kick, unban, the ban list: a room's slot), `media.rs` (the
-//! media-server hooks' stream scripts: a room's slot).
+//! media-server hooks' stream scripts: a room's slot), `reaper.rs` (a reaper
+//! partition's slot, `{reaper:n}`).
 
 use std::marker::PhantomData;
 
@@ -17,6 +19,7 @@ use redis::{Script, ToRedisArgs};
 
 mod media;
 mod moderation;
+mod reaper;
 mod room;
 
 pub(crate) use media::StreamMode;
@@ -117,8 +120,8 @@ scripts! {
     update_room: "lib.lua" "update_room.lua";
     // The hot path runs without the lib.lua prefix (see its header).
     heartbeat: "heartbeat.lua";
-    join_room: "lib.lua" "lib_single.lua" "join_room.lua";
-    start_room: "lib.lua" "lib_single.lua" "start_room.lua";
+    join_room: "lib.lua" "lib_single.lua" "reaper_single.lua" "join_room.lua";
+    start_room: "lib.lua" "lib_single.lua" "reaper_single.lua" "start_room.lua";
     leave_room: "lib.lua" "leave_room.lua";
     room_add_member: "lib.lua" "room_add_member.lua";
     room_remove_member: "lib.lua" "room_remove_member.lua";
@@ -130,6 +133,9 @@ scripts! {
     page_index: "lib.lua" "page_index.lua";
     page_members: "lib.lua" "page_members.lua";
     sweep_room: "lib.lua" "sweep_room.lua";
+    reaper_mark: "lib.lua" "reaper_mark.lua";
+    reaper_reschedule: "lib.lua" "reaper_reschedule.lua";
+    reaper_due: "lib.lua" "reaper_due.lua";
     lease_renew: "lib.lua" "lease_renew.lua";
     lease_release: "lib.lua" "lease_release.lua";
     webhook_mark: "lib.lua" "webhook_mark.lua";

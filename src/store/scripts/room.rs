@@ -374,7 +374,8 @@ impl Scripts {
         c
     }
 
-    /// `sweep_room.lua`: one reaper step for one room. Times in ms.
+    /// `sweep_room.lua`: one reaper step for one room; `index_here` (one Redis): the
+    /// script reschedules the room in the deadline index itself. Times in ms.
     pub(crate) fn sweep_room(
         &self,
         rk: &RoomKeys,
@@ -382,6 +383,7 @@ impl Scripts {
         close_after_ms: u64,
         batch: u64,
         marks: &str,
+        index_here: bool,
     ) -> ScriptCall<'_, SweepReply> {
         let mut c = call("sweep_room", None, &self.sweep_room);
         c.invocation
@@ -392,7 +394,9 @@ impl Scripts {
             .arg(timeout_ms)
             .arg(close_after_ms)
             .arg(batch);
-        c.invocation.arg(marks);
+        c.invocation
+            .arg(marks)
+            .arg(if index_here { "1" } else { "" });
         c
     }
 }

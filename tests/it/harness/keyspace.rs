@@ -22,7 +22,15 @@ pub fn key_problem(key: &str, prefix: &str, users: &[&str]) -> Option<String> {
                 .bytes()
                 .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     };
-    let ok = if let Some(name) = rest.strip_prefix("{webhooks}:") {
+    let ok = if let Some(name) = rest.strip_prefix("{reaper}:") {
+        ["replicas", "indexed"].contains(&name)
+    } else if let Some(partitioned) = rest.strip_prefix("{reaper:") {
+        // lr:{reaper:N}:due | lease, N in 0..16
+        partitioned.split_once("}:").is_some_and(|(n, kind)| {
+            let part = n.parse::<u16>().is_ok_and(|v| v < 16 && v.to_string() == n);
+            part && ["due", "lease"].contains(&kind)
+        })
+    } else if let Some(name) = rest.strip_prefix("{webhooks}:") {
         ["dead", "replicas"].contains(&name)
     } else if let Some(sharded) = rest.strip_prefix("{webhooks:") {
         // lr:{webhooks:N}:due | lease | cursor | retry, N in 0..16
@@ -46,7 +54,6 @@ pub fn key_problem(key: &str, prefix: &str, users: &[&str]) -> Option<String> {
                 "idx:active",
                 "seq:im_userid",
                 "seq:chat_id",
-                "reaper:lease",
             ]
             .contains(&global)
         }
@@ -128,6 +135,9 @@ mod tests {
             "lr:{webhooks}:dead",
             "lr:{webhooks:15}:due",
             "lr:{webhooks:0}:cursor",
+            "lr:{reaper:15}:due",
+            "lr:{reaper:0}:lease",
+            "lr:{reaper}:replicas",
         ] {
             assert_eq!(key_problem(good, "lr", &users), None, "{good}");
         }
@@ -148,6 +158,9 @@ mod tests {
             "lr:{webhooks:01}:due",
             "lr:{webhooks:1}:other",
             "lr:{webhooks}:other",
+            "lr:{reaper:16}:due",
+            "lr:{reaper:1}:cursor",
+            "lr:{global}:reaper:lease",
         ] {
             assert!(key_problem(bad, "lr", &users).is_some(), "{bad}");
         }

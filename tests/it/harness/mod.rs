@@ -602,7 +602,7 @@ impl Drop for TestApp {
 pub struct Replica {
     /// Base URL.
     pub base: String,
-    /// The replica id it runs with (the reaper lease's value).
+    /// The replica id it runs with (the value of the reaper partition leases it holds).
     pub id: String,
     child: Option<std::process::Child>,
 }

@@ -1,4 +1,5 @@
-//! The reaper lease: handed over within one TTL after `kill -9` of its holder, released
+//! A reaper partition's lease (partition 0, `Store::lease_holder`): handed over within
+//! one TTL after `kill -9` of its holder, released
 //! at once on SIGTERM.
 
 use std::time::{Duration, Instant};
