@@ -120,7 +120,7 @@ async fn a_member_joining_while_its_room_is_swept_is_still_reaped() {
             &rk.bans,
             &rk.kicked,
         ],
-        &["late", "1000", "1", ""],
+        &["late", "1000", "1", &id, ""],
     )
     .await;
     let joined_at = redis_now(&sweeper, &rk.room).await;
