@@ -56,9 +56,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::MatchedPath;
 use axum::http::Uri;
-use axum::response::IntoResponse;
 use chrono::FixedOffset;
-use tower_http::catch_panic::CatchPanicLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -169,11 +167,8 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(move |req, next| {
             extract::read_body_first(body_read_timeout, req, next)
         }))
-        .layer(CatchPanicLayer::custom(|_| {
-            ApiError::Internal("handler panicked".into()).into_response()
-        }))
-        // Request ids, span, log line and HTTP metrics in one layer (a layer costs
-        // every request a boxed service clone and a boxed future).
+        // Request ids, span, log line, HTTP metrics and the panic catch in one layer
+        // (a layer costs every request a boxed service clone and a boxed future).
         .layer(axum::middleware::from_fn(
             request_id::middleware_with_metrics,
         ))

@@ -162,26 +162,24 @@ struct JsonEscape<'a>(&'a mut dyn fmt::Write);
 
 impl fmt::Write for JsonEscape<'_> {
     fn write_str(&mut self, text: &str) -> fmt::Result {
-        let mut start = 0;
-        for (i, c) in text.char_indices() {
-            let escaped = match c {
-                '"' => "\\\"",
-                '\\' => "\\\\",
-                '\n' => "\\n",
-                '\r' => "\\r",
-                '\t' => "\\t",
-                c if (c as u32) < 0x20 => "",
-                _ => continue,
-            };
-            self.0.write_str(&text[start..i])?;
-            if escaped.is_empty() {
-                write!(self.0, "\\u{:04x}", c as u32)?;
-            } else {
-                self.0.write_str(escaped)?;
+        let mut rest = text;
+        // Runs of plain bytes are written whole; only `"`, `\\` and controls are escaped.
+        while let Some(at) = rest
+            .bytes()
+            .position(|b| b < 0x20 || b == b'"' || b == b'\\')
+        {
+            self.0.write_str(&rest[..at])?;
+            match rest.as_bytes()[at] {
+                b'"' => self.0.write_str("\\\"")?,
+                b'\\' => self.0.write_str("\\\\")?,
+                b'\n' => self.0.write_str("\\n")?,
+                b'\r' => self.0.write_str("\\r")?,
+                b'\t' => self.0.write_str("\\t")?,
+                control => write!(self.0, "\\u{control:04x}")?,
             }
-            start = i + c.len_utf8();
+            rest = &rest[at + 1..];
         }
-        self.0.write_str(&text[start..])
+        self.0.write_str(rest)
     }
 }
 

@@ -12,7 +12,8 @@ use std::time::Instant;
 use axum::extract::{MatchedPath, Request};
 use axum::http::HeaderValue;
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+use futures::FutureExt;
 use tracing::Instrument;
 
 use crate::logging::RequestLine;
@@ -57,16 +58,19 @@ pub async fn middleware(request: Request, next: Next) -> Response {
     serve(request, next, false).await
 }
 
-/// [`middleware`] with the HTTP metrics of [`crate::metrics::track_http`] inside it
-/// (inside the request's span and task-local, as when that middleware is layered
-/// just inside this one), in one layer: each middleware layer costs every request a
-/// clone of the boxed inner service and a boxed future. [`crate::app`] uses this one.
+/// The outer layers of [`crate::app`] in one: [`middleware`], with the HTTP metrics of
+/// [`crate::metrics::track_http`] inside it (inside the request's span and
+/// task-local, as when that middleware is layered just inside this one), and inside
+/// those the panic catch: a handler that panics is answered 500 / 50000 (`internal
+/// error`, logged with the request id), counted and logged like any other answer.
+/// One layer because each middleware layer costs every request a clone of the boxed
+/// inner service and a boxed future.
 pub async fn middleware_with_metrics(request: Request, next: Next) -> Response {
     serve(request, next, true).await
 }
 
-/// [`middleware`], with the HTTP metrics when `metrics` is set.
-async fn serve(request: Request, next: Next, metrics: bool) -> Response {
+/// [`middleware`], with the HTTP metrics and the panic catch when `outer` is set.
+async fn serve(request: Request, next: Next, outer: bool) -> Response {
     let id: Arc<str> = request
         .headers()
         .get(HEADER)
@@ -81,8 +85,16 @@ async fn serve(request: Request, next: Next, metrics: bool) -> Response {
     let span = tracing::info_span!("request", request_id = %id, %method, route = %route);
     let started = Instant::now();
     let inner = next.run(request);
-    let mut response = if metrics {
-        let tracked = crate::metrics::tracked(route, &method, inner);
+    let mut response = if outer {
+        let caught = async {
+            std::panic::AssertUnwindSafe(inner)
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| {
+                    crate::error::ApiError::Internal("handler panicked".into()).into_response()
+                })
+        };
+        let tracked = crate::metrics::tracked(route, &method, caught);
         REQUEST_ID
             .scope(Arc::clone(&id), tracked.instrument(span.clone()))
             .await
@@ -124,5 +136,42 @@ mod tests {
             assert!(is_sane(id));
         }
         assert!(ids.windows(2).all(|w| w[0] != w[1]));
+    }
+
+    /// Through the app's outer layer: a panicking handler is a 500 / 50000 envelope
+    /// with the request id, and the next request is served.
+    #[tokio::test]
+    async fn a_panicking_handler_is_a_500_envelope() {
+        use axum::body::Body;
+        use tower::ServiceExt;
+        let app = axum::Router::new()
+            .route(
+                "/boom",
+                axum::routing::get(|| async {
+                    if std::hint::black_box(true) {
+                        panic!("boom");
+                    }
+                    "never"
+                }),
+            )
+            .route("/ok", axum::routing::get(|| async { "ok" }))
+            .layer(axum::middleware::from_fn(middleware_with_metrics));
+        let request = |path: &str| {
+            axum::http::Request::get(path)
+                .header(HEADER, "panic-test-1")
+                .body(Body::empty())
+                .unwrap()
+        };
+        let response = app.clone().oneshot(request("/boom")).await.unwrap();
+        assert_eq!(response.status(), 500);
+        assert_eq!(response.headers()[HEADER], "panic-test-1");
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["code"], 50000, "{body}");
+        assert_eq!(body["request_id"], "panic-test-1", "{body}");
+        let response = app.oneshot(request("/ok")).await.unwrap();
+        assert_eq!(response.status(), 200);
     }
 }
