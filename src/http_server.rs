@@ -8,16 +8,22 @@
 //! is not served: load balancers speak HTTP/1.1 to their backends, and terminate
 //! HTTP/2 themselves.
 
+use std::convert::Infallible;
 use std::future::Future;
-use std::pin::pin;
+use std::pin::{Pin, pin};
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::Request;
+use axum::response::{IntoResponse, Response};
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 /// Serves `app` on `listener` until `shutdown` resolves; then stops accepting,
 /// closes idle connections, lets requests in flight finish, and returns when every
@@ -74,4 +80,78 @@ fn is_connection_error(e: &std::io::Error) -> bool {
         e.kind(),
         ConnectionRefused | ConnectionAborted | ConnectionReset
     )
+}
+
+/// Overload protection of the API routes (docs/DESIGN.md invariant 5), applied with
+/// `route_layer`: at most `max_in_flight` requests at once across every route it
+/// wraps (`LIVEROOM_MAX_IN_FLIGHT`); a request over the limit is answered at once with
+/// [`crate::error::ApiError::Overloaded`] (429 / 42900, `Retry-After`), never queued.
+/// A request holds its slot from the call until its handler answers or its future is
+/// dropped (the slot lives in the response future, not the body).
+///
+/// What tower's `GlobalConcurrencyLimitLayer` + `load_shed` + `HandleErrorLayer` did,
+/// with one `try_acquire` of a shared semaphore per request: the router clones a
+/// route's service for every request, and a clone of tower's limit allocated a fresh
+/// boxed acquire future each time.
+#[derive(Clone)]
+pub struct ShedLayer {
+    slots: Arc<Semaphore>,
+}
+
+impl ShedLayer {
+    /// A limit of `max_in_flight` requests at once, shared by every route it wraps.
+    pub fn new(max_in_flight: usize) -> Self {
+        Self {
+            slots: Arc::new(Semaphore::new(max_in_flight.min(Semaphore::MAX_PERMITS))),
+        }
+    }
+}
+
+impl<S> tower::Layer<S> for ShedLayer {
+    type Service = Shed<S>;
+
+    fn layer(&self, inner: S) -> Shed<S> {
+        Shed {
+            inner,
+            slots: Arc::clone(&self.slots),
+        }
+    }
+}
+
+/// The service of [`ShedLayer`].
+#[derive(Clone)]
+pub struct Shed<S> {
+    inner: S,
+    slots: Arc<Semaphore>,
+}
+
+impl<S> tower::Service<Request> for Shed<S>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        match Arc::clone(&self.slots).try_acquire_owned() {
+            Ok(slot) => {
+                let answer = self.inner.call(request);
+                Box::pin(async move {
+                    let response = answer.await;
+                    drop(slot);
+                    response
+                })
+            }
+            Err(_) => {
+                let refused = crate::error::ApiError::Overloaded.into_response();
+                Box::pin(std::future::ready(Ok(refused)))
+            }
+        }
+    }
 }

@@ -214,23 +214,128 @@ pub async fn render() -> Response {
 /// request whose future is dropped before it answers (the client went away, or the
 /// shutdown deadline passed) leaves the gauge too; such a request is not counted in
 /// `liveroom_http_requests_total` (it has no status).
+///
+/// The metric handles are looked up once per worker thread and (route, method, status)
+/// and reused ([`HttpHandles`]), so a request allocates no label strings and makes no
+/// registry lookup; the names and labels are those of the table above.
 pub async fn track_http(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
-    let method = request.method().as_str().to_owned();
-    let in_flight = GaugeGuard::increment(metrics::gauge!("liveroom_http_requests_in_flight"));
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let method = request.method().clone();
+    let route = route.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
+    tracked(route, &method, next.run(request)).await
+}
+
+/// What [`track_http`] does around `inner`, the answer to a request to `route`
+/// (template, or `unmatched`) with `method`: the same metrics, for a middleware that
+/// does more than this one ([`crate::request_id::middleware_with_metrics`]).
+pub async fn tracked(
+    route: &str,
+    method: &axum::http::Method,
+    inner: impl std::future::Future<Output = Response>,
+) -> Response {
+    let in_flight = GaugeGuard::increment(HttpHandles::in_flight());
     let started = Instant::now();
-    let response = next.run(request).await;
+    let response = inner.await;
     drop(in_flight);
-    let status = response.status().as_u16().to_string();
-    metrics::histogram!("liveroom_http_request_duration_seconds", "route" => route.clone(), "method" => method.clone())
-        .record(started.elapsed().as_secs_f64());
-    metrics::counter!("liveroom_http_requests_total", "route" => route, "method" => method, "status" => status)
-        .increment(1);
+    HttpHandles::record(
+        route,
+        method,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
     response
+}
+
+/// The `route` label of a request that matched no route.
+const UNMATCHED: &str = "unmatched";
+
+/// The handles of the HTTP metrics, cached per worker thread: a request finds its
+/// histogram and counter by (route template, method, status) with one hash of the
+/// template and no allocation, where `metrics::counter!` with owned labels allocated
+/// three label strings and hashed a whole key in the registry for each metric.
+///
+/// A handle belongs to the recorder current when it was made (the global one in
+/// production; a test's local one under `metrics::with_local_recorder`): each entry
+/// remembers that recorder's address and is only reused under the same recorder.
+struct HttpHandles {
+    /// In-flight gauge per recorder address.
+    in_flight: Vec<(usize, metrics::Gauge)>,
+    /// Route template → (recorder address, method, status, duration, count).
+    routes: std::collections::HashMap<Box<str>, Vec<RouteHandles>>,
+}
+
+/// The handles of one (recorder, route, method, status).
+struct RouteHandles {
+    recorder: usize,
+    method: axum::http::Method,
+    status: u16,
+    duration: metrics::Histogram,
+    count: metrics::Counter,
+}
+
+/// Most routes × methods × statuses a worker thread keeps handles for; past it (a
+/// flood of odd methods), handles are made per request as the macros do.
+const MAX_CACHED: usize = 4096;
+
+thread_local! {
+    static HTTP_HANDLES: std::cell::RefCell<HttpHandles> = std::cell::RefCell::new(HttpHandles {
+        in_flight: Vec::new(),
+        routes: std::collections::HashMap::new(),
+    });
+}
+
+/// Address of the recorder `metrics::*!` would use here and now.
+fn recorder_address() -> usize {
+    metrics::with_recorder(|r| std::ptr::from_ref(r).cast::<()>() as usize)
+}
+
+impl HttpHandles {
+    /// `liveroom_http_requests_in_flight`.
+    fn in_flight() -> metrics::Gauge {
+        let recorder = recorder_address();
+        HTTP_HANDLES.with_borrow_mut(|h| {
+            if let Some((_, gauge)) = h.in_flight.iter().find(|(r, _)| *r == recorder) {
+                return gauge.clone();
+            }
+            let gauge = metrics::gauge!("liveroom_http_requests_in_flight");
+            h.in_flight.push((recorder, gauge.clone()));
+            gauge
+        })
+    }
+
+    /// Records one answered request: `seconds` in
+    /// `liveroom_http_request_duration_seconds{route, method}` and one more in
+    /// `liveroom_http_requests_total{route, method, status}`.
+    fn record(route: &str, method: &axum::http::Method, status: u16, seconds: f64) {
+        let recorder = recorder_address();
+        HTTP_HANDLES.with_borrow_mut(|h| {
+            let found = h.routes.get(route).and_then(|entries| {
+                entries.iter().find(|e| {
+                    e.recorder == recorder && e.status == status && e.method == *method
+                })
+            });
+            if let Some(e) = found {
+                e.duration.record(seconds);
+                e.count.increment(1);
+                return;
+            }
+            let (route_label, method_label) = (route.to_owned(), method.as_str().to_owned());
+            let duration = metrics::histogram!("liveroom_http_request_duration_seconds", "route" => route_label.clone(), "method" => method_label.clone());
+            let count = metrics::counter!("liveroom_http_requests_total", "route" => route_label, "method" => method_label, "status" => status.to_string());
+            duration.record(seconds);
+            count.increment(1);
+            let cached: usize = h.routes.values().map(Vec::len).sum();
+            if cached < MAX_CACHED {
+                h.routes.entry(route.into()).or_default().push(RouteHandles {
+                    recorder,
+                    method: method.clone(),
+                    status,
+                    duration,
+                    count,
+                });
+            }
+        })
+    }
 }
 
 /// One unit of an in-flight gauge: incremented when made, decremented when dropped,

@@ -107,6 +107,12 @@ pub enum Scenario {
     /// Heartbeats as fast as the service answers (or at --rate), rotating over --users
     /// users that joined --rooms live rooms during setup.
     HeartbeatMax(HeartbeatArgs),
+    /// Heartbeat throughput of several servers on the same Redis, compared in one run:
+    /// setup (rooms, joined users) once through --target, then measured windows taking
+    /// turns over the --against servers, --rounds times (A, B, A, B, ...), so machine
+    /// noise falls on every side alike; throughput, p50 / p99 of each and each one's
+    /// ratio to the first (loadtest/bench-floor: liveroom against its floor).
+    HeartbeatCompare(CompareArgs),
     /// Users hopping between rooms (join A, join B, ...) as fast as possible (or at --rate).
     JoinChurn(ChurnArgs),
     /// GET /livez as fast as possible (or at --rate): the service's HTTP baseline.
@@ -127,6 +133,7 @@ impl Scenario {
         match self {
             Scenario::Viewers(_) => "viewers",
             Scenario::HeartbeatMax(_) => "heartbeat-max",
+            Scenario::HeartbeatCompare(_) => "heartbeat-compare",
             Scenario::JoinChurn(_) => "join-churn",
             Scenario::LivezMax(_) => "livez-max",
             Scenario::Sse(_) => "sse",
@@ -179,6 +186,27 @@ pub struct HeartbeatArgs {
     pub rooms: usize,
     #[command(flatten)]
     pub pace: Pace,
+}
+
+/// `heartbeat-compare` flags.
+#[derive(Debug, Clone, Args)]
+pub struct CompareArgs {
+    /// Users joined during setup; the heartbeats rotate over them.
+    #[arg(long, default_value_t = 10_000)]
+    pub users: usize,
+    /// Live rooms the users are spread over.
+    #[arg(long, default_value_t = 10)]
+    pub rooms: usize,
+    /// A server to measure, `NAME=http://HOST:PORT` (or a bare URL, named by its
+    /// place: `s1`, `s2`, ...); repeat or comma-separate. Ratios are to the first. Each
+    /// must answer `GET /client/live/room/heartbeat/{live_id}` on the same Redis as
+    /// --target (a `liveroom serve`, or `liveroom-floor`).
+    #[arg(long = "against", value_delimiter = ',', required = true)]
+    pub against: Vec<String>,
+    /// Rounds; each measures every --against server once, in the order given, for
+    /// warm-up + duration.
+    #[arg(long, default_value_t = 5)]
+    pub rounds: usize,
 }
 
 /// `join-churn` flags.
@@ -296,6 +324,12 @@ impl Scenario {
                     return Err("--users and --rooms must be at least 1".into());
                 }
                 rate_ok(&a.pace)
+            }
+            Scenario::HeartbeatCompare(a) => {
+                if a.users == 0 || a.rooms == 0 || a.rounds == 0 {
+                    return Err("--users, --rooms and --rounds must be at least 1".into());
+                }
+                Ok(())
             }
             Scenario::JoinChurn(a) => {
                 if a.users == 0 {

@@ -2,7 +2,8 @@
 //!
 //! Scenarios (see `loadtest/README.md`): `viewers` (a realistic audience),
 //! `heartbeat-max` and `join-churn` (as fast as the service answers, or open loop at
-//! `--rate`), `livez-max` (the HTTP baseline), `sse` (client event streams: fan-out
+//! `--rate`), `heartbeat-compare` (several servers' heartbeat throughput on one
+//! Redis, taking turns), `livez-max` (the HTTP baseline), `sse` (client event streams: fan-out
 //! cost and change-to-delivery latency). Progress on stderr once per second;
 //! the report on stdout, as text or one JSON object (`--json`).
 //!
@@ -49,6 +50,27 @@ fn main() -> ExitCode {
     let json = cli.common.json;
     if let cli::Scenario::Sse(args) = cli.scenario {
         let result = runtime.block_on(sse::run(cli.common, args));
+        runtime.shutdown_background();
+        return match result {
+            Ok(report) => {
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::to_string(&report).expect("the report serializes")
+                    );
+                } else {
+                    print!("{}", report.text());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("liveroom-loadtest: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if let cli::Scenario::HeartbeatCompare(args) = cli.scenario {
+        let result = runtime.block_on(scenarios::compare(cli.common, args));
         runtime.shutdown_background();
         return match result {
             Ok(report) => {

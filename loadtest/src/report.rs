@@ -45,7 +45,8 @@ pub struct Figures {
 }
 
 impl Figures {
-    fn of(s: &OpStats, seconds: f64) -> Self {
+    /// The figures of `s` over a measured window of `seconds`.
+    pub(crate) fn of(s: &OpStats, seconds: f64) -> Self {
         // Histogram values are whole microseconds: milliseconds with 3 decimals.
         let ms = |micros: u64| micros as f64 / 1000.0;
         let h = &s.latency;
@@ -246,5 +247,185 @@ fn write_figures(out: &mut String, name: &str, f: &Figures) {
                 .map(|(k, n)| format!("transport {k} × {n}")),
         );
         let _ = writeln!(out, "  {:<9} errors: {}", "", parts.join(", "));
+    }
+}
+
+/// One measured server of `heartbeat-compare`.
+#[derive(Debug, Serialize)]
+pub struct Side {
+    pub name: String,
+    pub url: String,
+    /// Over every round: all its requests ÷ all its measured time.
+    #[serde(flatten)]
+    pub figures: Figures,
+    /// Throughput of each round, req/s.
+    pub rounds_per_sec: Vec<f64>,
+    /// CPU time of the server's process (`NAME:PID=URL`) per request in its measured
+    /// windows, µs (user + system, every thread; `/proc/PID/stat`, 10 ms ticks).
+    pub cpu_us_per_request: Option<f64>,
+    /// Throughput ÷ the first server's, over every round (1 for the first).
+    pub ratio: f64,
+    /// Median over the rounds of (this round's throughput ÷ the first server's in the
+    /// same round): robust to a round disturbed by the machine.
+    pub ratio_median: f64,
+    /// Each round's ratio.
+    pub ratio_rounds: Vec<f64>,
+}
+
+impl Side {
+    /// A side's figures; ratios are filled in by [`CompareReport::build`].
+    pub fn build(
+        name: String,
+        url: String,
+        stats: &Stats,
+        measured_s: f64,
+        rounds: Vec<f64>,
+        cpu_us_per_request: Option<f64>,
+    ) -> Self {
+        Self {
+            name,
+            url,
+            figures: Figures::of(&stats.total(), measured_s),
+            rounds_per_sec: rounds.iter().map(|r| (r * 10.0).round() / 10.0).collect(),
+            cpu_us_per_request,
+            ratio: 1.0,
+            ratio_median: 1.0,
+            ratio_rounds: Vec::new(),
+        }
+    }
+}
+
+/// The report of `heartbeat-compare`.
+#[derive(Debug, Serialize)]
+pub struct CompareReport {
+    pub scenario: &'static str,
+    /// Where rooms and members were set up.
+    pub setup_target: String,
+    pub connections: usize,
+    pub threads: usize,
+    pub params: serde_json::Value,
+    /// Warm-up of each measured window.
+    pub warmup_s: f64,
+    /// Length of each measured window.
+    pub window_s: f64,
+    pub sides: Vec<Side>,
+    pub notes: Vec<String>,
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    if xs.is_empty() {
+        return 0.0;
+    }
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+    }
+}
+
+impl CompareReport {
+    /// The report, with each side's ratios to the first.
+    #[allow(clippy::too_many_arguments)]
+    pub fn build(
+        setup_target: String,
+        connections: usize,
+        threads: usize,
+        warmup_s: f64,
+        window_s: f64,
+        params: serde_json::Value,
+        mut sides: Vec<Side>,
+        mut notes: Vec<String>,
+    ) -> Self {
+        if let Some(first) = sides.first() {
+            let (base, base_rounds) =
+                (first.figures.requests_per_sec, first.rounds_per_sec.clone());
+            for side in &mut sides {
+                let rounds: Vec<f64> = side
+                    .rounds_per_sec
+                    .iter()
+                    .zip(&base_rounds)
+                    .map(|(r, b)| if *b > 0.0 { round3(r / b) } else { 0.0 })
+                    .collect();
+                side.ratio = if base > 0.0 {
+                    round3(side.figures.requests_per_sec / base)
+                } else {
+                    0.0
+                };
+                side.ratio_median = round3(median(rounds.clone()));
+                side.ratio_rounds = rounds;
+            }
+        }
+        for side in &sides {
+            if side.figures.errors > 0 {
+                notes.push(format!(
+                    "{}: {} errors: its figures include refusals (is it on the same Redis, key prefix and secret as the setup target?)",
+                    side.name, side.figures.errors
+                ));
+            }
+        }
+        Self {
+            scenario: "heartbeat-compare",
+            setup_target,
+            connections,
+            threads,
+            params,
+            warmup_s,
+            window_s,
+            sides,
+            notes,
+        }
+    }
+
+    /// The report for people.
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        let rounds = self.params["rounds"].as_u64().unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "heartbeat-compare: {} rounds of {:.1} s measured (+{:.1} s warm-up) per server, {} connections, {} thread{}; setup through {}",
+            rounds,
+            self.window_s,
+            self.warmup_s,
+            self.connections,
+            self.threads,
+            if self.threads == 1 { "" } else { "s" },
+            self.setup_target,
+        );
+        let base = self.sides.first().map_or("", |s| s.name.as_str());
+        for side in &self.sides {
+            let _ = writeln!(out, "  {} ({})", side.name, side.url);
+            write_figures(&mut out, "all", &side.figures);
+            let per_round: Vec<String> = side
+                .rounds_per_sec
+                .iter()
+                .map(|r| format!("{r:.0}"))
+                .collect();
+            let _ = writeln!(out, "  {:<9} rounds req/s  {}", "", per_round.join("  "));
+            if let Some(cpu) = side.cpu_us_per_request {
+                let _ = writeln!(out, "  {:<9} server CPU {cpu:.2} µs per request", "");
+            }
+            let _ = writeln!(
+                out,
+                "  {:<9} ÷ {base}: {:.3} overall, {:.3} median of rounds ({})",
+                "",
+                side.ratio,
+                side.ratio_median,
+                side.ratio_rounds
+                    .iter()
+                    .map(|r| format!("{r:.3}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
+        }
+        for note in &self.notes {
+            let _ = writeln!(out, "  note: {note}");
+        }
+        out
     }
 }

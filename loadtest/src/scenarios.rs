@@ -14,9 +14,9 @@ use serde_json::json;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::cli::{ChurnArgs, Common, HeartbeatArgs, LivezArgs, Scenario, ViewersArgs};
+use crate::cli::{ChurnArgs, Common, CompareArgs, HeartbeatArgs, LivezArgs, Scenario, ViewersArgs};
 use crate::http::{Lane, Outcome, Pool, Req, Target, json_int};
-use crate::report::{Finished, Report};
+use crate::report::{CompareReport, Finished, Report, Side};
 use crate::run::Run;
 use crate::stats::{Op, Stats};
 use crate::tokens::{Audience, Minter};
@@ -51,28 +51,39 @@ impl Ctx {
     }
 }
 
+impl Ctx {
+    /// Resolves the targets and makes the minter of tokens valid for `run_for` + 1 h.
+    async fn new(common: Common, run_for: Duration) -> Result<Self, String> {
+        let mut targets = Vec::new();
+        for url in common.targets.iter().filter(|t| !t.trim().is_empty()) {
+            targets.push(Target::resolve(url).await?);
+        }
+        let ttl = run_for + Duration::from_secs(3600);
+        let claims = Audience {
+            issuer: common.issuer.clone(),
+            audience: common.audience.clone(),
+        };
+        let minter = Minter::new(&common.secret, &common.user_prefix, ttl, claims)?;
+        Ok(Ctx {
+            targets: targets.into(),
+            minter,
+            common,
+        })
+    }
+}
+
 /// Resolves the targets, mints tokens, runs `scenario`, builds the report.
 pub async fn run(common: Common, scenario: Scenario) -> Result<Report, String> {
-    let mut targets = Vec::new();
-    for url in common.targets.iter().filter(|t| !t.trim().is_empty()) {
-        targets.push(Target::resolve(url).await?);
-    }
-    let ttl = common.warmup + common.duration + Duration::from_secs(3600);
-    let claims = Audience {
-        issuer: common.issuer.clone(),
-        audience: common.audience.clone(),
-    };
-    let minter = Minter::new(&common.secret, &common.user_prefix, ttl, claims)?;
-    let ctx = Ctx {
-        targets: targets.into(),
-        minter,
-        common,
-    };
+    let run_for = common.warmup + common.duration;
+    let ctx = Ctx::new(common, run_for).await?;
     let finished = match &scenario {
         Scenario::Viewers(a) => viewers(&ctx, a).await?,
         Scenario::HeartbeatMax(a) => heartbeat_max(&ctx, a).await?,
         Scenario::JoinChurn(a) => join_churn(&ctx, a).await?,
         Scenario::LivezMax(a) => livez_max(&ctx, a).await?,
+        Scenario::HeartbeatCompare(_) => {
+            return Err("the heartbeat-compare scenario runs through compare".into());
+        }
         Scenario::Sse(_) => return Err("the sse scenario runs through crate::sse".into()),
         Scenario::Webhooks(a) => {
             crate::webhooks::run(&ctx.common, &ctx.targets, &ctx.minter, a).await?
@@ -370,11 +381,22 @@ impl Pacer {
 
 /// One worker per job, each with its own lane; returns the merged statistics.
 async fn run_workers<J: Job>(ctx: &Ctx, run: &Arc<Run>, rate: Option<f64>, jobs: Vec<J>) -> Stats {
+    run_workers_on(&ctx.targets, ctx.common.timeout, run, rate, jobs).await
+}
+
+/// [`run_workers`] with lanes on `targets`.
+async fn run_workers_on<J: Job>(
+    targets: &Arc<[Target]>,
+    timeout: Duration,
+    run: &Arc<Run>,
+    rate: Option<f64>,
+    jobs: Vec<J>,
+) -> Stats {
     let workers = jobs.len();
     let mut set = JoinSet::new();
     for (w, mut job) in jobs.into_iter().enumerate() {
         let run = run.clone();
-        let mut lane = Lane::new(ctx.targets.clone(), ctx.common.timeout);
+        let mut lane = Lane::new(targets.clone(), timeout);
         let mut pacer = Pacer::new(rate, workers, w, run.start);
         set.spawn(async move {
             let mut stats = Stats::default();
@@ -525,6 +547,159 @@ async fn heartbeat_max(ctx: &Ctx, a: &HeartbeatArgs) -> Result<Finished, String>
         rate_target: a.pace.rate,
         notes,
     })
+}
+
+// ---------------------------------------------------------------------------------
+// heartbeat-compare
+
+/// `NAME=URL`, `NAME:PID=URL` or a bare URL (named `s{place}`): (name, url, pid).
+fn side_spec(spec: &str, place: usize) -> Result<(String, String, Option<u32>), String> {
+    let (name, url) = match spec.split_once('=') {
+        Some((name, url)) if !url.is_empty() => (name.trim(), url.trim()),
+        _ => return Ok((format!("s{place}"), spec.trim().to_owned(), None)),
+    };
+    let (name, pid) = match name.split_once(':') {
+        Some((name, pid)) => {
+            let pid = pid
+                .parse()
+                .map_err(|_| format!("--against {spec}: `{pid}` is not a process id"))?;
+            (name, Some(pid))
+        }
+        None => (name, None),
+    };
+    Ok((name.to_owned(), url.to_owned(), pid))
+}
+
+/// CPU time (user + system, every thread) process `pid` has used, in µs, from
+/// `/proc/PID/stat` (clock ticks of 10 ms on Linux); None when unreadable.
+fn cpu_micros(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 here.
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks * 1e6 / 100.0)
+}
+
+/// `heartbeat-compare`: one setup through the first `--target`, then `--rounds`
+/// rounds each measuring every `--against` server in turn (warm-up + duration each,
+/// on fresh connections); the anchors are kept present through the setup target
+/// all along.
+pub async fn compare(common: Common, a: CompareArgs) -> Result<CompareReport, String> {
+    let window = common.warmup + common.duration;
+    let sides_n = a.against.len();
+    let run_for = window * (a.rounds * sides_n) as u32;
+    let ctx = Ctx::new(common, run_for).await?;
+    let mut sides = Vec::new();
+    for (i, spec) in a.against.iter().enumerate() {
+        let (name, url, pid) = side_spec(spec, i + 1)?;
+        let target: Arc<[Target]> = vec![Target::resolve(&url).await?].into();
+        sides.push((name, target, pid));
+    }
+    let pool = ctx.pool();
+    let rooms = create_rooms(&ctx, &pool, a.rooms).await?;
+    let users: Arc<[HeaderValue]> = ctx.minter.bearers('u', a.users)?.into();
+    join_users(&ctx, &pool, &users, &rooms, spread).await?;
+    let calls: Arc<[(Uri, HeaderValue)]> = users
+        .iter()
+        .enumerate()
+        .map(|(i, auth)| {
+            (
+                rooms[spread(i, rooms.len())].heartbeat.clone(),
+                auth.clone(),
+            )
+        })
+        .collect();
+    let cursor = Arc::new(AtomicUsize::new(0));
+    let keeper_run = Run::begin(Duration::ZERO, run_for + Duration::from_secs(60));
+    let keeper = keep_anchors(&ctx, &keeper_run, &rooms);
+    let mut totals: Vec<(Stats, f64)> = (0..sides_n).map(|_| (Stats::default(), 0.0)).collect();
+    let mut per_round: Vec<Vec<f64>> = vec![Vec::new(); sides_n];
+    // CPU µs the side's process used in its measured windows, and their requests.
+    let mut cpu: Vec<Option<(f64, u64)>> = vec![Some((0.0, 0)); sides_n];
+    for round in 1..=a.rounds {
+        for (i, (name, target, pid)) in sides.iter().enumerate() {
+            let jobs = (0..ctx.common.connections)
+                .map(|_| Beats {
+                    calls: calls.clone(),
+                    cursor: cursor.clone(),
+                })
+                .collect();
+            let run = Run::begin(ctx.common.warmup, ctx.common.duration);
+            // The process's CPU over the measured window, sampled at its edges.
+            let sampler = pid.map(|pid| {
+                let run = run.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep_until(run.measure_from).await;
+                    let from = cpu_micros(pid);
+                    tokio::time::sleep_until(run.end).await;
+                    Some(cpu_micros(pid)? - from?)
+                })
+            });
+            let stats = run_workers_on(target, ctx.common.timeout, &run, None, jobs).await;
+            run.stop();
+            let used = match sampler {
+                Some(task) => task.await.ok().flatten(),
+                None => None,
+            };
+            let measured = run.measured().as_secs_f64();
+            let total = stats.total();
+            cpu[i] = match (cpu[i], used) {
+                (Some((sum, n)), Some(used)) => Some((sum + used, n + total.requests)),
+                _ => None,
+            };
+            let rps = if measured > 0.0 {
+                total.requests as f64 / measured
+            } else {
+                0.0
+            };
+            ctx.say(format!(
+                "round {round}/{}: {name:<10} {rps:>9.1} req/s  errors {}",
+                a.rounds,
+                total.requests - total.ok
+            ));
+            per_round[i].push(rps);
+            totals[i].0.merge(stats);
+            totals[i].1 += measured;
+        }
+    }
+    keeper_run.stop();
+    let _ = keeper.await;
+    let mut notes = Vec::new();
+    delete_rooms(&ctx, &pool, &rooms, &mut notes).await;
+    let sides = sides
+        .into_iter()
+        .zip(totals)
+        .zip(per_round)
+        .zip(cpu)
+        .map(|((((name, target, _), (stats, measured)), rounds), cpu)| {
+            let cpu_us = cpu
+                .filter(|(_, n)| *n > 0)
+                .map(|(used, n)| (used / n as f64 * 100.0).round() / 100.0);
+            Side::build(
+                name,
+                target[0].url.clone(),
+                &stats,
+                measured,
+                rounds,
+                cpu_us,
+            )
+        })
+        .collect();
+    Ok(CompareReport::build(
+        ctx.targets
+            .first()
+            .map(|t| t.url.clone())
+            .unwrap_or_default(),
+        ctx.common.connections,
+        ctx.common.threads,
+        ctx.common.warmup.as_secs_f64(),
+        ctx.common.duration.as_secs_f64(),
+        json!({ "users": a.users, "rooms": a.rooms, "rounds": a.rounds }),
+        sides,
+        notes,
+    ))
 }
 
 // ---------------------------------------------------------------------------------

@@ -341,3 +341,172 @@ async fn an_unreachable_target_is_refused_up_front() {
         ran.stderr
     );
 }
+
+/// A `liveroom-floor` process on `redis_url`, killed when dropped.
+struct Floor {
+    base: String,
+    child: std::process::Child,
+}
+
+impl Floor {
+    async fn start(redis_url: &str, secret: &str) -> Self {
+        let port = liveroom_testkit::free_port().unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_liveroom-floor"))
+            .args([
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--redis",
+                redis_url,
+            ])
+            .args(["--secret", secret])
+            .env_remove("LIVEROOM_KEY_PREFIX")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start liveroom-floor");
+        let base = format!("http://127.0.0.1:{port}");
+        let floor = Self { base, child };
+        let client = reqwest::Client::new();
+        for _ in 0..200 {
+            if client
+                .get(format!("{}/livez", floor.base))
+                .send()
+                .await
+                .is_ok()
+            {
+                return floor;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("liveroom-floor did not answer on {}", floor.base);
+    }
+}
+
+impl Drop for Floor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The floor answers a heartbeat as the service does (envelope, data, 404s, 401) on
+/// the service's key layout, and `heartbeat-compare` measures it and a replica in
+/// turns on the same rooms: both sides clean, ratios to the first, CPU per request
+/// of the side given a pid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeat_compare_drives_the_floor_and_the_service() {
+    let service = Service::start(SECRET).await;
+    let redis_url = service._redis.as_ref().unwrap().url();
+    let floor = Floor::start(&redis_url, SECRET).await;
+
+    // A room and a present member written straight to Redis, in the service's layout.
+    let (room, presence, _) = liveroom::store::Keys::new("lr").room_and_presence("floor_1");
+    let client = redis::Client::open(redis_url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let _: () = redis::pipe()
+        .hset(&room, "live_status", 1)
+        .ignore()
+        .zadd(&presence, "u1", now_ms - 1000)
+        .ignore()
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let beat = |live_id: &str, user: &str, secret: &str| {
+        let token =
+            liveroom::auth::mint_token(secret, user, None, None, Duration::from_secs(60)).unwrap();
+        http.get(format!(
+            "{}/client/live/room/heartbeat/{live_id}",
+            floor.base
+        ))
+        .header("Authorization", format!("Bearer {token}"))
+        .send()
+    };
+    let answer = beat("floor_1", "u1", SECRET).await.unwrap();
+    assert_eq!(answer.status(), 200);
+    let body: Value = serde_json::from_str(&answer.text().await.unwrap()).unwrap();
+    assert_eq!(body["code"], 0, "{body}");
+    assert_eq!(body["message"], "success");
+    assert_eq!(body["request_id"].as_str().unwrap().len(), 32);
+    assert_eq!(body["data"]["live_id"], "floor_1");
+    assert_eq!(body["data"]["live_status"], 1);
+    let next = body["data"]["next_heartbeat_ms"].as_u64().unwrap();
+    assert!((4500..=5500).contains(&next), "{body}");
+    let score: f64 = redis::cmd("ZSCORE")
+        .arg(&presence)
+        .arg("u1")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(score as u64 >= now_ms, "the beat did not move the score");
+    for (live_id, user, secret, status, code) in [
+        ("floor_1", "u2", SECRET, 404, 40401),
+        ("floor_2", "u1", SECRET, 404, 40400),
+        ("floor_1", "u1", "not-the-secret", 401, 40100),
+    ] {
+        let answer = beat(live_id, user, secret).await.unwrap();
+        assert_eq!(answer.status(), status, "{live_id} {user}");
+        let body: Value = serde_json::from_str(&answer.text().await.unwrap()).unwrap();
+        assert_eq!(body["code"], code, "{body}");
+    }
+
+    let pid = floor.child.id();
+    let against = [
+        format!("floor:{pid}={}", floor.base),
+        format!("liveroom={}", service.base),
+    ];
+    let mut a: Vec<String> = [
+        "heartbeat-compare",
+        "--users",
+        "100",
+        "--rooms",
+        "2",
+        "--rounds",
+        "2",
+        "--duration",
+        "1s",
+        "--warmup",
+        "200ms",
+        "--connections",
+        "4",
+        "--json",
+        "--secret",
+        SECRET,
+        "--target",
+        &service.base,
+    ]
+    .map(String::from)
+    .to_vec();
+    for side in &against {
+        a.extend(["--against".into(), side.clone()]);
+    }
+    let ran = tool(a).await;
+    assert!(ran.ok, "tool failed:\n{}\n{}", ran.stderr, ran.stdout);
+    let report: Value = serde_json::from_str(ran.stdout.trim())
+        .unwrap_or_else(|e| panic!("report is not one JSON object ({e}):\n{}", ran.stdout));
+    assert_eq!(report["scenario"], "heartbeat-compare");
+    assert_eq!(report["notes"], serde_json::json!([]), "{report}");
+    let sides = report["sides"].as_array().unwrap();
+    assert_eq!(sides.len(), 2);
+    assert_eq!(sides[0]["name"], "floor");
+    assert_eq!(sides[1]["name"], "liveroom");
+    for side in sides {
+        assert!(side["requests"].as_u64().unwrap() > 0, "{side}");
+        assert_eq!(side["errors"], 0, "{side}");
+        assert_eq!(side["rounds_per_sec"].as_array().unwrap().len(), 2);
+        assert_eq!(side["ratio_rounds"].as_array().unwrap().len(), 2);
+    }
+    assert_eq!(sides[0]["ratio"], 1.0);
+    assert!(sides[1]["ratio"].as_f64().unwrap() > 0.0, "{report}");
+    assert!(
+        sides[0]["cpu_us_per_request"].as_f64().unwrap() > 0.0,
+        "{report}"
+    );
+    assert_eq!(sides[1]["cpu_us_per_request"], Value::Null);
+    assert!(ran.stderr.contains("round 2/2: liveroom"), "{}", ran.stderr);
+}
