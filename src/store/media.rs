@@ -13,7 +13,7 @@
 //! active index) must learn of every presence write, so it is kept here alone.
 
 use super::scripts::StreamMode;
-use super::{Store, StoreError, Topology, command};
+use super::{Store, StoreError, Topology};
 
 /// How `stream_publish.lua` answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,13 +80,7 @@ impl Store {
             StreamMode::Publish
         };
         if self.webhook_marks && self.topology == Topology::Cluster {
-            let (anchor, status): (Option<String>, Option<u8>) = op
-                .command(
-                    command("HMGET")
-                        .arg(&rk.room)
-                        .arg(&["anchor", "live_status"]),
-                )
-                .await?;
+            let (anchor, status) = op.anchor_and_status(live_id).await?;
             match (anchor, status) {
                 (None, _) => return Ok((StreamOutcome::NotFound, String::new())),
                 (Some(anchor), Some(2)) => return Ok((StreamOutcome::Ended, anchor)),

@@ -16,7 +16,7 @@
 use crate::store::index::IndexChange;
 use crate::store::profiles::UserRef;
 use crate::store::replies::RawRoom;
-use crate::store::{Action, Store, StoreError, command};
+use crate::store::{Action, Store, StoreError};
 
 /// The start's steps (module docs), on owned arguments so it can run on its own task.
 pub(super) async fn start(
@@ -26,13 +26,7 @@ pub(super) async fn start(
 ) -> Result<RawRoom, StoreError> {
     let op = store.op("start.cluster");
     let rk = store.keys.room(&live_id);
-    let (anchor, status): (Option<String>, Option<u8>) = op
-        .command(
-            command("HMGET")
-                .arg(&rk.room)
-                .arg(&["anchor", "live_status"]),
-        )
-        .await?;
+    let (anchor, status) = op.anchor_and_status(&live_id).await?;
     match (anchor, status) {
         (None, _) => return Err(StoreError::RoomNotFound),
         (Some(a), _) if a != user.user_id => return Err(StoreError::NotAnchor(Action::Start)),

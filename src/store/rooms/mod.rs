@@ -285,4 +285,18 @@ impl Op<'_> {
         )
         .await
     }
+
+    /// The room's anchor and `live_status` (`HMGET`): (None, None) when it does not
+    /// exist. The read before a Cluster step that refuses without writing.
+    pub(crate) async fn anchor_and_status(
+        &self,
+        live_id: &str,
+    ) -> Result<(Option<String>, Option<u8>), StoreError> {
+        self.command(
+            command("HMGET")
+                .arg(self.store.keys.room(live_id).room)
+                .arg(&["anchor", "live_status"]),
+        )
+        .await
+    }
 }
