@@ -349,9 +349,10 @@ impl Op<'_> {
     }
 
     /// On Redis Cluster: marks room `live_id` in its reaper partition
-    /// (`lua/reaper_mark.lua`) before the single-slot step that makes a member present
-    /// in it, so no present member is ever unindexed and a racing sweep's reschedule
-    /// cannot drop the mark. Nothing on one Redis (the joining script marks the room).
+    /// (`lua/reaper_mark.lua`): before a start's room step, after a join's or
+    /// restore's (so a refused join writes nothing; docs/DESIGN.md "Reaper" shows why
+    /// a room already indexed needs no mark and a racing sweep cannot drop one).
+    /// Nothing on one Redis (the joining script marks the room).
     pub(crate) async fn reaper_mark(&self, live_id: &str) -> Result<(), StoreError> {
         let store = self.store;
         if store.topology != Topology::Cluster {

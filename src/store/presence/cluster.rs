@@ -87,10 +87,13 @@ impl Op<'_> {
             store.member_timeout_ms,
             store.marks_arg(),
         );
-        // Both marks before the room step (a crash between leaves a mark, never a
-        // member without one); they are independent, so side by side.
-        tokio::try_join!(self.reaper_mark(live_id), self.mark_due_first(live_id))?;
-        self.script(call).await
+        self.mark_due_first(live_id).await?;
+        let view = self.script(call).await?;
+        // The reaper's mark after the room step, so a refused join writes nothing
+        // (docs/DESIGN.md "Reaper": a room already in the deadline index needs no
+        // mark at all; this one covers a room that was not).
+        self.reaper_mark(live_id).await?;
+        Ok(view)
     }
 
     /// `lua/room_add_member.lua`, a restore (no PV / UV): whether it put the
@@ -105,8 +108,12 @@ impl Op<'_> {
             store.member_timeout_ms,
             store.marks_arg(),
         );
-        tokio::try_join!(self.reaper_mark(live_id), self.mark_due_first(live_id))?;
-        self.script(call).await
+        self.mark_due_first(live_id).await?;
+        let put_back = self.script(call).await?;
+        if put_back {
+            self.reaper_mark(live_id).await?;
+        }
+        Ok(put_back)
     }
 
     /// `lua/room_remove_member.lua`: presence out of one room, recording
