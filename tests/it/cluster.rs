@@ -174,10 +174,13 @@ async fn keys_spread_over_the_masters() {
     }
     let total: u64 = sizes.iter().sum();
     eprintln!("keys per master: {sizes:?} of {total}");
+    // 60 rooms at random: each master's share of rooms has a standard deviation of
+    // about 6 points around 33%, so "at least 15%" (3 deviations) tells spread keys
+    // from keys on one master without failing on a merely uneven draw.
     for n in &sizes {
         assert!(
-            *n * 5 >= total,
-            "a master holds under 20% of the keys: {sizes:?}"
+            *n * 100 >= total * 15,
+            "a master holds under 15% of the keys: {sizes:?}"
         );
     }
     // Configured as one server, a cluster node is refused at start-up, naming the fix.
