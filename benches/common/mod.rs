@@ -34,7 +34,11 @@ pub async fn memory(store: &Store) -> f64 {
 /// its threads) to core 1 with `taskset`, so the load generator does not steal
 /// Redis's core. Returns what was done, for the bench's output.
 pub async fn pin_cores(store: &Store) -> String {
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Every core of the machine: this process may already be pinned to one by an
+    // earlier call (available_parallelism would then say 1).
+    let cpus = std::fs::read_to_string("/proc/cpuinfo")
+        .map(|c| c.lines().filter(|l| l.starts_with("processor")).count())
+        .unwrap_or(1);
     if cpus < 2 {
         return format!("not pinned: {cpus} CPU available");
     }
