@@ -4,8 +4,8 @@
 -- decides from the room and writes nothing when it refuses. One room's keys only.
 --   publish: the room must exist, not be ended and be live; a fresh stream of
 --     another client id is refused ('busy'). Accepted: the stream fields are set
---     (`stream_client`, `stream_until_ms` = now + the member timeout,
---     `stream_started_ms`), and the anchor is present exactly as a join or heartbeat
+--     (`stream_client`, `stream_until_ms` = now + the member timeout; the
+--     stream_started event carries its start), and the anchor is present exactly as a join or heartbeat
 --     would make it (make_present, mark_anchor_back of lib.lua).
 --   renew (nginx-rtmp on_update, SRS on_hls): the same checks; extends
 --     `stream_until_ms` and refreshes the anchor's presence score to now (rejoining
@@ -42,8 +42,7 @@ local known = room[3] == client and (mode == 'renew' or fresh)
 if known then
   redis.call('HSET', KEYS[1], 'stream_until_ms', now + timeout_ms)
 else
-  redis.call('HSET', KEYS[1], 'stream_client', client, 'stream_until_ms', now + timeout_ms,
-    'stream_started_ms', now)
+  redis.call('HSET', KEYS[1], 'stream_client', client, 'stream_until_ms', now + timeout_ms)
   record_event(KEYS[1], KEYS[2], KEYS[4], now, timeout_ms, 'stream_started', { user = anchor })
 end
 make_present(KEYS[1], KEYS[2], KEYS[3], KEYS[4], anchor, now, timeout_ms)

@@ -20,7 +20,7 @@ local anchor = room[1]
 if not anchor then return { 'not_found', '' } end
 if room[2] ~= client then return { 'not_publishing', anchor } end
 local now = now_ms()
-redis.call('HDEL', KEYS[1], 'stream_client', 'stream_until_ms', 'stream_started_ms')
+redis.call('HDEL', KEYS[1], 'stream_client', 'stream_until_ms')
 record_event(KEYS[1], KEYS[2], KEYS[4], now, timeout_ms, 'stream_stopped', { user = anchor })
 remove_member(KEYS[1], KEYS[2], KEYS[3], KEYS[4], anchor, now, timeout_ms, 'stream_stopped')
 return { 'stopped', anchor }

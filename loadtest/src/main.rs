@@ -51,44 +51,12 @@ fn main() -> ExitCode {
     if let cli::Scenario::Sse(args) = cli.scenario {
         let result = runtime.block_on(sse::run(cli.common, args));
         runtime.shutdown_background();
-        return match result {
-            Ok(report) => {
-                if json {
-                    println!(
-                        "{}",
-                        serde_json::to_string(&report).expect("the report serializes")
-                    );
-                } else {
-                    print!("{}", report.text());
-                }
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("liveroom-loadtest: {e}");
-                ExitCode::FAILURE
-            }
-        };
+        return finish(result.map(|r| (serde_json::to_string(&r), r.text())), json);
     }
     if let cli::Scenario::HeartbeatCompare(args) = cli.scenario {
         let result = runtime.block_on(scenarios::compare(cli.common, args));
         runtime.shutdown_background();
-        return match result {
-            Ok(report) => {
-                if json {
-                    println!(
-                        "{}",
-                        serde_json::to_string(&report).expect("the report serializes")
-                    );
-                } else {
-                    print!("{}", report.text());
-                }
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("liveroom-loadtest: {e}");
-                ExitCode::FAILURE
-            }
-        };
+        return finish(result.map(|r| (serde_json::to_string(&r), r.text())), json);
     }
     let result = runtime.block_on(scenarios::run(cli.common, cli.scenario));
     // Connection tasks may still be open: do not wait for them.
@@ -102,6 +70,25 @@ fn main() -> ExitCode {
                 );
             } else {
                 print!("{}", report.text());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("liveroom-loadtest: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints a finished report (its JSON or its text, as `--json` asks) or the error,
+/// and the exit code that goes with it.
+fn finish(result: Result<(serde_json::Result<String>, String), String>, json: bool) -> ExitCode {
+    match result {
+        Ok((as_json, text)) => {
+            if json {
+                println!("{}", as_json.expect("the report serializes"));
+            } else {
+                print!("{text}");
             }
             ExitCode::SUCCESS
         }

@@ -499,6 +499,30 @@ fn spread(i: usize, m: usize) -> usize {
     i % m
 }
 
+/// The heartbeat scenarios' setup: `rooms` live rooms, `users` users joined to them
+/// (user i in room i mod rooms), and each user's heartbeat call (URI, bearer).
+async fn seed_heartbeats(
+    ctx: &Ctx,
+    pool: &Arc<Pool>,
+    rooms: usize,
+    users: usize,
+) -> Result<(Arc<[Room]>, Arc<[(Uri, HeaderValue)]>), String> {
+    let rooms = create_rooms(ctx, pool, rooms).await?;
+    let users: Arc<[HeaderValue]> = ctx.minter.bearers('u', users)?.into();
+    join_users(ctx, pool, &users, &rooms, spread).await?;
+    let calls = users
+        .iter()
+        .enumerate()
+        .map(|(i, auth)| {
+            (
+                rooms[spread(i, rooms.len())].heartbeat.clone(),
+                auth.clone(),
+            )
+        })
+        .collect();
+    Ok((rooms, calls))
+}
+
 async fn heartbeat_max(ctx: &Ctx, a: &HeartbeatArgs) -> Result<Finished, String> {
     let mut notes = Vec::new();
     if let Some(rate) = a.pace.rate {
@@ -512,19 +536,7 @@ async fn heartbeat_max(ctx: &Ctx, a: &HeartbeatArgs) -> Result<Finished, String>
         }
     }
     let pool = ctx.pool();
-    let rooms = create_rooms(ctx, &pool, a.rooms).await?;
-    let users: Arc<[HeaderValue]> = ctx.minter.bearers('u', a.users)?.into();
-    join_users(ctx, &pool, &users, &rooms, spread).await?;
-    let calls: Arc<[(Uri, HeaderValue)]> = users
-        .iter()
-        .enumerate()
-        .map(|(i, auth)| {
-            (
-                rooms[spread(i, rooms.len())].heartbeat.clone(),
-                auth.clone(),
-            )
-        })
-        .collect();
+    let (rooms, calls) = seed_heartbeats(ctx, &pool, a.rooms, a.users).await?;
     let cursor = Arc::new(AtomicUsize::new(0));
     let jobs = (0..ctx.common.connections)
         .map(|_| Beats {
@@ -598,19 +610,7 @@ pub async fn compare(common: Common, a: CompareArgs) -> Result<CompareReport, St
         sides.push((name, target, pid));
     }
     let pool = ctx.pool();
-    let rooms = create_rooms(&ctx, &pool, a.rooms).await?;
-    let users: Arc<[HeaderValue]> = ctx.minter.bearers('u', a.users)?.into();
-    join_users(&ctx, &pool, &users, &rooms, spread).await?;
-    let calls: Arc<[(Uri, HeaderValue)]> = users
-        .iter()
-        .enumerate()
-        .map(|(i, auth)| {
-            (
-                rooms[spread(i, rooms.len())].heartbeat.clone(),
-                auth.clone(),
-            )
-        })
-        .collect();
+    let (rooms, calls) = seed_heartbeats(&ctx, &pool, a.rooms, a.users).await?;
     let cursor = Arc::new(AtomicUsize::new(0));
     let keeper_run = Run::begin(Duration::ZERO, run_for + Duration::from_secs(60));
     let keeper = keep_anchors(&ctx, &keeper_run, &rooms);

@@ -325,12 +325,6 @@ impl Store {
         self.op("lease").script(call).await
     }
 
-    /// The lease token of the replica sweeping reaper partition 0, if any (each
-    /// partition has its own: [`Store::reaper_partition_holders`]).
-    pub async fn lease_holder(&self) -> Result<Option<String>, StoreError> {
-        self.lease_owner(&self.keys.reaper_lease(0)).await
-    }
-
     /// The holder of every reaper partition's lease, by partition.
     pub async fn reaper_partition_holders(&self) -> Result<Vec<Option<String>>, StoreError> {
         let reads = (0..super::keys::REAPER_PARTITIONS)

@@ -1,4 +1,4 @@
-//! A reaper partition's lease (partition 0, `Store::lease_holder`): handed over within
+//! A reaper partition's lease (partition 0, `partition0_holder`): handed over within
 //! one TTL after `kill -9` of its holder, released
 //! at once on SIGTERM.
 
@@ -18,17 +18,17 @@ async fn kill9_of_the_lease_holder_hands_over_within_one_ttl_and_sweeping_goes_o
     ];
     assert!(
         wait_until(Duration::from_secs(3), || async {
-            store.lease_holder().await.unwrap().is_some()
+            partition0_holder(&store).await.is_some()
         })
         .await
     );
-    let holder = store.lease_holder().await.unwrap().unwrap();
+    let holder = partition0_holder(&store).await.unwrap();
     let idx = replicas.iter().position(|r| r.id == holder).unwrap();
     replicas[idx].kill9();
     let killed = Instant::now();
     assert!(
         wait_until(Duration::from_secs(3), || async {
-            matches!(store.lease_holder().await.unwrap(), Some(h) if h != holder)
+            matches!(partition0_holder(&store).await, Some(h) if h != holder)
         })
         .await,
         "no replica took over"
@@ -39,7 +39,7 @@ async fn kill9_of_the_lease_holder_hands_over_within_one_ttl_and_sweeping_goes_o
         took <= Duration::from_millis(1700),
         "takeover took {took:?}"
     );
-    let new_holder = store.lease_holder().await.unwrap().unwrap();
+    let new_holder = partition0_holder(&store).await.unwrap();
     assert_ne!(new_holder, holder);
     // Sweeping goes on under the new holder.
     let alive = replicas.iter().find(|r| r.id != holder).unwrap();
@@ -79,17 +79,17 @@ async fn sigterm_exits_zero_and_releases_the_lease_at_once() {
     ];
     assert!(
         wait_until(Duration::from_secs(3), || async {
-            store.lease_holder().await.unwrap().is_some()
+            partition0_holder(&store).await.is_some()
         })
         .await
     );
-    let holder = store.lease_holder().await.unwrap().unwrap();
+    let holder = partition0_holder(&store).await.unwrap();
     let idx = replicas.iter().position(|r| r.id == holder).unwrap();
     let stopped = Instant::now();
     assert_eq!(replicas[idx].terminate(), Some(0), "SIGTERM must exit 0");
     assert!(
         wait_until(Duration::from_secs(3), || async {
-            matches!(store.lease_holder().await.unwrap(), Some(h) if h != holder)
+            matches!(partition0_holder(&store).await, Some(h) if h != holder)
         })
         .await
     );
@@ -97,4 +97,13 @@ async fn sigterm_exits_zero_and_releases_the_lease_at_once() {
         stopped.elapsed() < Duration::from_secs(3),
         "handover waited for the 30 s TTL"
     );
+}
+
+/// The replica holding reaper partition 0's lease, if any.
+async fn partition0_holder(store: &liveroom::store::Store) -> Option<String> {
+    store
+        .reaper_partition_holders()
+        .await
+        .unwrap()
+        .swap_remove(0)
 }
